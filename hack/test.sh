@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The README's test command: prepares a fresh Debian machine for the tests (packages,
+# local registries, test images), then runs the formatting check, clippy and every test.
+# Run as root: the tests mount filesystems and write overlay whiteouts.
+#
+# usage: hack/test.sh [extra args for the test runner]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+eval "$(hack/test-env.sh)"
+
+echo "== cargo fmt --check" >&2
+cargo fmt --all -- --check
+echo "== cargo clippy" >&2
+cargo clippy --all-targets --locked -- -D warnings
+
+echo "== tests" >&2
+if cargo nextest --version >/dev/null 2>&1; then
+  # Integration tests each start their own daemon; two cores, so keep parallelism modest.
+  cargo nextest run --locked --test-threads 4 --no-fail-fast "$@"
+else
+  cargo test --locked --no-fail-fast "$@"
+fi
