@@ -1,0 +1,75 @@
+//! `ucr serve`: builds the core from the settings and runs the front doors until SIGTERM
+//! or SIGINT.
+
+use std::sync::Arc;
+
+use crate::config::{DockerRegistry, Settings};
+use crate::cri::{self, Core};
+use crate::provisioner::puller::registry::{auth::DockerConfig, RegistryOptions};
+use crate::provisioner::store::gc::{self, GcConfig};
+use crate::provisioner::store::{Store, StoreOptions};
+
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    for dir in [&settings.root, &settings.run_root] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+    }
+    let docker_config = settings
+        .docker_config
+        .as_deref()
+        .map(DockerConfig::load)
+        .transpose()?
+        .unwrap_or_default();
+    let gc_config = settings
+        .image_gc_config
+        .as_deref()
+        .map(GcConfig::parse)
+        .transpose()?;
+    let (default_registry, archive_dir) = match &settings.docker_registry {
+        Some(DockerRegistry::Url(u)) => (Some(u.clone()), None),
+        Some(DockerRegistry::Dir(d)) => (None, Some(d.clone())),
+        None => (None, None),
+    };
+    let opts = StoreOptions {
+        dir: settings.store_dir.clone(),
+        registry: RegistryOptions {
+            mirrors: settings.mirrors.clone(),
+            insecure: settings.insecure_registries.clone(),
+            default_registry,
+            docker_config,
+            progress_timeout: settings.pull_progress_timeout,
+        },
+        archive_dir,
+        max_concurrent_downloads: settings.max_concurrent_downloads,
+        pinned: settings.pinned_images.clone(),
+    };
+    // Opening recovers from a crash (walks the store): keep it off the async threads.
+    let store = tokio::task::spawn_blocking(move || Store::open(opts)).await??;
+    let gc_excluded = gc_config
+        .as_ref()
+        .map(|c| c.excluded.clone())
+        .unwrap_or_default();
+    if let Some(config) = gc_config {
+        tracing::info!(headroom = config.headroom, interval = ?config.interval, "image GC enabled");
+        gc::spawn_watcher(store.clone(), config);
+    }
+    let core = Arc::new(Core { store, gc_excluded });
+    cri::serve(&settings.listen, core, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        // Without signal handlers we can still serve; we just cannot stop gracefully.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}

@@ -1,0 +1,15 @@
+//! ucr: a container runtime for Kubernetes nodes built on the Mesos Universal Container
+//! Runtime design (see `../shared/ARCHITECTURE.md` for the picture).
+//!
+//! The folder tree is the architecture:
+//! - `cri/`: the Kubernetes CRI front door (thin; translates protobuf to core calls);
+//! - `provisioner/`: image references, pullers, the layer store and its GC;
+//! - `sys/`: the only module allowed to call libc/nix with `unsafe`.
+
+pub mod config;
+pub mod cri;
+pub mod daemon;
+pub mod error;
+pub mod provisioner;
+#[allow(unsafe_code)]
+pub mod sys;

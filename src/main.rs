@@ -1,0 +1,89 @@
+//! The `ucr` binary: `ucr serve` runs the daemon; other subcommands are small clients of it.
+
+use clap::Parser;
+use ucr::config::{Cli, Command, PruneFlags, PullFlags};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(flags) => {
+            flags
+                .resolve()
+                .map_err(anyhow::Error::from)
+                .and_then(|settings| {
+                    init_logging(&settings.log_level);
+                    runtime()?.block_on(ucr::daemon::serve(settings))
+                })
+        }
+        Command::Prune(flags) => {
+            init_logging("warn");
+            runtime().and_then(|rt| rt.block_on(prune(flags)))
+        }
+        Command::Pull(flags) => {
+            init_logging("warn");
+            runtime().and_then(|rt| rt.block_on(pull(flags)))
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ucr: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("UCR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn prune(flags: PruneFlags) -> anyhow::Result<()> {
+    use ucr::cri::admin_api::{admin_client::AdminClient, PruneImagesRequest};
+    let channel = ucr::cri::client::connect(&flags.listen).await?;
+    let report = AdminClient::new(channel)
+        .prune_images(PruneImagesRequest {
+            excluded_images: flags.exclude,
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
+        .into_inner();
+    for image in &report.removed_images {
+        println!("removed {image}");
+    }
+    println!(
+        "{} image(s), {} layer(s), {} bytes reclaimed",
+        report.removed_images.len(),
+        report.removed_layers,
+        report.reclaimed_bytes
+    );
+    Ok(())
+}
+
+async fn pull(flags: PullFlags) -> anyhow::Result<()> {
+    use k8s_cri::v1::{image_service_client::ImageServiceClient, ImageSpec, PullImageRequest};
+    let channel = ucr::cri::client::connect(&flags.listen).await?;
+    let reply = ImageServiceClient::new(channel)
+        .pull_image(PullImageRequest {
+            image: Some(ImageSpec {
+                image: flags.image,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
+        .into_inner();
+    println!("{}", reply.image_ref);
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! The image provisioner (Mesos UCR's name): turns image references into layers on disk.
+//!
+//! - `reference`: parsing and docker-style normalisation of image names;
+//! - `puller/`: where image content comes from (a registry, or a local archive directory);
+//! - `store/`: the content-addressed, deduplicated layer store, its metadata and GC.
+//!
+//! Root filesystem backends (overlay, copy, bind) come with containers.
+
+pub mod puller;
+pub mod reference;
+pub mod store;

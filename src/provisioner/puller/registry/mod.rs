@@ -1,0 +1,319 @@
+//! The registry puller: Docker Registry HTTP API v2 / OCI distribution.
+//!
+//! Endpoints for a registry host are its `--registry-mirror`s in order, then the host
+//! itself (`docker.io` is really `registry-1.docker.io`, or Mesos' `--docker_registry`
+//! URL when one is set). The first endpoint that resolves the reference serves the whole
+//! pull. Plain HTTP is used for `--insecure-registry` hosts and for loopback hosts
+//! (Mesos treats `localhost`/`127.0.0.1` the same way).
+
+pub mod auth;
+pub mod manifest;
+pub mod session;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use manifest::Manifest;
+use session::{verify_bytes, Endpoint, Session};
+
+use super::{
+    host_platform, ByteStream, ConfigSource, Credentials, ImagePlan, LayerFetcher, LayerLocation,
+    LayerSource, PullError,
+};
+use crate::provisioner::reference::{Digest, Reference, DEFAULT_DOMAIN, DOCKER_HUB_HOST};
+
+/// Image configs are small JSON documents; a bigger "config" is refused.
+const MAX_CONFIG: u64 = 16 << 20;
+
+pub struct RegistryPuller {
+    http: reqwest::Client,
+    mirrors: BTreeMap<String, Vec<String>>,
+    insecure: Vec<String>,
+    /// Mesos `--docker_registry` URL: replaces Docker Hub as the home of host-less names.
+    default_registry: Option<String>,
+    docker_config: auth::DockerConfig,
+    progress_timeout: Duration,
+}
+
+pub struct RegistryOptions {
+    pub mirrors: BTreeMap<String, Vec<String>>,
+    pub insecure: Vec<String>,
+    pub default_registry: Option<String>,
+    pub docker_config: auth::DockerConfig,
+    pub progress_timeout: Duration,
+}
+
+impl RegistryPuller {
+    pub fn new(opts: RegistryOptions) -> Result<Self, reqwest::Error> {
+        // No overall timeout: a big layer on a slow link must be allowed to finish; the
+        // progress watchdog (in the session) catches transfers that stop moving.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .user_agent(concat!("ucr/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(RegistryPuller {
+            http,
+            mirrors: opts.mirrors,
+            insecure: opts.insecure,
+            default_registry: opts.default_registry,
+            docker_config: opts.docker_config,
+            progress_timeout: opts.progress_timeout,
+        })
+    }
+
+    fn endpoints(&self, reference: &Reference) -> Vec<Endpoint> {
+        let domain = reference.domain();
+        let mut out: Vec<Endpoint> = self
+            .mirrors
+            .get(domain)
+            .into_iter()
+            .flatten()
+            .map(|url| Endpoint {
+                base: url
+                    .trim_end_matches('/')
+                    .trim_end_matches("/v2")
+                    .to_string(),
+                is_mirror: true,
+            })
+            .collect();
+        let upstream = match (&self.default_registry, domain) {
+            (Some(url), DEFAULT_DOMAIN) if !reference.explicit_domain() => url.clone(),
+            (_, DEFAULT_DOMAIN) => format!("https://{DOCKER_HUB_HOST}"),
+            (_, host) if self.plain_http(host) => format!("http://{host}"),
+            (_, host) => format!("https://{host}"),
+        };
+        out.push(Endpoint {
+            base: upstream,
+            is_mirror: false,
+        });
+        out
+    }
+
+    fn plain_http(&self, host: &str) -> bool {
+        let name = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+        self.insecure.iter().any(|h| h == host || h == name)
+            || name == "localhost"
+            || name.starts_with("127.")
+            || name == "[::1]"
+    }
+
+    /// Credentials for an endpoint: the CRI's for the image's own registry, else
+    /// `--docker-config`'s entry for the endpoint's host.
+    fn credentials_for(
+        &self,
+        endpoint: &Endpoint,
+        reference: &Reference,
+        cri: Option<&Credentials>,
+    ) -> Option<Credentials> {
+        if !endpoint.is_mirror {
+            if let Some(c) = cri.filter(|c| !c.is_empty()) {
+                return Some(c.clone());
+            }
+        }
+        let host = if endpoint.is_mirror {
+            endpoint.base.split("://").nth(1).unwrap_or(&endpoint.base)
+        } else {
+            reference.domain()
+        };
+        self.docker_config.lookup(host)
+    }
+
+    /// Resolves a reference to a plan, trying mirrors first.
+    pub async fn resolve(
+        &self,
+        reference: &Reference,
+        credentials: Option<&Credentials>,
+    ) -> Result<(ImagePlan, Arc<dyn LayerFetcher>), PullError> {
+        let mut errors = Vec::new();
+        for endpoint in self.endpoints(reference) {
+            let session = Session::new(
+                self.http.clone(),
+                endpoint.clone(),
+                reference.repository().to_string(),
+                reference.to_string(),
+                self.credentials_for(&endpoint, reference, credentials),
+                self.progress_timeout,
+            );
+            match resolve_on(&session, reference).await {
+                Ok(plan) => {
+                    if !errors.is_empty() {
+                        tracing::info!(%reference, endpoint = %endpoint.base, "resolved after {} source(s) failed", errors.len());
+                    }
+                    return Ok((plan, Arc::new(RegistryFetcher { session })));
+                }
+                Err(e) => {
+                    tracing::warn!(%reference, endpoint = %endpoint.base, error = %e, "registry endpoint failed");
+                    errors.push(e);
+                }
+            }
+        }
+        if errors.len() == 1 {
+            return Err(errors.remove(0));
+        }
+        Err(PullError::AllSourcesFailed {
+            reference: reference.to_string(),
+            errors,
+        })
+    }
+}
+
+async fn resolve_on(session: &Session, reference: &Reference) -> Result<ImagePlan, PullError> {
+    let (content_type, body, header_digest) =
+        session.manifest(&reference.manifest_reference()).await?;
+    let top_digest = manifest_digest(
+        session,
+        reference.digest(),
+        &content_type,
+        &body,
+        header_digest,
+    )?;
+    let mut parsed = parse(session, &content_type, &body)?;
+    if let Manifest::Index(entries) = &parsed {
+        let (os, arch) = host_platform();
+        let chosen = manifest::choose_platform(entries, os, arch).map_err(|offered| {
+            PullError::NoMatchingPlatform {
+                reference: reference.to_string(),
+                wanted: format!("{os}/{arch}"),
+                offered,
+            }
+        })?;
+        let (ct, body, hd) = session.manifest(&chosen.digest.to_string()).await?;
+        manifest_digest(session, Some(&chosen.digest), &ct, &body, hd)?;
+        parsed = parse(session, &ct, &body)?;
+    }
+    let (config, layers) = match parsed {
+        Manifest::Index(_) => {
+            return Err(PullError::InvalidManifest {
+                reference: reference.to_string(),
+                reason: "a manifest list points at another manifest list".into(),
+            })
+        }
+        Manifest::Image { config, layers } => {
+            let bytes = session.blob_bytes(&config.digest, MAX_CONFIG).await?;
+            let diff_ids =
+                config_diff_ids(&bytes).map_err(|reason| PullError::InvalidManifest {
+                    reference: reference.to_string(),
+                    reason,
+                })?;
+            if diff_ids.len() != layers.len() {
+                return Err(PullError::InvalidManifest {
+                    reference: reference.to_string(),
+                    reason: format!(
+                        "manifest lists {} layers but the config has {} diff ids",
+                        layers.len(),
+                        diff_ids.len()
+                    ),
+                });
+            }
+            let layers = layers
+                .into_iter()
+                .zip(diff_ids)
+                .map(|(l, diff_id)| LayerSource {
+                    location: LayerLocation::Blob {
+                        digest: l.digest,
+                        size: Some(l.size),
+                    },
+                    diff_id: Some(diff_id),
+                    media_type: l.media_type,
+                })
+                .collect();
+            (ConfigSource::Blob(bytes), layers)
+        }
+        Manifest::Schema1 {
+            layers,
+            v1_compat,
+            history,
+        } => {
+            let layers = layers
+                .into_iter()
+                .map(|digest| LayerSource {
+                    location: LayerLocation::Blob { digest, size: None },
+                    diff_id: None,
+                    media_type: "application/vnd.docker.image.rootfs.diff.tar.gzip".into(),
+                })
+                .collect();
+            (ConfigSource::Schema1 { v1_compat, history }, layers)
+        }
+    };
+    Ok(ImagePlan {
+        reference: reference.clone(),
+        manifest_digest: Some(top_digest),
+        config,
+        layers,
+    })
+}
+
+fn parse(session: &Session, content_type: &str, body: &[u8]) -> Result<Manifest, PullError> {
+    manifest::parse(content_type, body).map_err(|e| match e {
+        manifest::ParseError::Unsupported(media_type) => PullError::UnsupportedManifest {
+            reference: session.reference.clone(),
+            media_type,
+        },
+        manifest::ParseError::Invalid(reason) => PullError::InvalidManifest {
+            reference: session.reference.clone(),
+            reason,
+        },
+    })
+}
+
+/// The manifest's digest, checked against the one asked for. A signed schema 1 body's
+/// digest covers only its JWS payload, so there the registry's header is taken.
+fn manifest_digest(
+    session: &Session,
+    wanted: Option<&Digest>,
+    content_type: &str,
+    body: &[u8],
+    header: Option<String>,
+) -> Result<Digest, PullError> {
+    if manifest::is_signed_schema1(content_type) {
+        let from_header = header.as_deref().and_then(|h| Digest::parse(h).ok());
+        return Ok(wanted
+            .cloned()
+            .or(from_header)
+            .unwrap_or_else(|| Digest::sha256_of(body)));
+    }
+    match wanted {
+        Some(d) => {
+            verify_bytes("manifest", d, body)?;
+            Ok(d.clone())
+        }
+        None => {
+            let _ = session;
+            Ok(Digest::sha256_of(body))
+        }
+    }
+}
+
+/// `rootfs.diff_ids` of an image config.
+pub fn config_diff_ids(config: &[u8]) -> Result<Vec<Digest>, String> {
+    let json: serde_json::Value =
+        serde_json::from_slice(config).map_err(|e| format!("image config is not JSON: {e}"))?;
+    json.pointer("/rootfs/diff_ids")
+        .and_then(|v| v.as_array())
+        .ok_or_else(|| "image config has no rootfs.diff_ids".to_string())?
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .ok_or_else(|| "diff id is not a string".to_string())
+                .and_then(|s| Digest::parse(s).map_err(|e| e.to_string()))
+        })
+        .collect()
+}
+
+struct RegistryFetcher {
+    session: Session,
+}
+
+#[async_trait::async_trait]
+impl LayerFetcher for RegistryFetcher {
+    async fn open(&self, layer: &LayerSource) -> Result<ByteStream, PullError> {
+        match &layer.location {
+            LayerLocation::Blob { digest, .. } => self.session.blob_stream(digest).await,
+            LayerLocation::File(path) => Err(PullError::InvalidArchive {
+                path: path.clone(),
+                reason: "a registry plan cannot name a local file".into(),
+            }),
+        }
+    }
+}

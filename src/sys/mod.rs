@@ -1,0 +1,5 @@
+//! The only place that talks to the kernel directly. Everything above calls these small
+//! safe wrappers; every `unsafe` block carries a `SAFETY:` comment.
+
+pub mod fs;
+pub mod statfs;
