@@ -1,0 +1,292 @@
+//! Shared pieces of the integration tests: the real daemon, a CRI client, a TCP proxy
+//! that can break transfers, and a pusher for crafted images.
+//!
+//! The registries and test images come from `hack/test-env.sh` (the README's test
+//! command runs it). A missing registry fails the test with that advice rather than
+//! skipping: a silent skip would let CI pass without testing anything.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+pub mod proxy;
+pub mod push;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use tonic::transport::Channel;
+
+pub const REGISTRY: &str = "127.0.0.1:5000";
+pub const AUTH_REGISTRY: &str = "127.0.0.1:5001";
+pub const SCHEMA1_REGISTRY: &str = "127.0.0.1:5002";
+/// Bearer token auth: its tokens come from `TOKEN_SERVER` (`hack/token-server.py`).
+pub const TOKEN_REGISTRY: &str = "127.0.0.1:5003";
+pub const TOKEN_SERVER: &str = "127.0.0.1:5004";
+/// The `service` the token registry names in its challenges (the tokens' `aud`).
+pub const TOKEN_SERVICE: &str = "ucr-test-registry";
+/// The refresh token (CRI `identity_token`) the token server accepts.
+pub const TOKEN_REFRESH: &str = "ucr-refresh-token";
+pub const AUTH_USER: &str = "ucr";
+pub const AUTH_PASSWORD: &str = "ucr-secret";
+
+pub fn test_dir() -> PathBuf {
+    std::env::var_os("UCR_TEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/ucr-test"))
+}
+
+pub fn archives_dir() -> PathBuf {
+    test_dir().join("archives")
+}
+
+/// Storage of the plain registry, for tests that corrupt a blob behind its back.
+pub fn registry_storage() -> PathBuf {
+    test_dir().join("registry/plain/docker/registry/v2")
+}
+
+/// Panics with the fix when the test registries are not up.
+pub fn require_registries() {
+    for addr in [
+        REGISTRY,
+        AUTH_REGISTRY,
+        SCHEMA1_REGISTRY,
+        TOKEN_REGISTRY,
+        TOKEN_SERVER,
+    ] {
+        if std::net::TcpStream::connect(addr).is_err() {
+            panic!("no test registry on {addr}: run `eval \"$(hack/test-env.sh)\"` first (the README's test command does)");
+        }
+    }
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// A `ucr serve` of our own, on its own root and socket, killed on drop.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub socket: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+    args: Vec<String>,
+}
+
+impl Daemon {
+    pub fn start(args: &[&str]) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("ucr-test-")
+            .tempdir()
+            .expect("tempdir");
+        let root = dir.path().join("root");
+        Self::start_at(dir, root, args)
+    }
+
+    /// A daemon whose `--root` is `root` (a mounted filesystem, say).
+    pub fn start_at(dir: tempfile::TempDir, root: PathBuf, args: &[&str]) -> Daemon {
+        let socket = dir.path().join("ucr.sock");
+        let log = dir.path().join("ucr.log");
+        let mut d = Daemon {
+            root,
+            socket,
+            log,
+            child: None,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            dir,
+        };
+        d.spawn();
+        d
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_ucr"))
+            .arg("serve")
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--run-root")
+            .arg(self.dir.path().join("run"))
+            .arg("--listen")
+            .arg(&self.socket)
+            .args(&self.args)
+            .env("UCR_LOG", "info,ucr=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log)
+            .spawn()
+            .expect("start ucr");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("ucr exited with {status} before serving:\n{}", self.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ucr did not start serving:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn images(&self) -> ImageServiceClient<Channel> {
+        let channel = ucr::cri::client::connect(&self.socket)
+            .await
+            .expect("connect");
+        ImageServiceClient::new(channel)
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.root.join("images")
+    }
+
+    /// Kills the daemon with SIGKILL (no cleanup), as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same root after a kill.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Files under tmp/ and gc/: a failed or finished pull must leave none.
+    pub fn scratch_entries(&self) -> Vec<PathBuf> {
+        ["tmp", "gc"]
+            .iter()
+            .flat_map(|d| {
+                std::fs::read_dir(self.store().join(d))
+                    .into_iter()
+                    .flatten()
+            })
+            .flatten()
+            .map(|e| e.path())
+            .collect()
+    }
+
+    pub fn layer_dirs(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.store().join("layers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn spec(image: &str) -> Option<cri::ImageSpec> {
+    Some(cri::ImageSpec {
+        image: image.to_string(),
+        ..Default::default()
+    })
+}
+
+pub async fn pull(
+    client: &mut ImageServiceClient<Channel>,
+    image: &str,
+) -> Result<String, tonic::Status> {
+    pull_with(client, image, None).await
+}
+
+pub async fn pull_with(
+    client: &mut ImageServiceClient<Channel>,
+    image: &str,
+    auth: Option<cri::AuthConfig>,
+) -> Result<String, tonic::Status> {
+    client
+        .pull_image(cri::PullImageRequest {
+            image: spec(image),
+            auth,
+            sandbox_config: None,
+        })
+        .await
+        .map(|r| r.into_inner().image_ref)
+}
+
+pub async fn status(client: &mut ImageServiceClient<Channel>, image: &str) -> Option<cri::Image> {
+    client
+        .image_status(cri::ImageStatusRequest {
+            image: spec(image),
+            verbose: false,
+        })
+        .await
+        .expect("ImageStatus")
+        .into_inner()
+        .image
+}
+
+pub async fn list(client: &mut ImageServiceClient<Channel>) -> Vec<cri::Image> {
+    client
+        .list_images(cri::ListImagesRequest { filter: None })
+        .await
+        .expect("ListImages")
+        .into_inner()
+        .images
+}
+
+pub async fn remove(
+    client: &mut ImageServiceClient<Channel>,
+    image: &str,
+) -> Result<(), tonic::Status> {
+    client
+        .remove_image(cri::RemoveImageRequest { image: spec(image) })
+        .await
+        .map(|_| ())
+}
+
+/// Every file under `root` (relative paths), for before/after comparisons.
+pub fn tree(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(root).unwrap_or(&p).display().to_string());
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
