@@ -123,6 +123,49 @@ async fn pull_by_digest_records_no_tag() {
 }
 
 #[tokio::test]
+async fn zstd_gzip_and_uncompressed_layers_unpack_alike() {
+    require_registries();
+    let d = Daemon::start(&[]);
+    let mut c = d.images().await;
+    let repo = push::unique_repo("compression");
+    let layers = [
+        (
+            push::layer(&[Entry::Dir("etc"), Entry::File("etc/gz", b"gzip layer\n")]),
+            push::Compression::Gzip,
+        ),
+        (
+            push::layer(&[Entry::File("etc/zst", b"zstd layer\n")]),
+            push::Compression::Zstd,
+        ),
+        (
+            push::layer(&[Entry::File("etc/plain", b"plain layer\n")]),
+            push::Compression::None,
+        ),
+    ];
+    let pushed = push::push_image_with(REGISTRY, &repo, "latest", &layers).await;
+    let id = pull(&mut c, &pushed.reference)
+        .await
+        .expect("mixed compressions");
+    assert_eq!(id, pushed.config_digest);
+    let mut contents: Vec<String> = d
+        .layer_dirs()
+        .iter()
+        .flat_map(|l| {
+            std::fs::read_dir(l.join("rootfs/etc"))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .map(|e| std::fs::read_to_string(e.path()).expect("read"))
+        .collect();
+    contents.sort();
+    assert_eq!(
+        contents,
+        vec!["gzip layer\n", "plain layer\n", "zstd layer\n"]
+    );
+}
+
+#[tokio::test]
 async fn whiteouts_are_recorded_in_overlay_form() {
     require_registries();
     let d = Daemon::start(&[]);

@@ -149,9 +149,32 @@ pub async fn push_manifest(
     sha256(body)
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    Zstd,
+    None,
+}
+
 /// Pushes an image of gzipped `layers` (uncompressed tars) as docker schema 2.
 pub async fn push_image(registry: &str, repo: &str, tag: &str, layers: &[Vec<u8>]) -> Pushed {
-    let diff_ids: Vec<String> = layers.iter().map(|l| sha256(l)).collect();
+    let gz: Vec<_> = layers
+        .iter()
+        .map(|l| (l.clone(), Compression::Gzip))
+        .collect();
+    push_image_with(registry, repo, tag, &gz).await
+}
+
+/// Pushes an image whose layers use the given compressions: docker schema 2 when every
+/// layer is gzip, else OCI (whose layer media types can say zstd or none).
+pub async fn push_image_with(
+    registry: &str,
+    repo: &str,
+    tag: &str,
+    layers: &[(Vec<u8>, Compression)],
+) -> Pushed {
+    let docker = layers.iter().all(|(_, c)| *c == Compression::Gzip);
+    let diff_ids: Vec<String> = layers.iter().map(|(l, _)| sha256(l)).collect();
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux",
         "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
@@ -161,30 +184,41 @@ pub async fn push_image(registry: &str, repo: &str, tag: &str, layers: &[Vec<u8>
     let config_digest = push_blob(registry, repo, &config).await;
     let mut descs = Vec::new();
     let mut layer_digests = Vec::new();
-    for l in layers {
-        let gz = gzip(l);
-        let d = push_blob(registry, repo, &gz).await;
-        descs.push(serde_json::json!({
-            "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-            "digest": d, "size": gz.len(),
-        }));
+    for (l, compression) in layers {
+        let (blob, media_type) = match (compression, docker) {
+            (Compression::Gzip, true) => {
+                (gzip(l), "application/vnd.docker.image.rootfs.diff.tar.gzip")
+            }
+            (Compression::Gzip, false) => (gzip(l), "application/vnd.oci.image.layer.v1.tar+gzip"),
+            (Compression::Zstd, _) => (
+                zstd::encode_all(l.as_slice(), 3).expect("zstd"),
+                "application/vnd.oci.image.layer.v1.tar+zstd",
+            ),
+            (Compression::None, _) => (l.clone(), "application/vnd.oci.image.layer.v1.tar"),
+        };
+        let d = push_blob(registry, repo, &blob).await;
+        descs.push(serde_json::json!({"mediaType": media_type, "digest": d, "size": blob.len()}));
         layer_digests.push(d);
     }
+    let (manifest_type, config_type) = if docker {
+        (
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.docker.container.image.v1+json",
+        )
+    } else {
+        (
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.oci.image.config.v1+json",
+        )
+    };
     let manifest = serde_json::json!({
         "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": config_digest, "size": config.len()},
+        "mediaType": manifest_type,
+        "config": {"mediaType": config_type, "digest": config_digest, "size": config.len()},
         "layers": descs,
     });
     let body = serde_json::to_vec(&manifest).expect("json");
-    let manifest_digest = push_manifest(
-        registry,
-        repo,
-        tag,
-        "application/vnd.docker.distribution.manifest.v2+json",
-        &body,
-    )
-    .await;
+    let manifest_digest = push_manifest(registry, repo, tag, manifest_type, &body).await;
     Pushed {
         reference: format!("{registry}/{repo}:{tag}"),
         manifest_digest,

@@ -115,6 +115,7 @@ impl Store {
             .map(|e| Reference::parse(e))
             .collect::<Result<Vec<_>, _>>()?;
         let _exclusive = self.gc_lock.write().await;
+        let _meta = self.meta_lock();
         let mut candidates: Vec<_> = self
             .db
             .images()?

@@ -141,6 +141,7 @@ impl Store {
     /// Unknown images are not an error (the CRI asks for idempotence).
     pub async fn remove(&self, spec: &str) -> Result<(), StoreError> {
         let _exclusive = self.gc_lock.write().await;
+        let _meta = self.meta_lock();
         let Some(id) = self.resolve(spec)? else {
             return Ok(());
         };
@@ -167,7 +168,7 @@ impl Store {
         Ok(())
     }
 
-    /// Drops an image and all its references (caller holds the GC lock).
+    /// Drops an image and all its references (caller holds the GC and meta locks).
     pub(super) fn remove_image(&self, record: ImageRecord) -> Result<(), StoreError> {
         if record.use_count > 0 {
             return Err(StoreError::InUse {
@@ -183,6 +184,36 @@ impl Store {
             ..Default::default()
         })?;
         tracing::info!(image = %record.id, tags = ?record.repo_tags, "removed image");
+        Ok(())
+    }
+
+    /// Counts a container that uses image `id` (the containerizer calls this when it
+    /// creates one): a used image is never removed, by GC or by `RemoveImage`.
+    pub async fn acquire(&self, id: &str) -> Result<(), StoreError> {
+        self.adjust_use(id, 1).await
+    }
+
+    /// The container using image `id` is gone.
+    pub async fn release(&self, id: &str) -> Result<(), StoreError> {
+        self.adjust_use(id, -1).await
+    }
+
+    async fn adjust_use(&self, id: &str, delta: i64) -> Result<(), StoreError> {
+        // Shared with pulls, exclusive of removal: a prune cannot slip in between the
+        // check and the count.
+        let _no_prune = self.gc_lock.read().await;
+        let _meta = self.meta_lock();
+        let mut record = self.db.image(id)?.ok_or_else(|| StoreError::UnknownImage {
+            image: id.to_string(),
+        })?;
+        record.use_count = record.use_count.saturating_add_signed(delta);
+        if delta > 0 {
+            record.last_used = chrono::Utc::now().timestamp();
+        }
+        self.db.commit(Batch {
+            put_images: vec![record],
+            ..Default::default()
+        })?;
         Ok(())
     }
 

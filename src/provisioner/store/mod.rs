@@ -55,6 +55,8 @@ pub enum StoreError {
     BadConfig { image: String, reason: String },
     #[error("image {image} is used by {containers} container(s)")]
     InUse { image: String, containers: u64 },
+    #[error("image {image} is not in the store")]
+    UnknownImage { image: String },
     #[error("image {spec:?} matches {count} images; give more of the id")]
     Ambiguous { spec: String, count: usize },
     #[error("--pinned-images {value:?}: {source}")]
@@ -97,6 +99,7 @@ impl Kind for StoreError {
             DiffIdMismatch { .. } => ErrorKind::DataLoss,
             BadConfig { .. } | Ambiguous { .. } | Pinned { .. } => ErrorKind::InvalidArgument,
             InUse { .. } => ErrorKind::FailedPrecondition,
+            UnknownImage { .. } => ErrorKind::NotFound,
             Db(_) | Task(_) => ErrorKind::Internal,
             Io { source, .. } => io_kind(source),
             Shared(e) => e.kind(),
@@ -125,6 +128,9 @@ pub struct Store {
     /// Pulls hold it shared, pruning exclusively: a prune must never delete a layer a pull
     /// has just unpacked but not yet recorded in an image.
     gc_lock: RwLock<()>,
+    /// Serialises read-modify-write of image records (two pulls resolving to one image
+    /// each add a tag; without this one tag could be lost). Never held across an await.
+    meta: std::sync::Mutex<()>,
     pinned: Vec<Reference>,
     /// Layer downloads started since start-up (logged; the tests read it from the logs).
     downloads_started: AtomicU64,
@@ -168,6 +174,7 @@ impl Store {
             pulls: Arc::default(),
             layer_flights: Arc::default(),
             gc_lock: RwLock::new(()),
+            meta: std::sync::Mutex::new(()),
             pinned,
             downloads_started: AtomicU64::new(0),
         };
@@ -206,6 +213,10 @@ impl Store {
 
     pub fn paths(&self) -> &StorePaths {
         &self.paths
+    }
+
+    fn meta_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.meta.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -166,6 +166,7 @@ impl Store {
             });
         }
         let now = chrono::Utc::now().timestamp();
+        let _meta = self.meta_lock();
         let mut batch = Batch::default();
         let mut record = self.db.image(&id)?.unwrap_or_else(|| ImageRecord {
             id: id.clone(),
