@@ -161,13 +161,7 @@ impl RegistryPuller {
 async fn resolve_on(session: &Session, reference: &Reference) -> Result<ImagePlan, PullError> {
     let (content_type, body, header_digest) =
         session.manifest(&reference.manifest_reference()).await?;
-    let top_digest = manifest_digest(
-        session,
-        reference.digest(),
-        &content_type,
-        &body,
-        header_digest,
-    )?;
+    let top_digest = manifest_digest(reference.digest(), &content_type, &body, header_digest)?;
     let mut parsed = parse(session, &content_type, &body)?;
     if let Manifest::Index(entries) = &parsed {
         let (os, arch) = host_platform();
@@ -179,7 +173,7 @@ async fn resolve_on(session: &Session, reference: &Reference) -> Result<ImagePla
             }
         })?;
         let (ct, body, hd) = session.manifest(&chosen.digest.to_string()).await?;
-        manifest_digest(session, Some(&chosen.digest), &ct, &body, hd)?;
+        manifest_digest(Some(&chosen.digest), &ct, &body, hd)?;
         parsed = parse(session, &ct, &body)?;
     }
     let (config, layers) = match parsed {
@@ -260,7 +254,6 @@ fn parse(session: &Session, content_type: &str, body: &[u8]) -> Result<Manifest,
 /// The manifest's digest, checked against the one asked for. A signed schema 1 body's
 /// digest covers only its JWS payload, so there the registry's header is taken.
 fn manifest_digest(
-    session: &Session,
     wanted: Option<&Digest>,
     content_type: &str,
     body: &[u8],
@@ -278,10 +271,7 @@ fn manifest_digest(
             verify_bytes("manifest", d, body)?;
             Ok(d.clone())
         }
-        None => {
-            let _ = session;
-            Ok(Digest::sha256_of(body))
-        }
+        None => Ok(Digest::sha256_of(body)),
     }
 }
 
