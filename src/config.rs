@@ -28,6 +28,17 @@ pub enum Command {
     Prune(PruneFlags),
     /// Ask a running daemon to pull an image (CRI PullImage); prints the image id.
     Pull(PullFlags),
+    /// Run a launch spec (JSON) in the foreground and exit with its exit code: the
+    /// launcher without the daemon, for tests and debugging.
+    #[command(hide = true)]
+    Launch(LaunchFlags),
+}
+
+#[derive(Debug, Args)]
+pub struct LaunchFlags {
+    /// The launch spec, as JSON.
+    #[arg(long)]
+    pub spec: PathBuf,
 }
 
 #[derive(Debug, Args)]

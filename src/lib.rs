@@ -3,13 +3,20 @@
 //!
 //! The folder tree is the architecture:
 //! - `cri/`: the Kubernetes CRI front door (thin; translates protobuf to core calls);
-//! - `provisioner/`: image references, pullers, the layer store and its GC;
+//! - `provisioner/`: image references, pullers, the layer store and its GC, rootfs
+//!   backends;
+//! - `isolators/`: one aspect of a container each (docker/runtime first);
+//! - `launcher/`: turning a launch spec into a process (user resolution first);
+//! - `monitor/`: the per-container process that holds stdio (CRI log format first);
 //! - `sys/`: the only module allowed to call libc/nix with `unsafe`.
 
 pub mod config;
 pub mod cri;
 pub mod daemon;
 pub mod error;
+pub mod isolators;
+pub mod launcher;
+pub mod monitor;
 pub mod provisioner;
 #[allow(unsafe_code)]
 pub mod sys;

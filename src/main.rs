@@ -1,7 +1,7 @@
 //! The `ucr` binary: `ucr serve` runs the daemon; other subcommands are small clients of it.
 
 use clap::Parser;
-use ucr::config::{Cli, Command, PruneFlags, PullFlags};
+use ucr::config::{Cli, Command, LaunchFlags, PruneFlags, PullFlags};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -19,6 +19,8 @@ fn main() -> std::process::ExitCode {
             init_logging("warn");
             runtime().and_then(|rt| rt.block_on(prune(flags)))
         }
+        // No tokio here: the launcher must run in a single-threaded process.
+        Command::Launch(flags) => return launch(flags),
         Command::Pull(flags) => {
             init_logging("warn");
             runtime().and_then(|rt| rt.block_on(pull(flags)))
@@ -86,4 +88,23 @@ async fn pull(flags: PullFlags) -> anyhow::Result<()> {
         .into_inner();
     println!("{}", reply.image_ref);
     Ok(())
+}
+
+fn launch(flags: LaunchFlags) -> std::process::ExitCode {
+    let spec = std::fs::read(&flags.spec)
+        .map_err(|e| format!("reading {}: {e}", flags.spec.display()))
+        .and_then(|bytes| {
+            serde_json::from_slice::<ucr::launcher::LaunchSpec>(&bytes)
+                .map_err(|e| format!("parsing {}: {e}", flags.spec.display()))
+        });
+    let result = spec.and_then(|spec| {
+        ucr::launcher::run_foreground(&spec).map_err(|e| ucr::cri::status::chain(&e))
+    });
+    match result {
+        Ok(code) => std::process::ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("ucr launch: {e}");
+            std::process::ExitCode::from(127)
+        }
+    }
 }

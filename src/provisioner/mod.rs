@@ -4,8 +4,9 @@
 //! - `puller/`: where image content comes from (a registry, or a local archive directory);
 //! - `store/`: the content-addressed, deduplicated layer store, its metadata and GC.
 //!
-//! Root filesystem backends (overlay, copy, bind) come with containers.
+//! - `backend/`: root filesystems built from layers (overlay, copy, bind).
 
+pub mod backend;
 pub mod puller;
 pub mod reference;
 pub mod store;

@@ -136,6 +136,50 @@ pub fn lgetxattr(path: &Path, name: &[u8]) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
+/// Lists the extended attribute names of `path` itself (not a symlink's target), as raw
+/// bytes. A filesystem without xattr support yields an empty list.
+pub fn llistxattr(path: &Path) -> io::Result<Vec<Vec<u8>>> {
+    let c_path = c_path(path)?;
+    // The list can grow between the size query and the read (ERANGE); retry.
+    loop {
+        // SAFETY: `c_path` is NUL-terminated and lives across the call; a null buffer with
+        // size 0 asks the kernel only for the list's length and writes nothing.
+        let len = unsafe { libc::llistxattr(c_path.as_ptr(), std::ptr::null_mut(), 0) };
+        if len < 0 {
+            return match io::Error::last_os_error() {
+                e if is_xattr_unsupported(&e) => Ok(Vec::new()),
+                e => Err(e),
+            };
+        }
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let mut buf = vec![0u8; len.unsigned_abs()];
+        // SAFETY: `buf` is a live, writable allocation of exactly `buf.len()` bytes and that
+        // length is passed, so the kernel writes at most `buf.len()` bytes into it.
+        let got = unsafe {
+            libc::llistxattr(
+                c_path.as_ptr(),
+                buf.as_mut_ptr().cast::<libc::c_char>(),
+                buf.len(),
+            )
+        };
+        if got >= 0 {
+            buf.truncate(got.unsigned_abs());
+            // The kernel returns the names NUL-terminated, one after another.
+            return Ok(buf
+                .split(|&b| b == 0)
+                .filter(|name| !name.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect());
+        }
+        match io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::ERANGE) => continue,
+            e => return Err(e),
+        }
+    }
+}
+
 /// Whether an xattr error means "this filesystem or file type does not take that
 /// attribute" (EOPNOTSUPP), as opposed to a real failure.
 pub fn is_xattr_unsupported(err: &io::Error) -> bool {
@@ -186,6 +230,9 @@ mod tests {
             Some(b"value".to_vec())
         );
         assert_eq!(lgetxattr(&file, b"user.ucr.none").expect("get"), None);
+        assert!(llistxattr(&file)
+            .expect("list")
+            .contains(&b"user.ucr.test".to_vec()));
     }
 
     #[test]

@@ -2,4 +2,7 @@
 //! safe wrappers; every `unsafe` block carries a `SAFETY:` comment.
 
 pub mod fs;
+pub mod mount;
+pub mod ns;
+pub mod process;
 pub mod statfs;

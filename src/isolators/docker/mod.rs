@@ -1,0 +1,3 @@
+//! Docker image semantics.
+
+pub mod runtime;

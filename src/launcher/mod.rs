@@ -1,0 +1,110 @@
+//! The native launcher: from a [`LaunchSpec`] to the container's first process, in new
+//! mount, PID and UTS namespaces (IPC and network joined from the pod), pivoted into its
+//! rootfs, as its user, with its capabilities. No runc: like the Mesos containerizer,
+//! the launcher is ours.
+//!
+//! `spawn` must run in a single-threaded process: the monitor (`ucr monitor`), or
+//! `ucr launch` for tests and debugging. The daemon itself never calls it.
+//!
+//! - `spec`: the launch spec; `rootfs`: the mounts; `child`: the steps after clone;
+//! - `user`: resolving users and groups from the image.
+
+mod child;
+pub mod rootfs;
+pub mod spec;
+pub mod user;
+
+use std::io::Read;
+use std::os::fd::RawFd;
+
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+
+pub use child::Stdio;
+pub use spec::LaunchSpec;
+
+use crate::error::{ErrorKind, Kind};
+use crate::sys::process;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    #[error("{step} {path}: {source}")]
+    Setup {
+        step: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("mount target {target:?} {reason}")]
+    BadTarget {
+        target: String,
+        reason: &'static str,
+    },
+    #[error("no command to run")]
+    NoCommand,
+    #[error("exec: {program:?}: executable file not found in $PATH")]
+    NotInPath { program: String },
+    #[error("exec {program}: {source}")]
+    Exec {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("{value:?} contains a NUL byte")]
+    Nul { value: String },
+    #[error("starting the container process: {source}")]
+    Clone { source: std::io::Error },
+    /// The child's own report of what failed before exec.
+    #[error("{message}")]
+    Child { message: String, exit_code: i32 },
+}
+
+impl Kind for LaunchError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            LaunchError::BadTarget { .. } | LaunchError::NoCommand | LaunchError::Nul { .. } => {
+                ErrorKind::InvalidArgument
+            }
+            LaunchError::NotInPath { .. } => ErrorKind::NotFound,
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+/// Starts the container process; returns once it has exec'd (or failed to).
+pub fn spawn(spec: &LaunchSpec, stdio: &Stdio) -> Result<Pid, LaunchError> {
+    let (read_end, write_end) =
+        process::cloexec_pipe().map_err(|source| LaunchError::Clone { source })?;
+    let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS;
+    if spec.new_pid_namespace {
+        flags |= CloneFlags::CLONE_NEWPID;
+    }
+    if !spec.join.iter().any(|j| j.kind == spec::NamespaceKind::Ipc) {
+        flags |= CloneFlags::CLONE_NEWIPC;
+    }
+    let pid = process::clone_process(Box::new(|| child::run(spec, stdio, &write_end)), flags)
+        .map_err(|source| LaunchError::Clone { source })?;
+    drop(write_end);
+    // EOF with nothing written means the exec succeeded (the pipe closed on exec).
+    let mut message = String::new();
+    let _ = std::fs::File::from(read_end).read_to_string(&mut message);
+    if message.is_empty() {
+        return Ok(pid);
+    }
+    let exit_code = process::wait_exit_code(pid).unwrap_or(127);
+    Err(LaunchError::Child { message, exit_code })
+}
+
+/// `ucr launch`: runs a spec in the foreground with this process's stdio and returns the
+/// container's exit code (128 + signal when killed).
+pub fn run_foreground(spec: &LaunchSpec) -> Result<i32, LaunchError> {
+    let stdio = Stdio {
+        stdin: 0 as RawFd,
+        stdout: 1,
+        stderr: 2,
+    };
+    let pid = spawn(spec, &stdio)?;
+    process::wait_exit_code(pid).map_err(|source| LaunchError::Setup {
+        step: "wait for",
+        path: pid.to_string(),
+        source,
+    })
+}

@@ -1,0 +1,118 @@
+//! What the launcher needs to start a container's first process: a plain struct, close to
+//! the `process`, `mounts` and `linux.namespaces` parts of the OCI runtime spec, that the
+//! containerizer fills in and hands to the monitor (as JSON in the run root).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LaunchSpec {
+    /// The prepared root filesystem (a backend's rootfs directory).
+    pub rootfs: PathBuf,
+    /// argv; `args[0]` is looked up in the container's `PATH` when it has no `/`.
+    pub args: Vec<String>,
+    /// `KEY=VALUE` entries, already merged (image, then CRI).
+    pub env: Vec<String>,
+    /// Working directory inside the container; created when missing.
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    #[serde(default)]
+    pub additional_gids: Vec<u32>,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// Existing namespaces to enter (the pod's network and IPC namespaces).
+    #[serde(default)]
+    pub join: Vec<JoinNamespace>,
+    /// Give the process its own PID namespace (it becomes PID 1 there).
+    #[serde(default = "yes")]
+    pub new_pid_namespace: bool,
+    /// Mounts on top of the standard ones (/proc, /sys, /dev…), in order.
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+    /// What to mount at /dev/shm: the pod's shared directory, else a private tmpfs.
+    #[serde(default)]
+    pub shm: Option<PathBuf>,
+    #[serde(default)]
+    pub readonly_rootfs: bool,
+    #[serde(default)]
+    pub no_new_privs: bool,
+    /// Capability names without `CAP_`; `None` means Docker's default set.
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
+    #[serde(default)]
+    pub oom_score_adj: Option<i32>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum NamespaceKind {
+    Net,
+    Ipc,
+    Uts,
+    Pid,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JoinNamespace {
+    pub kind: NamespaceKind,
+    /// A namespace file, e.g. a bind mount of `/proc/<pid>/ns/net` under the run root.
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Mount {
+    /// Host path (a file or a directory).
+    pub source: PathBuf,
+    /// Absolute path inside the container.
+    pub destination: String,
+    #[serde(default)]
+    pub readonly: bool,
+}
+
+/// The capabilities Docker and containerd give a container by default.
+pub const DEFAULT_CAPABILITIES: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FSETID",
+    "FOWNER",
+    "MKNOD",
+    "NET_RAW",
+    "SETGID",
+    "SETUID",
+    "SETFCAP",
+    "SETPCAP",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+    "KILL",
+    "AUDIT_WRITE",
+];
+
+/// `/proc` and `/sys` entries hidden from containers (Docker's defaults), and those made
+/// read-only, so a container cannot read kernel memory or change host kernel settings.
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+];
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

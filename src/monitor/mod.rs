@@ -1,0 +1,3 @@
+//! The per-container monitor process: holds stdio, writes the CRI log, records the exit.
+
+pub mod log;

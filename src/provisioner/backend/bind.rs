@@ -1,0 +1,60 @@
+//! The bind backend: a single-layer image's layer dir bind-mounted read-only as the rootfs,
+//! as Mesos' bind backend does. No copying and no upper dir, so the container cannot write
+//! to its rootfs (only to volumes mounted into it), and the layer is shared as-is.
+//!
+//! The layer keeps its whiteouts in overlay form (0/0 character devices), which is harmless
+//! in a single-layer image: there is nothing below for them to hide.
+
+use std::path::{Path, PathBuf};
+
+use super::error::io_err;
+use super::rootfs::{
+    absolute, provision_or_undo, remove_mount_point, remove_tree, share, unmount_all,
+};
+use super::{Backend, BackendError, BackendKind};
+use crate::sys::mount;
+
+/// See the module documentation.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BindBackend;
+
+impl Backend for BindBackend {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Bind
+    }
+
+    fn provision(
+        &self,
+        layers: &[PathBuf],
+        rootfs: &Path,
+        scratch: &Path,
+    ) -> Result<(), BackendError> {
+        let layer = match layers {
+            [] => {
+                return Err(BackendError::NoLayers {
+                    rootfs: rootfs.to_path_buf(),
+                })
+            }
+            [layer] => absolute(layer)?,
+            _ => {
+                return Err(BackendError::BindMultipleLayers {
+                    count: layers.len(),
+                })
+            }
+        };
+        let rootfs = absolute(rootfs)?;
+        provision_or_undo(self, &rootfs, scratch, || {
+            mount::bind(&layer, &rootfs).map_err(|e| io_err("bind-mount layer at", &rootfs, e))?;
+            mount::remount_read_only(&rootfs)
+                .map_err(|e| io_err("remount read-only", &rootfs, e))?;
+            share(&rootfs)
+        })
+    }
+
+    fn destroy(&self, rootfs: &Path, scratch: &Path) -> Result<(), BackendError> {
+        unmount_all(rootfs)?;
+        remove_mount_point(rootfs)?;
+        // Unused by this backend, but the caller may have created it; it is ours to remove.
+        remove_tree(scratch, "remove bind scratch directory")
+    }
+}

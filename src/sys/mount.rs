@@ -1,0 +1,370 @@
+//! Mount syscalls the rootfs backends and the launcher need (overlay, bind, filesystems,
+//! read-only remount, propagation, lazy unmount) and `/proc/self/mountinfo` parsing to
+//! find out what is mounted where.
+//!
+//! Whether a path is a mount point is always *discovered* from mountinfo, never inferred
+//! from what we think we mounted earlier: the daemon may have restarted, a previous
+//! teardown may have half-failed, or someone else may have mounted over our paths.
+//!
+//! All wrappers act on the exact path given and return `io::Result`; callers wrap errors
+//! with the operation and path.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::MntFlags;
+/// Mount flags, for callers of [`mount_fs`].
+pub use nix::mount::MsFlags;
+use nix::sys::statvfs::{statvfs, FsFlags};
+
+const NONE: Option<&str> = None;
+
+/// Mounts an overlayfs at `target` with `options` as the mount data (`lowerdir=...,
+/// upperdir=...,workdir=...`; bytes, since paths need not be UTF-8). The caller keeps
+/// `options` within [`mount_data_limit`].
+pub fn mount_overlay(target: &Path, options: &[u8]) -> io::Result<()> {
+    nix::mount::mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(options),
+    )?;
+    Ok(())
+}
+
+/// Bind-mounts `source` at `target`, non-recursively: mounts below `source` are not
+/// carried along (a layer directory has none, and a container must not see host mounts
+/// that happen to sit under the store).
+pub fn bind(source: &Path, target: &Path) -> io::Result<()> {
+    nix::mount::mount(Some(source), target, NONE, MsFlags::MS_BIND, NONE)?;
+    Ok(())
+}
+
+/// Makes the bind mount at `target` read-only. A bind mount ignores `MS_RDONLY` when it is
+/// created, so this is the second step after [`bind`]. The mount's current nosuid, nodev,
+/// noexec and atime flags are carried over (discovered with `statvfs`): a remount replaces
+/// all per-mount flags, and dropping a flag that is locked (inherited from a more
+/// privileged mount namespace) fails with EPERM, as runc found out.
+pub fn remount_read_only(target: &Path) -> io::Result<()> {
+    let current = statvfs(target)?.flags();
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+    for (have, keep) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if current.contains(have) {
+            flags |= keep;
+        }
+    }
+    nix::mount::mount(NONE, target, NONE, flags, NONE)?;
+    Ok(())
+}
+
+/// Mount propagation types (mount_namespaces(7)), applied to one mount, not recursively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    /// Neither receives nor sends mount events.
+    Private,
+    /// Receives events from its master peer group, sends none back.
+    Slave,
+    /// Joins (or forms) a peer group: events go both ways between peers.
+    Shared,
+}
+
+/// Changes the propagation type of the mount at `target` (which must be a mount point).
+/// Like [`bind`], with everything mounted below `source` too.
+pub fn bind_recursive(source: &Path, target: &Path) -> io::Result<()> {
+    nix::mount::mount(
+        Some(source),
+        target,
+        NONE,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        NONE,
+    )?;
+    Ok(())
+}
+
+/// Mounts a kernel filesystem (`proc`, `sysfs`, `tmpfs`, `devpts`, `mqueue`).
+pub fn mount_fs(fstype: &str, target: &Path, flags: MsFlags, data: Option<&str>) -> io::Result<()> {
+    nix::mount::mount(Some(fstype), target, Some(fstype), flags, data)?;
+    Ok(())
+}
+
+/// Makes every mount at and below `target` a slave: events from the host still reach
+/// us, ours never reach the host (Mesos' propagation for containers).
+pub fn make_tree_slave(target: &Path) -> io::Result<()> {
+    nix::mount::mount(
+        NONE,
+        target,
+        NONE,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        NONE,
+    )?;
+    Ok(())
+}
+
+pub fn set_propagation(target: &Path, propagation: Propagation) -> io::Result<()> {
+    let flags = match propagation {
+        Propagation::Private => MsFlags::MS_PRIVATE,
+        Propagation::Slave => MsFlags::MS_SLAVE,
+        Propagation::Shared => MsFlags::MS_SHARED,
+    };
+    nix::mount::mount(NONE, target, NONE, flags, NONE)?;
+    Ok(())
+}
+
+/// Lazily unmounts the top mount at `target` (`umount2(MNT_DETACH)`): it disappears from
+/// the namespace at once, together with everything mounted below it, and the kernel
+/// finishes the unmount when the last user lets go. Returns whether something was
+/// unmounted; EINVAL (not a mount point) and ENOENT (no such path) are `Ok(false)`, so
+/// teardown can call this on whatever state a crash left behind.
+pub fn detach(target: &Path) -> io::Result<bool> {
+    match nix::mount::umount2(target, MntFlags::MNT_DETACH) {
+        Ok(()) => Ok(true),
+        Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The longest mount data string (`mount(2)`'s last argument) the kernel accepts: it copies
+/// at most one page, which must include the terminating NUL.
+pub fn mount_data_limit() -> usize {
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .and_then(|p| usize::try_from(p).ok())
+        // 4096 is the smallest page size Linux runs with, so it is the safe guess.
+        .unwrap_or(4096);
+    page - 1
+}
+
+/// One line of `/proc/self/mountinfo` (proc(5)), with the fields the runtime uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    pub mount_id: u32,
+    pub parent_id: u32,
+    /// The directory of the source filesystem mounted here (`/` unless a bind mount of a
+    /// subdirectory).
+    pub root: PathBuf,
+    /// Where it is mounted, relative to this process's root.
+    pub mount_point: PathBuf,
+    /// Per-mount options (`rw,nosuid,relatime`).
+    pub mount_options: String,
+    /// Optional fields such as `shared:3` or `master:1`.
+    pub propagation: Vec<String>,
+    pub fs_type: String,
+    pub source: String,
+    /// Per-superblock options (`rw,lowerdir=...` for overlay).
+    pub super_options: String,
+}
+
+/// Reads and parses `/proc/self/mountinfo`.
+pub fn mountinfo() -> io::Result<Vec<MountEntry>> {
+    parse_mountinfo(&std::fs::read("/proc/self/mountinfo")?)
+}
+
+/// Parses mountinfo text. Paths are unescaped (the kernel writes space, tab, newline and
+/// backslash as `\ooo` octal) and kept as raw bytes, since mount points need not be UTF-8.
+pub fn parse_mountinfo(text: &[u8]) -> io::Result<Vec<MountEntry>> {
+    text.split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(parse_line)
+        .collect()
+}
+
+fn parse_line(line: &[u8]) -> io::Result<MountEntry> {
+    let bad = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("mountinfo line {:?}: {what}", String::from_utf8_lossy(line)),
+        )
+    };
+    let mut fields = line.split(|&b| b == b' ');
+    let mut next = |what: &str| fields.next().ok_or_else(|| bad(what));
+    let mount_id = parse_u32(next("missing mount id")?).ok_or_else(|| bad("bad mount id"))?;
+    let parent_id = parse_u32(next("missing parent id")?).ok_or_else(|| bad("bad parent id"))?;
+    let _dev = next("missing major:minor")?;
+    let root = unescape_path(next("missing root")?);
+    let mount_point = unescape_path(next("missing mount point")?);
+    let mount_options = lossy(next("missing mount options")?);
+    let mut propagation = Vec::new();
+    loop {
+        let field = next("missing '-' separator")?;
+        if field == b"-" {
+            break;
+        }
+        propagation.push(lossy(field));
+    }
+    let fs_type = lossy(next("missing filesystem type")?);
+    let source = lossy(&unescape(next("missing source")?));
+    let super_options = lossy(next("missing super options")?);
+    Ok(MountEntry {
+        mount_id,
+        parent_id,
+        root,
+        mount_point,
+        mount_options,
+        propagation,
+        fs_type,
+        source,
+        super_options,
+    })
+}
+
+fn parse_u32(field: &[u8]) -> Option<u32> {
+    std::str::from_utf8(field).ok()?.parse().ok()
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn unescape_path(field: &[u8]) -> PathBuf {
+    PathBuf::from(OsString::from_vec(unescape(field)))
+}
+
+/// Undoes the kernel's `\ooo` escaping; anything that is not a 3-digit octal escape is
+/// kept as written.
+fn unescape(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        if field[i] == b'\\' && i + 3 < field.len() && is_octal_escape(&field[i + 1..i + 4]) {
+            let d = &field[i + 1..i + 4];
+            out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+            i += 4;
+        } else {
+            out.push(field[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn is_octal_escape(digits: &[u8]) -> bool {
+    // The first digit is at most 3 so the value fits in a byte.
+    matches!(digits, [b'0'..=b'3', b'0'..=b'7', b'0'..=b'7'])
+}
+
+/// Whether `path` is currently a mount point in this mount namespace. A path that does not
+/// exist is not one. Symlinks in `path` are resolved first, because mountinfo lists
+/// resolved paths.
+pub fn is_mount_point(path: &Path) -> io::Result<bool> {
+    let Some(path) = resolve(path)? else {
+        return Ok(false);
+    };
+    Ok(mountinfo()?.iter().any(|m| m.mount_point == path))
+}
+
+/// Every mount point at `path` or below it, deepest first (the order to unmount them in),
+/// each listed once even when several mounts are stacked on it. Empty when `path` does not
+/// exist.
+pub fn mounts_at_or_under(path: &Path) -> io::Result<Vec<PathBuf>> {
+    let Some(path) = resolve(path)? else {
+        return Ok(Vec::new());
+    };
+    let mut found: Vec<PathBuf> = mountinfo()?
+        .into_iter()
+        .map(|m| m.mount_point)
+        .filter(|p| p.starts_with(&path))
+        .collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    found.dedup();
+    Ok(found)
+}
+
+fn resolve(path: &Path) -> io::Result<Option<PathBuf>> {
+    match std::fs::canonicalize(path) {
+        Ok(p) => Ok(Some(p)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &[u8] = b"\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw,discard
+90 27 0:50 / /tmp/a\\040b\\134c rw,relatime shared:7 master:2 - overlay overlay rw,lowerdir=/l/1:/l/0,upperdir=/u,workdir=/w
+91 27 254:0 /srv/data /mnt/x\\011y ro,nosuid - ext4 /dev/vda rw
+";
+
+    #[test]
+    fn parses_fields_optional_tags_and_escapes() {
+        let all = parse_mountinfo(SAMPLE).expect("parse");
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[0].mount_point, PathBuf::from("/proc"));
+        assert_eq!(all[0].fs_type, "proc");
+        assert!(all[0].propagation.is_empty());
+        assert_eq!(all[1].propagation, vec!["shared:1".to_string()]);
+        let ovl = &all[2];
+        assert_eq!((ovl.mount_id, ovl.parent_id), (90, 27));
+        assert_eq!(ovl.mount_point, PathBuf::from("/tmp/a b\\c"));
+        assert_eq!(ovl.propagation, vec!["shared:7", "master:2"]);
+        assert_eq!(ovl.fs_type, "overlay");
+        assert!(ovl.super_options.contains("lowerdir=/l/1:/l/0"));
+        assert_eq!(all[3].root, PathBuf::from("/srv/data"));
+        assert_eq!(all[3].mount_point, PathBuf::from("/mnt/x\ty"));
+        assert_eq!(all[3].mount_options, "ro,nosuid");
+    }
+
+    #[test]
+    fn malformed_lines_are_errors() {
+        for line in [
+            &b"1 2 0:1 / /x rw shared:1 ext4 /dev/a rw"[..],
+            b"x 2 0:1 / /x rw - a b c",
+        ] {
+            let err = parse_mountinfo(line).expect_err("malformed");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        }
+    }
+
+    #[test]
+    fn unescape_keeps_non_escapes() {
+        assert_eq!(unescape(b"a\\0"), b"a\\0");
+        assert_eq!(unescape(b"a\\999b"), b"a\\999b");
+        assert_eq!(unescape(b"\\040\\011"), b" \t");
+    }
+
+    #[test]
+    fn root_is_a_mount_point_and_missing_paths_are_not() {
+        assert!(is_mount_point(Path::new("/")).expect("mountinfo"));
+        assert!(!is_mount_point(Path::new("/nonexistent/ucr/path")).expect("mountinfo"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(!is_mount_point(dir.path()).expect("mountinfo"));
+        assert!(mounts_at_or_under(dir.path())
+            .expect("mountinfo")
+            .is_empty());
+    }
+
+    #[test]
+    fn detach_tolerates_non_mounts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        match detach(dir.path()) {
+            Ok(unmounted) => assert!(!unmounted),
+            // Unprivileged umount2 fails with EPERM before looking at the path.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                eprintln!("skipping: needs root (umount2)");
+                return;
+            }
+            Err(e) => panic!("detach: {e}"),
+        }
+        assert!(!detach(&dir.path().join("missing")).expect("detach missing"));
+    }
+
+    #[test]
+    fn data_limit_is_a_page_minus_nul() {
+        assert!(mount_data_limit() >= 4095);
+    }
+}

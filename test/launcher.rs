@@ -1,0 +1,224 @@
+//! The native launcher, through `ucr launch` (the launcher without the daemon), on a real
+//! busybox rootfs from the local registry. Needs root (namespaces, mounts); says so and
+//! skips otherwise.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use ucr::launcher::spec::{LaunchSpec, Mount};
+use ucr::provisioner::puller::registry::{auth::DockerConfig, RegistryOptions};
+use ucr::provisioner::store::{Store, StoreOptions};
+
+/// A writable copy of the busybox image's single layer.
+async fn busybox_rootfs(dir: &Path) -> PathBuf {
+    let store = Store::open(StoreOptions {
+        dir: dir.join("store"),
+        registry: RegistryOptions {
+            mirrors: BTreeMap::new(),
+            insecure: vec![],
+            default_registry: None,
+            docker_config: DockerConfig::default(),
+            progress_timeout: Duration::from_secs(30),
+        },
+        archive_dir: None,
+        max_concurrent_downloads: 3,
+        pinned: vec![],
+    })
+    .expect("store");
+    store
+        .pull(&format!("{REGISTRY}/ucr-test/busybox:latest"), None)
+        .await
+        .expect("pull busybox");
+    let layer = std::fs::read_dir(dir.join("store/layers"))
+        .expect("layers")
+        .flatten()
+        .map(|e| e.path().join("rootfs"))
+        .next()
+        .expect("one layer");
+    let rootfs = dir.join("rootfs");
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(&layer)
+        .arg(&rootfs)
+        .status()
+        .expect("cp")
+        .success();
+    assert!(ok, "copying the layer");
+    rootfs
+}
+
+fn spec(rootfs: &Path, script: &str) -> LaunchSpec {
+    LaunchSpec {
+        rootfs: rootfs.to_path_buf(),
+        args: vec!["sh".into(), "-c".into(), script.into()],
+        env: vec!["PATH=/bin".into()],
+        cwd: "/".into(),
+        uid: 0,
+        gid: 0,
+        additional_gids: vec![],
+        hostname: Some("pod-a".into()),
+        join: vec![],
+        new_pid_namespace: true,
+        mounts: vec![],
+        shm: None,
+        readonly_rootfs: false,
+        no_new_privs: false,
+        capabilities: None,
+        oom_score_adj: None,
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn launch(dir: &Path, spec: &LaunchSpec) -> Run {
+    let file = dir.join("spec.json");
+    std::fs::write(&file, serde_json::to_vec(spec).expect("json")).expect("write spec");
+    let out = Command::new(env!("CARGO_BIN_EXE_ucr"))
+        .args(["launch", "--spec"])
+        .arg(&file)
+        .output()
+        .expect("run ucr launch");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn mounts_under(path: &Path) -> usize {
+    let p = path.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&p))
+        .count()
+}
+
+#[tokio::test]
+async fn a_process_runs_isolated_in_its_rootfs() {
+    require_registries();
+    if !is_root() {
+        eprintln!("SKIPPED a_process_runs_isolated_in_its_rootfs: needs root (namespaces, mounts)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rootfs = busybox_rootfs(dir.path()).await;
+    let script = "echo pid=$$; hostname; id -u; id -g; grep CapBnd /proc/self/status; \
+                  ls /dev | tr '\\n' ' '; echo; touch /sys/x 2>/dev/null || echo sys-ro; \
+                  echo 1 > /proc/sys/vm/overcommit_memory 2>/dev/null || echo procsys-ro; \
+                  test -e /host-marker || echo no-host; pwd";
+    std::fs::write("/tmp/ucr-launcher-host-marker", b"x").ok();
+    let mut s = spec(&rootfs, script);
+    s.cwd = "/work/dir".into();
+    let r = launch(dir.path(), &s);
+    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "pid=1", "PID 1 of its own namespace");
+    assert_eq!(lines[1], "pod-a");
+    assert_eq!((lines[2], lines[3]), ("0", "0"));
+    // Docker's default set, and nothing more.
+    assert_eq!(lines[4], "CapBnd:\t00000000a80425fb");
+    for dev in [
+        "null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "ptmx",
+    ] {
+        assert!(
+            lines[5].split(' ').any(|d| d == dev),
+            "/dev/{dev} missing: {}",
+            lines[5]
+        );
+    }
+    assert_eq!(
+        &lines[6..],
+        ["sys-ro", "procsys-ro", "no-host", "/work/dir"]
+    );
+    assert!(
+        rootfs.join("work/dir").is_dir(),
+        "working dir created in the rootfs"
+    );
+    assert_eq!(mounts_under(&rootfs), 0, "no mount outlives the container");
+}
+
+#[tokio::test]
+async fn user_exit_codes_mounts_and_errors() {
+    require_registries();
+    if !is_root() {
+        eprintln!("SKIPPED user_exit_codes_mounts_and_errors: needs root (namespaces, mounts)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rootfs = busybox_rootfs(dir.path()).await;
+
+    // A user, its groups, capabilities cleared for non-root, no_new_privs.
+    let mut s = spec(
+        &rootfs,
+        "id -u; id -g; id -G; grep -E 'CapEff|NoNewPrivs' /proc/self/status",
+    );
+    s.uid = 1000;
+    s.gid = 1000;
+    s.additional_gids = vec![10, 1000];
+    s.no_new_privs = true;
+    let r = launch(dir.path(), &s);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        "1000\n1000\n1000 10\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n"
+    );
+
+    // Exit codes and signals come back.
+    assert_eq!(launch(dir.path(), &spec(&rootfs, "exit 7")).code, 7);
+    // (PID 1 of a namespace ignores SIGKILL sent from inside it, so this one shares ours.)
+    let mut s = spec(&rootfs, "kill -9 $$");
+    s.new_pid_namespace = false;
+    assert_eq!(launch(dir.path(), &s).code, 128 + 9);
+
+    // Bind mounts, read-only ones refuse writes.
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("data dir");
+    std::fs::write(data.join("in"), b"from host").expect("file");
+    let mut s = spec(
+        &rootfs,
+        "cat /mnt/data/in; echo x > /mnt/data/out 2>/dev/null || echo ro",
+    );
+    s.mounts.push(Mount {
+        source: data.clone(),
+        destination: "/mnt/data".into(),
+        readonly: true,
+    });
+    let r = launch(dir.path(), &s);
+    assert_eq!(r.stdout, "from hostro\n", "{}", r.stderr);
+    assert!(!data.join("out").exists());
+
+    // A mount target through a symlink in the image is refused, before anything runs.
+    std::os::unix::fs::symlink("/etc", rootfs.join("evil")).expect("symlink");
+    let mut s = spec(&rootfs, "true");
+    s.mounts.push(Mount {
+        source: data.clone(),
+        destination: "/evil/x".into(),
+        readonly: false,
+    });
+    let r = launch(dir.path(), &s);
+    assert_eq!(r.code, 127);
+    assert!(r.stderr.contains("crosses a symlink"), "{}", r.stderr);
+
+    // A missing program: runc's message, exit 127.
+    let mut s = spec(&rootfs, "");
+    s.args = vec!["no-such-program".into()];
+    let r = launch(dir.path(), &s);
+    assert_eq!(r.code, 127);
+    assert!(
+        r.stderr.contains("executable file not found in $PATH"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(mounts_under(&rootfs), 0);
+    assert_eq!(mounts_under(&data), 0);
+}
