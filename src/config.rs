@@ -32,6 +32,29 @@ pub enum Command {
     /// launcher without the daemon, for tests and debugging.
     #[command(hide = true)]
     Launch(LaunchFlags),
+    /// Internal: the per-container monitor (started by the daemon).
+    #[command(hide = true)]
+    Monitor(MonitorFlags),
+    /// Internal: runs a command inside a running container's namespaces (ExecSync).
+    #[command(hide = true)]
+    Exec(ExecFlags),
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorFlags {
+    /// The container's bundle directory (holds monitor.json; receives pid and exit files).
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// An inherited descriptor on which the monitor reports `ok <pid>` or `error <why>`.
+    #[arg(long)]
+    pub sync_fd: Option<i32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecFlags {
+    /// The exec spec, as JSON (target pid, argv, env, user, cwd).
+    #[arg(long)]
+    pub spec: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,9 @@ fn main() -> std::process::ExitCode {
         }
         // No tokio here: the launcher must run in a single-threaded process.
         Command::Launch(flags) => return launch(flags),
+        // Both single-threaded too: they clone or setns into container namespaces.
+        Command::Monitor(flags) => return ucr::monitor::main(&flags),
+        Command::Exec(flags) => return ucr::launcher::exec::main(&flags),
         Command::Pull(flags) => {
             init_logging("warn");
             runtime().and_then(|rt| rt.block_on(pull(flags)))

@@ -10,6 +10,7 @@
 //! - `user`: resolving users and groups from the image.
 
 mod child;
+pub mod exec;
 pub mod rootfs;
 pub mod spec;
 pub mod user;

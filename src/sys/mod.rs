@@ -3,6 +3,7 @@
 
 pub mod fs;
 pub mod mount;
+pub mod netns;
 pub mod ns;
 pub mod process;
 pub mod statfs;
