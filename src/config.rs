@@ -127,6 +127,10 @@ pub struct ServeFlags {
     /// Log filter (`info`, `debug`, `ucr=trace`...).
     #[arg(long)]
     pub log_level: Option<String>,
+    /// Rootfs backend: overlay, copy, bind or auto (overlay when a trial mount works).
+    #[arg(long, alias = "image_provisioner_backend")]
+    #[serde(alias = "image_provisioner_backend")]
+    pub image_provisioner_backend: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +185,7 @@ pub struct Settings {
     pub pull_progress_timeout: Duration,
     pub pinned_images: Vec<String>,
     pub log_level: String,
+    pub backend: String,
 }
 
 /// Mesos `--docker_registry`: where names without a registry host come from.
@@ -250,6 +255,7 @@ impl ServeFlags {
             pull_progress_timeout: timeout,
             pinned_images: list(cli.pinned_images, file.pinned_images),
             log_level: pick!(log_level).unwrap_or_else(|| "info".into()),
+            backend: pick!(image_provisioner_backend).unwrap_or_else(|| "auto".into()),
         })
     }
 }

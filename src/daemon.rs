@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::{DockerRegistry, Settings};
+use crate::containerizer::{Containerizer, Options as ContainerizerOptions};
 use crate::cri::{self, Core};
 use crate::provisioner::puller::registry::{auth::DockerConfig, RegistryOptions};
 use crate::provisioner::store::gc::{self, GcConfig};
@@ -53,7 +54,24 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!(headroom = config.headroom, interval = ?config.interval, "image GC enabled");
         gc::spawn_watcher(store.clone(), config);
     }
-    let core = Arc::new(Core { store, gc_excluded });
+    let (store_dir, requested) = (settings.store_dir.clone(), settings.backend.clone());
+    let backend = tokio::task::spawn_blocking(move || {
+        crate::provisioner::backend::select(&requested, &store_dir)
+    })
+    .await??;
+    tracing::info!(backend = %backend.kind(), "rootfs backend");
+    let containerizer = Containerizer::open(ContainerizerOptions {
+        root: settings.root.clone(),
+        run_root: settings.run_root.clone(),
+        store: store.clone(),
+        backend,
+        binary: std::env::current_exe()?,
+    })?;
+    let core = Arc::new(Core {
+        store,
+        containerizer,
+        gc_excluded,
+    });
     cri::serve(&settings.listen, core, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

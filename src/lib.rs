@@ -3,6 +3,7 @@
 //!
 //! The folder tree is the architecture:
 //! - `cri/`: the Kubernetes CRI front door (thin; translates protobuf to core calls);
+//! - `containerizer/`: pods and containers: state, persistence, recovery;
 //! - `provisioner/`: image references, pullers, the layer store and its GC, rootfs
 //!   backends;
 //! - `isolators/`: one aspect of a container each (docker/runtime first);
@@ -11,6 +12,7 @@
 //! - `sys/`: the only module allowed to call libc/nix with `unsafe`.
 
 pub mod config;
+pub mod containerizer;
 pub mod cri;
 pub mod daemon;
 pub mod error;

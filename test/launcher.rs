@@ -4,53 +4,11 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use common::*;
 use ucr::launcher::spec::{LaunchSpec, Mount};
-use ucr::provisioner::puller::registry::{auth::DockerConfig, RegistryOptions};
-use ucr::provisioner::store::{Store, StoreOptions};
-
-/// A writable copy of the busybox image's single layer.
-async fn busybox_rootfs(dir: &Path) -> PathBuf {
-    let store = Store::open(StoreOptions {
-        dir: dir.join("store"),
-        registry: RegistryOptions {
-            mirrors: BTreeMap::new(),
-            insecure: vec![],
-            default_registry: None,
-            docker_config: DockerConfig::default(),
-            progress_timeout: Duration::from_secs(30),
-        },
-        archive_dir: None,
-        max_concurrent_downloads: 3,
-        pinned: vec![],
-    })
-    .expect("store");
-    store
-        .pull(&format!("{REGISTRY}/ucr-test/busybox:latest"), None)
-        .await
-        .expect("pull busybox");
-    let layer = std::fs::read_dir(dir.join("store/layers"))
-        .expect("layers")
-        .flatten()
-        .map(|e| e.path().join("rootfs"))
-        .next()
-        .expect("one layer");
-    let rootfs = dir.join("rootfs");
-    let ok = Command::new("cp")
-        .arg("-a")
-        .arg(&layer)
-        .arg(&rootfs)
-        .status()
-        .expect("cp")
-        .success();
-    assert!(ok, "copying the layer");
-    rootfs
-}
 
 fn spec(rootfs: &Path, script: &str) -> LaunchSpec {
     LaunchSpec {
@@ -92,15 +50,6 @@ fn launch(dir: &Path, spec: &LaunchSpec) -> Run {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-}
-
-fn mounts_under(path: &Path) -> usize {
-    let p = path.display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(&p))
-        .count()
 }
 
 #[tokio::test]

@@ -32,6 +32,7 @@ pub mod admin_api {
 /// What the handlers share.
 pub struct Core {
     pub store: Arc<Store>,
+    pub containerizer: Arc<crate::containerizer::Containerizer>,
     /// `--image-gc-config` exclusions, added to every manual prune.
     pub gc_excluded: Vec<String>,
 }

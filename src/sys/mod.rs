@@ -2,8 +2,11 @@
 //! safe wrappers; every `unsafe` block carries a `SAFETY:` comment.
 
 pub mod fs;
+pub mod kill;
 pub mod mount;
 pub mod netns;
 pub mod ns;
 pub mod process;
+pub mod signal;
+pub mod spawn;
 pub mod statfs;

@@ -147,3 +147,122 @@ pub fn wait_exit_code(pid: Pid) -> io::Result<i32> {
 pub fn raw(fd: &OwnedFd) -> RawFd {
     fd.as_raw_fd()
 }
+
+// ---- Running a command in an existing container (`ucr exec`) ----
+
+/// Enters the namespace behind `ns`, an open `/proc/<pid>/ns/*` file. A descriptor rather
+/// than a path (as `ns::join` takes) so that the caller can open every namespace of its
+/// target first: once it has joined the mount namespace, `/proc/<pid>` means something
+/// else, and the pinned descriptors also keep a reused pid from mixing two processes'
+/// namespaces.
+pub fn join_namespace(ns: &std::fs::File, kind: CloneFlags) -> io::Result<()> {
+    nix::sched::setns(ns, kind).map_err(errno)
+}
+
+/// Makes the open directory `dir` the process's root and working directory.
+pub fn chroot_into(dir: &std::fs::File) -> io::Result<()> {
+    nix::unistd::fchdir(dir).map_err(errno)?;
+    nix::unistd::chroot(".").map_err(errno)
+}
+
+/// Forks; the child runs `child` and exits with the code it returns (127 if it panics),
+/// never returning into the caller's code. Returns the child's pid to the parent.
+///
+/// Must be called from a single-threaded process, like `clone_process`: the child's copy
+/// of the address space then has no lock held by another thread, so it may allocate and
+/// use std freely. The child leaves through `_exit`, so buffers it inherited are not
+/// flushed a second time and no exit handler of the parent's runs twice.
+pub fn fork_process(child: impl FnOnce() -> i32) -> io::Result<Pid> {
+    // SAFETY: the caller guarantees the process is single-threaded (see above), which is
+    // what makes running arbitrary code in the forked child sound; the child never
+    // returns from this function (it `_exit`s), so no state is unwound twice.
+    match unsafe { nix::unistd::fork() }.map_err(errno)? {
+        nix::unistd::ForkResult::Parent { child } => Ok(child),
+        nix::unistd::ForkResult::Child => {
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child));
+            // SAFETY: _exit ends the process at once; it touches no memory of ours.
+            unsafe { libc::_exit(code.unwrap_or(127)) }
+        }
+    }
+}
+
+/// Signals held pending (blocked) so that a single-threaded process can take them one at a
+/// time with [`BlockedSignals::wait`] instead of running handlers. A child forked meanwhile
+/// inherits the blocked mask, and `execve` keeps it: the child calls
+/// [`BlockedSignals::restore`] before exec.
+pub struct BlockedSignals {
+    set: nix::sys::signal::SigSet,
+    previous: nix::sys::signal::SigSet,
+}
+
+impl BlockedSignals {
+    pub fn block(signals: &[nix::sys::signal::Signal]) -> io::Result<BlockedSignals> {
+        use nix::sys::signal::{SigSet, SigmaskHow};
+        let mut set = SigSet::empty();
+        for s in signals {
+            set.add(*s);
+        }
+        let previous = set.thread_swap_mask(SigmaskHow::SIG_BLOCK).map_err(errno)?;
+        Ok(BlockedSignals { set, previous })
+    }
+
+    /// Takes the next of the blocked signals, waiting for one if none is pending.
+    pub fn wait(&self) -> io::Result<nix::sys::signal::Signal> {
+        self.set.wait().map_err(errno)
+    }
+
+    /// Puts back the signal mask from before [`BlockedSignals::block`].
+    pub fn restore(&self) -> io::Result<()> {
+        self.previous.thread_set_mask().map_err(errno)
+    }
+}
+
+pub fn send_signal(pid: Pid, signal: nix::sys::signal::Signal) -> io::Result<()> {
+    nix::sys::signal::kill(pid, signal).map_err(errno)
+}
+
+/// Like [`wait_exit_code`] but returns `None` at once if `pid` is still running.
+pub fn try_exit_code(pid: Pid) -> io::Result<Option<i32>> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    match waitpid(pid, Some(WaitPidFlag::WNOHANG)).map_err(errno)? {
+        WaitStatus::Exited(_, code) => Ok(Some(code)),
+        WaitStatus::Signaled(_, sig, _) => Ok(Some(128 + sig as i32)),
+        _ => Ok(None),
+    }
+}
+
+/// Asks the kernel to SIGKILL this process when its parent dies. The setting is cleared
+/// whenever the process's uid, gid or capabilities change (commit_creds), so set it again
+/// after switching user.
+pub fn kill_with_parent() -> io::Result<()> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(errno)
+}
+
+pub fn parent_pid() -> Pid {
+    nix::unistd::getppid()
+}
+
+/// Controls whether other processes of the same user may ptrace this one or open its
+/// `/proc/<pid>` entries (`exe`, `fd`, `mem`). Exec sets it back for ordinary binaries.
+pub fn set_dumpable(dumpable: bool) -> io::Result<()> {
+    nix::sys::prctl::set_dumpable(dumpable).map_err(errno)
+}
+
+/// Gives every standard signal (1-31) its default action back, before an exec into
+/// someone else's program. The Rust runtime ignores SIGPIPE before `main`, and whatever
+/// started this process may have ignored others (SIGQUIT, SIGHUP under nohup); an ignored
+/// signal stays ignored across `execve`, so without this the command would, say, get EPIPE
+/// instead of dying when it writes to a closed pipe. (Real-time signals are left alone:
+/// glibc reserves two of them and refuses to change those.)
+pub fn default_signal_actions() -> io::Result<()> {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL registers no handler function, so nothing can run
+        // asynchronously in this process as a result of this call.
+        unsafe { signal(sig, SigHandler::SigDfl) }.map_err(errno)?;
+    }
+    Ok(())
+}

@@ -10,6 +10,7 @@
 pub mod proxy;
 pub mod push;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,6 +18,8 @@ use std::time::{Duration, Instant};
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use tonic::transport::Channel;
+use ucr::provisioner::puller::registry::{auth::DockerConfig, RegistryOptions};
+use ucr::provisioner::store::{Store, StoreOptions};
 
 pub const REGISTRY: &str = "127.0.0.1:5000";
 pub const AUTH_REGISTRY: &str = "127.0.0.1:5001";
@@ -289,4 +292,53 @@ pub fn tree(root: &Path) -> Vec<String> {
     }
     out.sort();
     out
+}
+
+/// A writable copy of the busybox image's single layer at `dir/rootfs`, pulled from the
+/// local registry into a store under `dir/store` (for tests that run containers).
+pub async fn busybox_rootfs(dir: &Path) -> PathBuf {
+    let store = Store::open(StoreOptions {
+        dir: dir.join("store"),
+        registry: RegistryOptions {
+            mirrors: BTreeMap::new(),
+            insecure: vec![],
+            default_registry: None,
+            docker_config: DockerConfig::default(),
+            progress_timeout: Duration::from_secs(30),
+        },
+        archive_dir: None,
+        max_concurrent_downloads: 3,
+        pinned: vec![],
+    })
+    .expect("store");
+    store
+        .pull(&format!("{REGISTRY}/ucr-test/busybox:latest"), None)
+        .await
+        .expect("pull busybox");
+    let layer = std::fs::read_dir(dir.join("store/layers"))
+        .expect("layers")
+        .flatten()
+        .map(|e| e.path().join("rootfs"))
+        .next()
+        .expect("one layer");
+    let rootfs = dir.join("rootfs");
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(&layer)
+        .arg(&rootfs)
+        .status()
+        .expect("cp")
+        .success();
+    assert!(ok, "copying the layer");
+    rootfs
+}
+
+/// How many mounts of this mount namespace involve `path` (0 once a container is gone).
+pub fn mounts_under(path: &Path) -> usize {
+    let p = path.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(&p))
+        .count()
 }

@@ -112,6 +112,18 @@ impl Store {
         }
     }
 
+    /// The unpacked layer directories of image `id`, base first, for a rootfs backend.
+    pub fn layer_dirs(&self, id: &str) -> Result<Vec<std::path::PathBuf>, StoreError> {
+        let record = self.db.image(id)?.ok_or_else(|| StoreError::UnknownImage {
+            image: id.to_string(),
+        })?;
+        record
+            .layers
+            .iter()
+            .map(|d| Ok(self.paths.layer_rootfs(&Digest::parse(d)?)))
+            .collect()
+    }
+
     /// The raw image config JSON.
     pub fn config(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.db.config(id)?)

@@ -1,0 +1,576 @@
+//! Containers: create (rootfs + launch spec), start (a monitor per container), stop
+//! (stop signal, then SIGKILL after the timeout), remove, status. The monitor's files in
+//! the bundle are the truth about a running container: its pid, and its exit once it
+//! has ended — also when the daemon was down at the time.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::error::{io, ContainerizerError};
+use super::types::{
+    Container, ContainerConfig, ContainerFilter, ContainerState, EventKind, Pod, PodState,
+};
+use super::{new_id, now_ns, validate_name, Containerizer};
+use crate::isolators::docker::runtime::{self as docker, ImageRuntime};
+use crate::launcher::spec::{
+    JoinNamespace, LaunchSpec, Mount, NamespaceKind, DEFAULT_CAPABILITIES,
+};
+use crate::monitor::{self, MonitorConfig};
+
+fn name_key(pod_id: &str, c: &ContainerConfig) -> String {
+    format!("{pod_id}/{}/{}", c.metadata.name, c.metadata.attempt)
+}
+
+/// A log path must stay inside the pod's log directory.
+fn validate_log_path(value: &str) -> Result<(), ContainerizerError> {
+    let p = Path::new(value);
+    if p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(ContainerizerError::Invalid {
+            field: "log_path",
+            value: value.to_string(),
+            reason: "must be relative to the pod's log directory and stay inside it",
+        });
+    }
+    Ok(())
+}
+
+impl Containerizer {
+    /// CreateContainer. A retry (same pod, name and attempt) returns the same container.
+    pub async fn create_container(
+        self: &Arc<Self>,
+        pod_id: &str,
+        config: ContainerConfig,
+    ) -> Result<Container, ContainerizerError> {
+        validate_name("metadata.name", &config.metadata.name)?;
+        validate_log_path(&config.log_path)?;
+        if config.image.is_empty() {
+            return Err(ContainerizerError::Invalid {
+                field: "image.image",
+                value: String::new(),
+                reason: "must not be empty",
+            });
+        }
+        let pod = self.pod_status(pod_id)?;
+        if pod.state != PodState::Ready {
+            return Err(ContainerizerError::PodNotReady { id: pod.id });
+        }
+        let key = name_key(&pod.id, &config);
+        if let Some(c) = self
+            .cache()
+            .containers
+            .values()
+            .find(|c| name_key(&c.pod_id, &c.config) == key)
+        {
+            return Ok(c.clone());
+        }
+        let me = Arc::clone(self);
+        let (flight, _) = self
+            .container_flights
+            .join(&key, async move { me.build(pod, config).await });
+        let id = flight.await.map_err(|e| {
+            Arc::try_unwrap(e).unwrap_or_else(|e| ContainerizerError::Start {
+                id: String::new(),
+                message: crate::cri::status::chain(&*e),
+            })
+        })?;
+        self.container_status(&id)
+    }
+
+    async fn build(
+        self: Arc<Self>,
+        pod: Pod,
+        config: ContainerConfig,
+    ) -> Result<String, ContainerizerError> {
+        let image =
+            self.store
+                .status(&config.image)?
+                .ok_or_else(|| ContainerizerError::ImageNotFound {
+                    image: config.image.clone(),
+                })?;
+        let image_config = self.store.config(&image.id)?.unwrap_or_default();
+        let runtime = ImageRuntime::from_image_config_bytes(&image_config)?;
+        let args = docker::cri_argv(&runtime, &config.command, &config.args)?;
+        for m in &config.mounts {
+            if !m.host_path.exists() {
+                return Err(ContainerizerError::Invalid {
+                    field: "mounts.host_path",
+                    value: m.host_path.display().to_string(),
+                    reason: "does not exist",
+                });
+            }
+        }
+        let id = new_id();
+        let layers = self.store.layer_dirs(&image.id)?;
+        let me = Arc::clone(&self);
+        let (cid, pod2, cfg, rt) = (id.clone(), pod.clone(), config.clone(), runtime.clone());
+        let built =
+            tokio::task::spawn_blocking(move || me.prepare(&cid, &pod2, &cfg, &rt, args, &layers))
+                .await
+                .map_err(|e| ContainerizerError::Task(e.to_string()))?;
+        if let Err(e) = built {
+            self.discard(&id).await;
+            return Err(e);
+        }
+        if let Err(e) = self.store.acquire(&image.id).await {
+            self.discard(&id).await;
+            return Err(e.into());
+        }
+        let log_path = (!pod.config.log_directory.is_empty() && !config.log_path.is_empty())
+            .then(|| Path::new(&pod.config.log_directory).join(&config.log_path));
+        let container = Container {
+            id: id.clone(),
+            pod_id: pod.id.clone(),
+            config,
+            state: ContainerState::Created,
+            image_id: image.id.clone(),
+            created_at_ns: now_ns(),
+            started_at_ns: 0,
+            finished_at_ns: 0,
+            exit_code: 0,
+            reason: String::new(),
+            message: String::new(),
+            log_path,
+            pid: None,
+        };
+        if let Err(e) = self.db.put_container(&container) {
+            let _ = self.store.release(&image.id).await;
+            self.discard(&id).await;
+            return Err(e.into());
+        }
+        self.cache()
+            .containers
+            .insert(id.clone(), container.clone());
+        self.emit(&container, EventKind::Created);
+        tracing::info!(container = %id, pod = %pod.id, image = %image.id, "container created");
+        Ok(id)
+    }
+
+    /// The blocking part of creation: rootfs, user, mounts, the launch spec on disk.
+    fn prepare(
+        &self,
+        id: &str,
+        pod: &Pod,
+        config: &ContainerConfig,
+        runtime: &ImageRuntime,
+        args: Vec<String>,
+        layers: &[PathBuf],
+    ) -> Result<(), ContainerizerError> {
+        let rootfs = self.paths.rootfs(id);
+        let scratch = self.paths.scratch(id);
+        std::fs::create_dir_all(self.paths.container_dir(id))
+            .map_err(io("create container dir", &rootfs))?;
+        self.backend.provision(layers, &rootfs, &scratch)?;
+        let user_spec = config
+            .user
+            .clone()
+            .or_else(|| runtime.user().map(str::to_string))
+            .unwrap_or_default();
+        let user =
+            crate::launcher::user::resolve(&rootfs, &user_spec, &config.supplemental_groups)?;
+        let hostname = std::fs::read_to_string(self.paths.pod_etc(&pod.id).join("hostname"))
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| pod.config.hostname.clone());
+        let mut env = docker::merge_env(runtime.env(), &config.env);
+        env = docker::with_hostname(env, &hostname);
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!("HOME={}", user.home));
+        }
+        let mut mounts: Vec<Mount> = Vec::new();
+        for file in ["hosts", "hostname", "resolv.conf"] {
+            let dest = format!("/etc/{file}");
+            if !config.mounts.iter().any(|m| m.container_path == dest) {
+                mounts.push(Mount {
+                    source: self.paths.pod_etc(&pod.id).join(file),
+                    destination: dest,
+                    readonly: false,
+                });
+            }
+        }
+        mounts.extend(config.mounts.iter().map(|m| Mount {
+            source: m.host_path.clone(),
+            destination: m.container_path.clone(),
+            readonly: m.readonly,
+        }));
+        let mut join = Vec::new();
+        if let Some(net) = &pod.netns {
+            join.push(JoinNamespace {
+                kind: NamespaceKind::Net,
+                path: net.clone(),
+            });
+            join.push(JoinNamespace {
+                kind: NamespaceKind::Uts,
+                path: self.paths.pod_ns(&pod.id, "uts"),
+            });
+        }
+        if !pod.config.host_ipc {
+            join.push(JoinNamespace {
+                kind: NamespaceKind::Ipc,
+                path: self.paths.pod_ns(&pod.id, "ipc"),
+            });
+        }
+        let spec = LaunchSpec {
+            rootfs: rootfs.clone(),
+            args,
+            env,
+            cwd: docker::cri_working_dir(runtime, &config.working_dir),
+            uid: user.uid,
+            gid: user.gid,
+            additional_gids: user.additional_gids.clone(),
+            // A host-network pod has no UTS namespace of its own to join.
+            hostname: pod
+                .netns
+                .is_none()
+                .then(|| hostname.clone())
+                .filter(|_| !pod.config.host_network),
+            join,
+            new_pid_namespace: true,
+            mounts,
+            shm: Some(if pod.config.host_ipc {
+                PathBuf::from("/dev/shm")
+            } else {
+                self.paths.pod_shm(&pod.id)
+            }),
+            readonly_rootfs: config.readonly_rootfs,
+            no_new_privs: config.no_new_privs,
+            capabilities: Some(capabilities(config)),
+            oom_score_adj: None,
+        };
+        let bundle = self.paths.bundle(id);
+        std::fs::create_dir_all(&bundle).map_err(io("create bundle", &bundle))?;
+        let log_path = (!pod.config.log_directory.is_empty() && !config.log_path.is_empty())
+            .then(|| Path::new(&pod.config.log_directory).join(&config.log_path));
+        let monitor_config = MonitorConfig {
+            spec,
+            log_path: log_path.unwrap_or_default(),
+        };
+        let file = bundle.join(monitor::CONFIG_FILE);
+        std::fs::write(
+            &file,
+            serde_json::to_vec(&monitor_config).unwrap_or_default(),
+        )
+        .map_err(io("write launch spec", &file))
+    }
+
+    /// Undoes a partial creation (rootfs, bundle, container dir).
+    async fn discard(&self, id: &str) {
+        let (rootfs, scratch) = (self.paths.rootfs(id), self.paths.scratch(id));
+        if let Err(e) = self.backend.destroy(&rootfs, &scratch) {
+            tracing::warn!(container = %id, error = %e, "destroying rootfs");
+        }
+        for dir in [self.paths.bundle(id), self.paths.container_dir(id)] {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+
+    /// StartContainer: starts the monitor, which starts the process.
+    pub async fn start_container(self: &Arc<Self>, wanted: &str) -> Result<(), ContainerizerError> {
+        let id = self.known_container(wanted)?;
+        let lock = self.lock_for(&id);
+        let _held = lock.lock().await;
+        let mut c = self.refreshed(&id)?;
+        if c.state != ContainerState::Created {
+            return Err(ContainerizerError::BadState {
+                id,
+                state: c.state,
+                op: "start",
+            });
+        }
+        if let Some(dir) = c.log_path.as_ref().and_then(|p| p.parent()) {
+            std::fs::create_dir_all(dir).map_err(io("create log dir", dir))?;
+        }
+        let (binary, bundle) = (self.binary.clone(), self.paths.bundle(&id));
+        let started = tokio::task::spawn_blocking(move || spawn_monitor(&binary, &bundle))
+            .await
+            .map_err(|e| ContainerizerError::Task(e.to_string()))?;
+        match started {
+            Ok(pid) => {
+                c.state = ContainerState::Running;
+                c.pid = Some(pid);
+                c.started_at_ns = now_ns();
+                self.save(&c)?;
+                self.emit(&c, EventKind::Started);
+                tracing::info!(container = %id, pid, "container started");
+                Ok(())
+            }
+            Err(message) => {
+                // As containerd does: the container is done, with the reason on record.
+                c.state = ContainerState::Exited;
+                c.exit_code = 128;
+                c.reason = "StartError".into();
+                c.message = message.clone();
+                c.finished_at_ns = now_ns();
+                self.save(&c)?;
+                Err(ContainerizerError::Start { id, message })
+            }
+        }
+    }
+
+    fn save(&self, c: &Container) -> Result<(), ContainerizerError> {
+        self.db.put_container(c)?;
+        self.cache().containers.insert(c.id.clone(), c.clone());
+        Ok(())
+    }
+
+    fn known_container(&self, wanted: &str) -> Result<String, ContainerizerError> {
+        self.container_id(wanted)?
+            .ok_or_else(|| ContainerizerError::ContainerNotFound {
+                id: wanted.to_string(),
+            })
+    }
+
+    /// The container, with a recorded exit applied if the monitor wrote one.
+    fn refreshed(&self, id: &str) -> Result<Container, ContainerizerError> {
+        let mut c = self
+            .cache()
+            .containers
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ContainerizerError::ContainerNotFound { id: id.to_string() })?;
+        if c.state == ContainerState::Running {
+            if let Ok(Some(exit)) = monitor::read_exit(&self.paths.bundle(id)) {
+                c.state = ContainerState::Exited;
+                c.exit_code = exit.exit_code;
+                c.finished_at_ns = exit.finished_at_ns;
+                c.reason = if exit.oom_killed {
+                    "OOMKilled"
+                } else if exit.exit_code == 0 {
+                    "Completed"
+                } else {
+                    "Error"
+                }
+                .into();
+                c.pid = None;
+                self.save(&c)?;
+                self.emit(&c, EventKind::Stopped);
+            }
+        }
+        Ok(c)
+    }
+
+    pub fn container_status(&self, wanted: &str) -> Result<Container, ContainerizerError> {
+        let id = self.known_container(wanted)?;
+        self.refreshed(&id)
+    }
+
+    pub fn list_containers(
+        &self,
+        filter: &ContainerFilter,
+    ) -> Result<Vec<Container>, ContainerizerError> {
+        let wanted_id = match &filter.id {
+            Some(w) if !w.is_empty() => match self.container_id(w)? {
+                Some(id) => Some(id),
+                None => return Ok(vec![]),
+            },
+            _ => None,
+        };
+        let wanted_pod = match &filter.pod_id {
+            Some(w) if !w.is_empty() => match self.pod_id(w)? {
+                Some(id) => Some(id),
+                None => return Ok(vec![]),
+            },
+            _ => None,
+        };
+        let ids: Vec<String> = self.cache().containers.keys().cloned().collect();
+        let mut out = Vec::new();
+        for id in ids {
+            let Ok(c) = self.refreshed(&id) else { continue };
+            if wanted_id.as_ref().is_some_and(|w| *w != c.id)
+                || wanted_pod.as_ref().is_some_and(|w| *w != c.pod_id)
+                || filter.state.is_some_and(|s| s != c.state)
+                || !filter
+                    .labels
+                    .iter()
+                    .all(|(k, v)| c.config.labels.get(k) == Some(v))
+            {
+                continue;
+            }
+            out.push(c);
+        }
+        out.sort_by_key(|c| c.created_at_ns);
+        Ok(out)
+    }
+
+    /// StopContainer: the image's stop signal (else SIGTERM), SIGKILL after `timeout`
+    /// seconds. Idempotent: a container that is not running is left as it is.
+    pub async fn stop_container(
+        self: &Arc<Self>,
+        wanted: &str,
+        timeout: i64,
+    ) -> Result<(), ContainerizerError> {
+        let id = self.known_container(wanted)?;
+        let lock = self.lock_for(&id);
+        let _held = lock.lock().await;
+        let c = self.refreshed(&id)?;
+        let (ContainerState::Running, Some(pid)) = (c.state, c.pid) else {
+            return Ok(());
+        };
+        let signal = self.stop_signal(&c);
+        let bundle = self.paths.bundle(&id);
+        let grace = Duration::from_secs(timeout.max(0) as u64);
+        tokio::task::spawn_blocking(move || {
+            if !grace.is_zero() {
+                crate::sys::kill::signal(pid, signal);
+                if wait_exit(&bundle, grace) {
+                    return;
+                }
+            }
+            crate::sys::kill::signal(pid, libc::SIGKILL);
+            // SIGKILL cannot be ignored; the wait is for the monitor to record it.
+            wait_exit(&bundle, Duration::from_secs(10));
+        })
+        .await
+        .map_err(|e| ContainerizerError::Task(e.to_string()))?;
+        let c = self.refreshed(&id)?;
+        tracing::info!(container = %id, exit_code = c.exit_code, "container stopped");
+        Ok(())
+    }
+
+    fn stop_signal(&self, c: &Container) -> i32 {
+        let config = self
+            .store
+            .config(&c.image_id)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        ImageRuntime::from_image_config_bytes(&config)
+            .ok()
+            .and_then(|rt| rt.stop_signal().and_then(crate::sys::kill::parse_signal))
+            .unwrap_or(libc::SIGTERM)
+    }
+
+    /// RemoveContainer: stops it if needed, then removes its rootfs and bundle. The log
+    /// stays (kubelet owns log files). An unknown container is not an error.
+    pub async fn remove_container(
+        self: &Arc<Self>,
+        wanted: &str,
+    ) -> Result<(), ContainerizerError> {
+        let Some(id) = self.container_id(wanted)? else {
+            return Ok(());
+        };
+        self.stop_container(&id, 0).await?;
+        let lock = self.lock_for(&id);
+        let _held = lock.lock().await;
+        let Some(c) = self.cache().containers.get(&id).cloned() else {
+            return Ok(());
+        };
+        let me = Arc::clone(self);
+        let cid = id.clone();
+        tokio::task::spawn_blocking(move || {
+            me.backend
+                .destroy(&me.paths.rootfs(&cid), &me.paths.scratch(&cid))?;
+            for dir in [me.paths.bundle(&cid), me.paths.container_dir(&cid)] {
+                match std::fs::remove_dir_all(&dir) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(io("remove", &dir)(e))
+                    }
+                    _ => {}
+                }
+            }
+            Ok::<_, ContainerizerError>(())
+        })
+        .await
+        .map_err(|e| ContainerizerError::Task(e.to_string()))??;
+        if let Err(e) = self.store.release(&c.image_id).await {
+            tracing::warn!(container = %id, error = %e, "releasing image");
+        }
+        self.db.delete_container(&id)?;
+        self.cache().containers.remove(&id);
+        self.forget_lock(&id);
+        self.emit(&c, EventKind::Deleted);
+        tracing::info!(container = %id, "container removed");
+        Ok(())
+    }
+
+    /// ReopenContainerLog: the monitor reopens the log path (after kubelet rotated it).
+    pub fn reopen_log(&self, wanted: &str) -> Result<(), ContainerizerError> {
+        let id = self.known_container(wanted)?;
+        let c = self.refreshed(&id)?;
+        if c.state != ContainerState::Running {
+            return Err(ContainerizerError::BadState {
+                id,
+                state: c.state,
+                op: "reopen its log",
+            });
+        }
+        let bundle = self.paths.bundle(&id);
+        monitor::request_reopen(&bundle).map_err(io("signal monitor", &bundle))
+    }
+}
+
+/// The capability set for a container: Docker's default plus adds minus drops; all of
+/// them when privileged. `ALL` works in both lists, as in Kubernetes.
+fn capabilities(config: &ContainerConfig) -> Vec<String> {
+    let norm = |c: &String| c.trim_start_matches("CAP_").to_ascii_uppercase();
+    let all: Vec<String> = caps::all()
+        .iter()
+        .map(|c| c.to_string().trim_start_matches("CAP_").to_string())
+        .collect();
+    if config.privileged || config.add_capabilities.iter().any(|c| norm(c) == "ALL") {
+        return all;
+    }
+    let mut set: Vec<String> = DEFAULT_CAPABILITIES.iter().map(|s| s.to_string()).collect();
+    for c in &config.add_capabilities {
+        if !set.contains(&norm(c)) {
+            set.push(norm(c));
+        }
+    }
+    if config.drop_capabilities.iter().any(|c| norm(c) == "ALL") {
+        set.clear();
+    }
+    set.retain(|c| !config.drop_capabilities.iter().any(|d| norm(d) == *c));
+    set
+}
+
+/// Runs `ucr monitor` for a bundle and waits for its `ok <pid>` / `error <why>` report.
+fn spawn_monitor(binary: &Path, bundle: &Path) -> Result<i32, String> {
+    let (read_end, write_end) =
+        crate::sys::process::cloexec_pipe().map_err(|e| format!("pipe: {e}"))?;
+    let mut cmd = std::process::Command::new(binary);
+    cmd.arg("monitor")
+        .arg("--bundle")
+        .arg(bundle)
+        .arg("--sync-fd")
+        .arg(crate::sys::spawn::PASSED_FD.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    crate::sys::spawn::pass_fd(&mut cmd, &write_end);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("starting monitor {}: {e}", binary.display()))?;
+    drop(write_end);
+    let mut report = String::new();
+    let _ = std::fs::File::from(read_end).read_to_string(&mut report);
+    // The monitor's first process exits as soon as the detached one has reported.
+    let _ = child.wait();
+    let report = report.trim();
+    if let Some(pid) = report.strip_prefix("ok ") {
+        return pid
+            .trim()
+            .parse()
+            .map_err(|_| format!("monitor reported a bad pid {pid:?}"));
+    }
+    Err(report
+        .strip_prefix("error ")
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("monitor ended without reporting (said {report:?})")))
+}
+
+/// Polls the bundle for the monitor's exit record, up to `limit`.
+fn wait_exit(bundle: &Path, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if matches!(monitor::read_exit(bundle), Ok(Some(_))) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

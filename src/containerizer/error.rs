@@ -1,0 +1,86 @@
+//! The containerizer's errors. Each names the operation and the pod, container or path.
+
+use crate::error::{io_kind, ErrorKind, Kind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerizerError {
+    #[error("{field} {value:?}: {reason}")]
+    Invalid {
+        field: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error("pod sandbox {id:?} not found")]
+    PodNotFound { id: String },
+    #[error("container {id:?} not found")]
+    ContainerNotFound { id: String },
+    #[error("{what} id prefix {prefix:?} matches {count} ids")]
+    Ambiguous {
+        what: &'static str,
+        prefix: String,
+        count: usize,
+    },
+    #[error("pod sandbox {id} is not ready")]
+    PodNotReady { id: String },
+    #[error("container {id} is {state:?}: cannot {op}")]
+    BadState {
+        id: String,
+        state: super::types::ContainerState,
+        op: &'static str,
+    },
+    #[error("image {image:?} is not present; pull it first")]
+    ImageNotFound { image: String },
+    #[error(transparent)]
+    Store(#[from] crate::provisioner::store::StoreError),
+    #[error(transparent)]
+    Backend(#[from] crate::provisioner::backend::BackendError),
+    #[error(transparent)]
+    Runtime(#[from] crate::isolators::docker::runtime::RuntimeError),
+    #[error(transparent)]
+    User(#[from] crate::launcher::user::UserError),
+    #[error(transparent)]
+    Db(#[from] super::db::DbError),
+    #[error(transparent)]
+    PodFiles(#[from] super::pod_files::PodFilesError),
+    #[error("container {id}: {message}")]
+    Start { id: String, message: String },
+    #[error("exec in container {id} timed out after {seconds}s")]
+    ExecTimeout { id: String, seconds: i64 },
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+impl Kind for ContainerizerError {
+    fn kind(&self) -> ErrorKind {
+        use ContainerizerError::*;
+        match self {
+            Invalid { .. } | Ambiguous { .. } => ErrorKind::InvalidArgument,
+            PodNotFound { .. } | ContainerNotFound { .. } | ImageNotFound { .. } => {
+                ErrorKind::NotFound
+            }
+            PodNotReady { .. } | BadState { .. } => ErrorKind::FailedPrecondition,
+            ExecTimeout { .. } => ErrorKind::DeadlineExceeded,
+            Store(e) => e.kind(),
+            Backend(e) => e.kind(),
+            Runtime(e) => e.kind(),
+            User(e) => e.kind(),
+            PodFiles(e) => e.kind(),
+            Db(_) | Task(_) | Start { .. } => ErrorKind::Internal,
+            Io { source, .. } => io_kind(source),
+        }
+    }
+}
+
+pub fn io(
+    op: &'static str,
+    path: &std::path::Path,
+) -> impl FnOnce(std::io::Error) -> ContainerizerError {
+    let path = path.display().to_string();
+    move |source| ContainerizerError::Io { op, path, source }
+}

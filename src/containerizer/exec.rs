@@ -1,0 +1,140 @@
+//! ExecSync: a command in a running container's namespaces, through `ucr exec` (a
+//! single-threaded helper that can setns into the mount namespace, which this
+//! multi-threaded daemon cannot).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+
+use super::error::{io, ContainerizerError};
+use super::types::{ContainerState, ExecOutput};
+use super::{new_id, Containerizer};
+use crate::launcher::exec::ExecSpec;
+use crate::monitor::MonitorConfig;
+
+/// Output kept per stream; more is dropped (a runaway command must not fill our memory).
+const MAX_OUTPUT: usize = 16 << 20;
+/// After the command exits, how long to keep reading what it already wrote. A child it
+/// left running may hold the pipes open forever; we do not wait for that.
+const DRAIN: Duration = Duration::from_millis(200);
+
+impl Containerizer {
+    /// Runs `cmd` in the container and returns its output and exit code. `timeout`
+    /// seconds (0: none) bounds the wait; when it passes the command is killed and the
+    /// call fails with DeadlineExceeded.
+    pub async fn exec_sync(
+        self: &Arc<Self>,
+        wanted: &str,
+        cmd: &[String],
+        timeout: i64,
+    ) -> Result<ExecOutput, ContainerizerError> {
+        let c = self.container_status(wanted)?;
+        let (ContainerState::Running, Some(pid)) = (c.state, c.pid) else {
+            return Err(ContainerizerError::BadState {
+                id: c.id,
+                state: c.state,
+                op: "exec in it",
+            });
+        };
+        let bundle = self.paths.bundle(&c.id);
+        let launch = MonitorConfig::load(&bundle)
+            .map_err(|e| ContainerizerError::Start {
+                id: c.id.clone(),
+                message: crate::cri::status::chain(&e),
+            })?
+            .spec;
+        let spec = ExecSpec {
+            pid,
+            args: cmd.to_vec(),
+            env: launch.env,
+            cwd: launch.cwd,
+            uid: launch.uid,
+            gid: launch.gid,
+            additional_gids: launch.additional_gids,
+            capabilities: launch.capabilities,
+            no_new_privs: launch.no_new_privs,
+        };
+        let file = bundle.join(format!("exec-{}.json", &new_id()[..16]));
+        std::fs::write(&file, serde_json::to_vec(&spec).unwrap_or_default())
+            .map_err(io("write exec spec", &file))?;
+        let result = self.run_exec(&file, timeout).await;
+        let _ = std::fs::remove_file(&file);
+        match result {
+            Err(ContainerizerError::Task(msg)) if msg == "timeout" => {
+                Err(ContainerizerError::ExecTimeout {
+                    id: c.id,
+                    seconds: timeout,
+                })
+            }
+            other => other,
+        }
+    }
+
+    async fn run_exec(
+        &self,
+        spec: &std::path::Path,
+        timeout: i64,
+    ) -> Result<ExecOutput, ContainerizerError> {
+        let mut child = tokio::process::Command::new(&self.binary)
+            .arg("exec")
+            .arg("--spec")
+            .arg(spec)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(io("start ucr exec", &self.binary))?;
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(Vec::new()));
+        let readers = [
+            tokio::spawn(collect(child.stdout.take(), out.clone())),
+            tokio::spawn(collect(child.stderr.take(), err.clone())),
+        ];
+        let status = if timeout > 0 {
+            match tokio::time::timeout(Duration::from_secs(timeout as u64), child.wait()).await {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = child.kill().await;
+                    for r in readers {
+                        r.abort();
+                    }
+                    return Err(ContainerizerError::Task("timeout".into()));
+                }
+            }
+        } else {
+            child.wait().await
+        }
+        .map_err(io("wait for ucr exec", &self.binary))?;
+        for r in readers {
+            if tokio::time::timeout(DRAIN, r).await.is_err() {
+                tracing::debug!("exec left a process holding its output open; not waiting for it");
+            }
+        }
+        let take = |b: &Arc<Mutex<Vec<u8>>>| {
+            std::mem::take(&mut *b.lock().unwrap_or_else(|p| p.into_inner()))
+        };
+        Ok(ExecOutput {
+            stdout: take(&out),
+            stderr: take(&err),
+            // A signal has no code: 128 + signal, as the shell reports it.
+            exit_code: status.code().unwrap_or_else(|| {
+                128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
+            }),
+        })
+    }
+}
+
+async fn collect(pipe: Option<impl tokio::io::AsyncRead + Unpin>, into: Arc<Mutex<Vec<u8>>>) {
+    let Some(mut pipe) = pipe else { return };
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n) = pipe.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let mut v = into.lock().unwrap_or_else(|p| p.into_inner());
+        let room = MAX_OUTPUT.saturating_sub(v.len());
+        v.extend_from_slice(&buf[..n.min(room)]);
+    }
+}

@@ -1,0 +1,59 @@
+//! Where the containerizer keeps things. Nobody else builds these paths.
+//!
+//! ```text
+//! <root>/containerizer.redb              pods and containers (survives restarts)
+//! <root>/containers/<cid>/rootfs/        the container's root (a backend mount point)
+//! <root>/containers/<cid>/scratch/       the backend's own (overlay upper/work dirs)
+//! <run-root>/pods/<pid>/ns/{net,ipc,uts} pinned namespaces (bind mounts of nsfs files)
+//! <run-root>/pods/<pid>/etc/             hosts, hostname, resolv.conf bound into containers
+//! <run-root>/pods/<pid>/shm/             the pod's /dev/shm (a tmpfs)
+//! <run-root>/containers/<cid>/           the monitor's bundle: monitor.json, pid,
+//!                                        monitor.pid, exit.json
+//! ```
+//! Rootfses live under the persistent root (upper dirs can be large, and a running
+//! container must survive a daemon restart); everything that dies with a reboot lives in
+//! the run root.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    root: PathBuf,
+    run_root: PathBuf,
+}
+
+impl Paths {
+    pub fn new(root: &Path, run_root: &Path) -> Self {
+        Paths {
+            root: root.to_path_buf(),
+            run_root: run_root.to_path_buf(),
+        }
+    }
+    pub fn db(&self) -> PathBuf {
+        self.root.join("containerizer.redb")
+    }
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+    pub fn rootfs(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("rootfs")
+    }
+    pub fn scratch(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join("scratch")
+    }
+    pub fn bundle(&self, id: &str) -> PathBuf {
+        self.run_root.join("containers").join(id)
+    }
+    pub fn pod_dir(&self, id: &str) -> PathBuf {
+        self.run_root.join("pods").join(id)
+    }
+    pub fn pod_ns(&self, id: &str, kind: &str) -> PathBuf {
+        self.pod_dir(id).join("ns").join(kind)
+    }
+    pub fn pod_etc(&self, id: &str) -> PathBuf {
+        self.pod_dir(id).join("etc")
+    }
+    pub fn pod_shm(&self, id: &str) -> PathBuf {
+        self.pod_dir(id).join("shm")
+    }
+}

@@ -1,0 +1,165 @@
+//! What the front doors hand the containerizer and get back: plain Rust, no protobuf or
+//! HTTP types. The CRI adapter (`cri/runtime.rs`) translates to and from these.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub type Labels = BTreeMap<String, String>;
+
+/// A pod's identity as kubelet gives it: (namespace, name, uid, attempt) names one pod
+/// sandbox; a retry with the same four gets the same sandbox back.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PodMetadata {
+    pub name: String,
+    pub uid: String,
+    pub namespace: String,
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DnsConfig {
+    pub servers: Vec<String>,
+    pub searches: Vec<String>,
+    pub options: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PodConfig {
+    pub metadata: PodMetadata,
+    pub hostname: String,
+    /// Absolute directory under which container log paths are relative.
+    pub log_directory: String,
+    pub dns: DnsConfig,
+    pub labels: Labels,
+    pub annotations: Labels,
+    /// `NamespaceMode NODE` for the network: no namespace, the host's files.
+    pub host_network: bool,
+    pub host_ipc: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum PodState {
+    Ready,
+    NotReady,
+}
+
+/// A pod as the front doors see it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Pod {
+    pub id: String,
+    pub config: PodConfig,
+    pub state: PodState,
+    pub created_at_ns: i64,
+    /// The pinned network namespace (none for host-network pods).
+    pub netns: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PodFilter {
+    pub id: Option<String>,
+    pub state: Option<PodState>,
+    pub labels: Labels,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ContainerMetadata {
+    pub name: String,
+    pub attempt: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Mount {
+    pub host_path: PathBuf,
+    pub container_path: String,
+    pub readonly: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ContainerConfig {
+    pub metadata: ContainerMetadata,
+    /// The image as the request names it (a reference or an id).
+    pub image: String,
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+    pub working_dir: String,
+    pub env: Vec<(String, String)>,
+    pub mounts: Vec<Mount>,
+    pub labels: Labels,
+    pub annotations: Labels,
+    /// Relative to the pod's log directory.
+    pub log_path: String,
+    /// `run_as_user` / `run_as_username` / `run_as_group`, as a docker user spec
+    /// (`uid`, `name`, `uid:gid`…); `None` takes the image's.
+    pub user: Option<String>,
+    pub supplemental_groups: Vec<u32>,
+    pub readonly_rootfs: bool,
+    pub no_new_privs: bool,
+    pub privileged: bool,
+    /// `None`: Docker's default set; otherwise capability names to add and drop.
+    pub add_capabilities: Vec<String>,
+    pub drop_capabilities: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ContainerState {
+    Created,
+    Running,
+    Exited,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Container {
+    pub id: String,
+    pub pod_id: String,
+    pub config: ContainerConfig,
+    pub state: ContainerState,
+    /// The image id the container was created from.
+    pub image_id: String,
+    pub created_at_ns: i64,
+    pub started_at_ns: i64,
+    pub finished_at_ns: i64,
+    pub exit_code: i32,
+    /// `Completed`, `Error`, `OOMKilled` (CRI reasons).
+    pub reason: String,
+    pub message: String,
+    /// Absolute path of the CRI log (pod log directory + config log path), if any.
+    pub log_path: Option<PathBuf>,
+    /// The container's first process on the host, while it runs.
+    pub pid: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ContainerFilter {
+    pub id: Option<String>,
+    pub pod_id: Option<String>,
+    pub state: Option<ContainerState>,
+    pub labels: Labels,
+}
+
+/// What `ExecSync` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit_code: i32,
+}
+
+/// Lifecycle events, for `GetContainerEvents`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Created,
+    Started,
+    Stopped,
+    Deleted,
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub container_id: String,
+    pub pod_id: String,
+    pub kind: EventKind,
+    pub at_ns: i64,
+}

@@ -1,0 +1,180 @@
+//! Container messages ↔ containerizer types.
+
+use std::collections::HashMap;
+
+use k8s_cri::v1 as cri;
+use tonic::Status;
+
+use super::pod::labels;
+use crate::containerizer::types::{
+    Container, ContainerConfig, ContainerFilter, ContainerMetadata, ContainerState, Labels, Mount,
+};
+
+fn to_map(labels: &Labels) -> HashMap<String, String> {
+    labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+/// The docker user spec for a security context: a name or uid, with the group if given.
+fn user_spec(sc: &cri::LinuxContainerSecurityContext) -> Option<String> {
+    let user = if !sc.run_as_username.is_empty() {
+        sc.run_as_username.clone()
+    } else {
+        sc.run_as_user.as_ref()?.value.to_string()
+    };
+    Some(match &sc.run_as_group {
+        Some(g) => format!("{user}:{}", g.value),
+        None => user,
+    })
+}
+
+pub fn config(c: cri::ContainerConfig) -> Result<ContainerConfig, Status> {
+    let m = c.metadata.unwrap_or_default();
+    let sc = c.linux.and_then(|l| l.security_context).unwrap_or_default();
+    let caps = sc.capabilities.clone().unwrap_or_default();
+    let groups = sc
+        .supplemental_groups
+        .iter()
+        .map(|g| {
+            u32::try_from(*g).map_err(|_| {
+                Status::invalid_argument(format!("supplemental group {g} is out of range"))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if sc.run_as_group.is_some() && sc.run_as_user.is_none() && sc.run_as_username.is_empty() {
+        return Err(Status::invalid_argument(
+            "run_as_group is set without run_as_user or run_as_username",
+        ));
+    }
+    Ok(ContainerConfig {
+        metadata: ContainerMetadata {
+            name: m.name,
+            attempt: m.attempt,
+        },
+        image: c.image.map(|i| i.image).unwrap_or_default(),
+        command: c.command,
+        args: c.args,
+        working_dir: c.working_dir,
+        env: c.envs.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+        mounts: c
+            .mounts
+            .into_iter()
+            .map(|m| Mount {
+                host_path: m.host_path.into(),
+                container_path: m.container_path,
+                readonly: m.readonly,
+            })
+            .collect(),
+        labels: labels(c.labels),
+        annotations: labels(c.annotations),
+        log_path: c.log_path,
+        user: user_spec(&sc),
+        supplemental_groups: groups,
+        readonly_rootfs: sc.readonly_rootfs,
+        no_new_privs: sc.no_new_privs,
+        privileged: sc.privileged,
+        add_capabilities: caps.add_capabilities,
+        drop_capabilities: caps.drop_capabilities,
+    })
+}
+
+pub fn state(s: ContainerState) -> i32 {
+    match s {
+        ContainerState::Created => cri::ContainerState::ContainerCreated as i32,
+        ContainerState::Running => cri::ContainerState::ContainerRunning as i32,
+        ContainerState::Exited => cri::ContainerState::ContainerExited as i32,
+        ContainerState::Unknown => cri::ContainerState::ContainerUnknown as i32,
+    }
+}
+
+fn metadata(c: &Container) -> cri::ContainerMetadata {
+    cri::ContainerMetadata {
+        name: c.config.metadata.name.clone(),
+        attempt: c.config.metadata.attempt,
+    }
+}
+
+fn image(c: &Container) -> cri::ImageSpec {
+    cri::ImageSpec {
+        image: c.config.image.clone(),
+        ..Default::default()
+    }
+}
+
+pub fn summary(c: &Container) -> cri::Container {
+    cri::Container {
+        id: c.id.clone(),
+        pod_sandbox_id: c.pod_id.clone(),
+        metadata: Some(metadata(c)),
+        image: Some(image(c)),
+        image_ref: c.image_id.clone(),
+        state: state(c.state),
+        created_at: c.created_at_ns,
+        labels: to_map(&c.config.labels),
+        annotations: to_map(&c.config.annotations),
+        image_id: c.image_id.clone(),
+    }
+}
+
+pub fn status(c: &Container) -> cri::ContainerStatus {
+    cri::ContainerStatus {
+        id: c.id.clone(),
+        metadata: Some(metadata(c)),
+        state: state(c.state),
+        created_at: c.created_at_ns,
+        started_at: c.started_at_ns,
+        finished_at: c.finished_at_ns,
+        exit_code: c.exit_code,
+        image: Some(image(c)),
+        image_ref: c.image_id.clone(),
+        reason: c.reason.clone(),
+        message: c.message.clone(),
+        labels: to_map(&c.config.labels),
+        annotations: to_map(&c.config.annotations),
+        mounts: c
+            .config
+            .mounts
+            .iter()
+            .map(|m| cri::Mount {
+                host_path: m.host_path.display().to_string(),
+                container_path: m.container_path.clone(),
+                readonly: m.readonly,
+                ..Default::default()
+            })
+            .collect(),
+        log_path: c
+            .log_path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        image_id: c.image_id.clone(),
+        ..Default::default()
+    }
+}
+
+pub fn filter(f: Option<cri::ContainerFilter>) -> ContainerFilter {
+    let Some(f) = f else {
+        return ContainerFilter::default();
+    };
+    ContainerFilter {
+        id: (!f.id.is_empty()).then_some(f.id),
+        pod_id: (!f.pod_sandbox_id.is_empty()).then_some(f.pod_sandbox_id),
+        state: f.state.map(|s| match s.state {
+            x if x == cri::ContainerState::ContainerCreated as i32 => ContainerState::Created,
+            x if x == cri::ContainerState::ContainerRunning as i32 => ContainerState::Running,
+            x if x == cri::ContainerState::ContainerExited as i32 => ContainerState::Exited,
+            _ => ContainerState::Unknown,
+        }),
+        labels: labels(f.label_selector),
+    }
+}
+
+/// Verbose `info`: the pid and the launch details.
+pub fn info(c: &Container) -> HashMap<String, String> {
+    let info = serde_json::json!({
+        "id": c.id,
+        "pid": c.pid,
+        "podId": c.pod_id,
+        "config": c.config,
+    });
+    HashMap::from([("info".to_string(), info.to_string())])
+}

@@ -1,0 +1,423 @@
+//! CRI RuntimeService: each handler validates, translates (`pod`, `container`) and calls
+//! the containerizer. Streaming calls, stats and checkpointing answer `Unimplemented`
+//! until their issues land, so a client gets an honest code rather than a fake success.
+
+mod container;
+mod pod;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use k8s_cri::v1 as cri;
+use tonic::{Request, Response, Status};
+
+use super::status::{from_error, required};
+use super::{instrument, Core};
+use crate::containerizer::types::EventKind;
+
+pub struct Runtime {
+    core: Arc<Core>,
+}
+
+impl Runtime {
+    pub fn new(core: Arc<Core>) -> Self {
+        Runtime { core }
+    }
+}
+
+pub const RUNTIME_NAME: &str = "ucr";
+pub const CRI_API_VERSION: &str = "v1";
+
+type EventStream =
+    Pin<Box<dyn tokio_stream::Stream<Item = Result<cri::ContainerEventResponse, Status>> + Send>>;
+
+/// Calls not built yet. `#[tonic::async_trait]` rewrites `async fn`s before this macro
+/// expands, so the macro writes the rewritten signature itself.
+macro_rules! not_yet {
+    ($($name:ident($req:ty) -> $resp:ty;)*) => {$(
+        fn $name<'life0, 'async_trait>(
+            &'life0 self,
+            _request: Request<$req>,
+        ) -> Pin<Box<dyn Future<Output = Result<Response<$resp>, Status>> + Send + 'async_trait>>
+        where
+            'life0: 'async_trait,
+            Self: 'async_trait,
+        {
+            Box::pin(async move {
+                Err(Status::unimplemented(concat!(stringify!($name), " is not implemented yet")))
+            })
+        }
+    )*};
+}
+
+#[tonic::async_trait]
+impl cri::runtime_service_server::RuntimeService for Runtime {
+    async fn version(
+        &self,
+        _request: Request<cri::VersionRequest>,
+    ) -> Result<Response<cri::VersionResponse>, Status> {
+        instrument("Version", "", async {
+            Ok(cri::VersionResponse {
+                version: "0.1.0".into(),
+                runtime_name: RUNTIME_NAME.into(),
+                runtime_version: env!("CARGO_PKG_VERSION").into(),
+                runtime_api_version: CRI_API_VERSION.into(),
+            })
+        })
+        .await
+    }
+
+    async fn status(
+        &self,
+        _request: Request<cri::StatusRequest>,
+    ) -> Result<Response<cri::StatusResponse>, Status> {
+        instrument("Status", "", async {
+            Ok(cri::StatusResponse {
+                status: Some(cri::RuntimeStatus {
+                    conditions: vec![
+                        cri::RuntimeCondition {
+                            r#type: "RuntimeReady".into(),
+                            status: true,
+                            ..Default::default()
+                        },
+                        cri::RuntimeCondition {
+                            r#type: "NetworkReady".into(),
+                            status: false,
+                            reason: "NetworkPluginNotReady".into(),
+                            message:
+                                "the CNI network isolator is not built yet: pods get only loopback"
+                                    .into(),
+                        },
+                    ],
+                }),
+                ..Default::default()
+            })
+        })
+        .await
+    }
+
+    async fn run_pod_sandbox(
+        &self,
+        request: Request<cri::RunPodSandboxRequest>,
+    ) -> Result<Response<cri::RunPodSandboxResponse>, Status> {
+        let config = request
+            .into_inner()
+            .config
+            .ok_or_else(|| Status::invalid_argument("config must be set"))?;
+        let config = pod::config(config);
+        let name = config.metadata.name.clone();
+        instrument("RunPodSandbox", &name, async {
+            let pod = self
+                .core
+                .containerizer
+                .run_pod(config)
+                .await
+                .map_err(from_error)?;
+            Ok(cri::RunPodSandboxResponse {
+                pod_sandbox_id: pod.id,
+            })
+        })
+        .await
+    }
+
+    async fn stop_pod_sandbox(
+        &self,
+        request: Request<cri::StopPodSandboxRequest>,
+    ) -> Result<Response<cri::StopPodSandboxResponse>, Status> {
+        let id = request.into_inner().pod_sandbox_id;
+        required(&id, "pod_sandbox_id")?;
+        instrument("StopPodSandbox", &id, async {
+            self.core
+                .containerizer
+                .stop_pod(&id)
+                .await
+                .map_err(from_error)?;
+            Ok(cri::StopPodSandboxResponse {})
+        })
+        .await
+    }
+
+    async fn remove_pod_sandbox(
+        &self,
+        request: Request<cri::RemovePodSandboxRequest>,
+    ) -> Result<Response<cri::RemovePodSandboxResponse>, Status> {
+        let id = request.into_inner().pod_sandbox_id;
+        required(&id, "pod_sandbox_id")?;
+        instrument("RemovePodSandbox", &id, async {
+            self.core
+                .containerizer
+                .remove_pod(&id)
+                .await
+                .map_err(from_error)?;
+            Ok(cri::RemovePodSandboxResponse {})
+        })
+        .await
+    }
+
+    async fn pod_sandbox_status(
+        &self,
+        request: Request<cri::PodSandboxStatusRequest>,
+    ) -> Result<Response<cri::PodSandboxStatusResponse>, Status> {
+        let req = request.into_inner();
+        required(&req.pod_sandbox_id, "pod_sandbox_id")?;
+        instrument("PodSandboxStatus", &req.pod_sandbox_id.clone(), async {
+            let p = self
+                .core
+                .containerizer
+                .pod_status(&req.pod_sandbox_id)
+                .map_err(from_error)?;
+            Ok(cri::PodSandboxStatusResponse {
+                status: Some(pod::status(&p)),
+                info: if req.verbose {
+                    pod::info(&p)
+                } else {
+                    Default::default()
+                },
+                ..Default::default()
+            })
+        })
+        .await
+    }
+
+    async fn list_pod_sandbox(
+        &self,
+        request: Request<cri::ListPodSandboxRequest>,
+    ) -> Result<Response<cri::ListPodSandboxResponse>, Status> {
+        let filter = pod::filter(request.into_inner().filter);
+        instrument("ListPodSandbox", "", async {
+            let pods = self
+                .core
+                .containerizer
+                .list_pods(&filter)
+                .map_err(from_error)?;
+            Ok(cri::ListPodSandboxResponse {
+                items: pods.iter().map(pod::summary).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn create_container(
+        &self,
+        request: Request<cri::CreateContainerRequest>,
+    ) -> Result<Response<cri::CreateContainerResponse>, Status> {
+        let req = request.into_inner();
+        required(&req.pod_sandbox_id, "pod_sandbox_id")?;
+        let config = container::config(
+            req.config
+                .ok_or_else(|| Status::invalid_argument("config must be set"))?,
+        )?;
+        let name = config.metadata.name.clone();
+        instrument("CreateContainer", &name, async {
+            let c = self
+                .core
+                .containerizer
+                .create_container(&req.pod_sandbox_id, config)
+                .await
+                .map_err(from_error)?;
+            Ok(cri::CreateContainerResponse { container_id: c.id })
+        })
+        .await
+    }
+
+    async fn start_container(
+        &self,
+        request: Request<cri::StartContainerRequest>,
+    ) -> Result<Response<cri::StartContainerResponse>, Status> {
+        let id = request.into_inner().container_id;
+        required(&id, "container_id")?;
+        instrument("StartContainer", &id, async {
+            self.core
+                .containerizer
+                .start_container(&id)
+                .await
+                .map_err(from_error)?;
+            Ok(cri::StartContainerResponse {})
+        })
+        .await
+    }
+
+    async fn stop_container(
+        &self,
+        request: Request<cri::StopContainerRequest>,
+    ) -> Result<Response<cri::StopContainerResponse>, Status> {
+        let req = request.into_inner();
+        required(&req.container_id, "container_id")?;
+        instrument("StopContainer", &req.container_id.clone(), async {
+            self.core
+                .containerizer
+                .stop_container(&req.container_id, req.timeout)
+                .await
+                .map_err(from_error)?;
+            Ok(cri::StopContainerResponse {})
+        })
+        .await
+    }
+
+    async fn remove_container(
+        &self,
+        request: Request<cri::RemoveContainerRequest>,
+    ) -> Result<Response<cri::RemoveContainerResponse>, Status> {
+        let id = request.into_inner().container_id;
+        required(&id, "container_id")?;
+        instrument("RemoveContainer", &id, async {
+            self.core
+                .containerizer
+                .remove_container(&id)
+                .await
+                .map_err(from_error)?;
+            Ok(cri::RemoveContainerResponse {})
+        })
+        .await
+    }
+
+    async fn list_containers(
+        &self,
+        request: Request<cri::ListContainersRequest>,
+    ) -> Result<Response<cri::ListContainersResponse>, Status> {
+        let filter = container::filter(request.into_inner().filter);
+        instrument("ListContainers", "", async {
+            let list = self
+                .core
+                .containerizer
+                .list_containers(&filter)
+                .map_err(from_error)?;
+            Ok(cri::ListContainersResponse {
+                containers: list.iter().map(container::summary).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn container_status(
+        &self,
+        request: Request<cri::ContainerStatusRequest>,
+    ) -> Result<Response<cri::ContainerStatusResponse>, Status> {
+        let req = request.into_inner();
+        required(&req.container_id, "container_id")?;
+        instrument("ContainerStatus", &req.container_id.clone(), async {
+            let c = self
+                .core
+                .containerizer
+                .container_status(&req.container_id)
+                .map_err(from_error)?;
+            Ok(cri::ContainerStatusResponse {
+                status: Some(container::status(&c)),
+                info: if req.verbose {
+                    container::info(&c)
+                } else {
+                    Default::default()
+                },
+            })
+        })
+        .await
+    }
+
+    async fn reopen_container_log(
+        &self,
+        request: Request<cri::ReopenContainerLogRequest>,
+    ) -> Result<Response<cri::ReopenContainerLogResponse>, Status> {
+        let id = request.into_inner().container_id;
+        required(&id, "container_id")?;
+        instrument("ReopenContainerLog", &id, async {
+            self.core
+                .containerizer
+                .reopen_log(&id)
+                .map_err(from_error)?;
+            Ok(cri::ReopenContainerLogResponse {})
+        })
+        .await
+    }
+
+    async fn exec_sync(
+        &self,
+        request: Request<cri::ExecSyncRequest>,
+    ) -> Result<Response<cri::ExecSyncResponse>, Status> {
+        let req = request.into_inner();
+        required(&req.container_id, "container_id")?;
+        if req.cmd.is_empty() {
+            return Err(Status::invalid_argument("cmd must not be empty"));
+        }
+        instrument("ExecSync", &req.container_id.clone(), async {
+            let out = self
+                .core
+                .containerizer
+                .exec_sync(&req.container_id, &req.cmd, req.timeout)
+                .await
+                .map_err(from_error)?;
+            Ok(cri::ExecSyncResponse {
+                stdout: out.stdout,
+                stderr: out.stderr,
+                exit_code: out.exit_code,
+            })
+        })
+        .await
+    }
+
+    async fn update_runtime_config(
+        &self,
+        _request: Request<cri::UpdateRuntimeConfigRequest>,
+    ) -> Result<Response<cri::UpdateRuntimeConfigResponse>, Status> {
+        // kubelet sends the pod CIDR here; CNI configuration owns addressing in ucr.
+        instrument("UpdateRuntimeConfig", "", async {
+            Ok(cri::UpdateRuntimeConfigResponse {})
+        })
+        .await
+    }
+
+    async fn runtime_config(
+        &self,
+        _request: Request<cri::RuntimeConfigRequest>,
+    ) -> Result<Response<cri::RuntimeConfigResponse>, Status> {
+        instrument("RuntimeConfig", "", async {
+            Ok(cri::RuntimeConfigResponse {
+                linux: Some(cri::LinuxRuntimeConfiguration {
+                    cgroup_driver: cri::CgroupDriver::Cgroupfs as i32,
+                }),
+            })
+        })
+        .await
+    }
+
+    type GetContainerEventsStream = EventStream;
+
+    async fn get_container_events(
+        &self,
+        _request: Request<cri::GetEventsRequest>,
+    ) -> Result<Response<Self::GetContainerEventsStream>, Status> {
+        use tokio_stream::StreamExt;
+        let rx = self.core.containerizer.subscribe();
+        let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|e| {
+            // A slow reader that fell behind just misses events (kubelet relists).
+            let e = e.ok()?;
+            let kind = match e.kind {
+                EventKind::Created => cri::ContainerEventType::ContainerCreatedEvent,
+                EventKind::Started => cri::ContainerEventType::ContainerStartedEvent,
+                EventKind::Stopped => cri::ContainerEventType::ContainerStoppedEvent,
+                EventKind::Deleted => cri::ContainerEventType::ContainerDeletedEvent,
+            };
+            Some(Ok(cri::ContainerEventResponse {
+                container_id: e.container_id,
+                container_event_type: kind as i32,
+                created_at: e.at_ns,
+                ..Default::default()
+            }))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    not_yet! {
+        update_container_resources(cri::UpdateContainerResourcesRequest) -> cri::UpdateContainerResourcesResponse;
+        exec(cri::ExecRequest) -> cri::ExecResponse;
+        attach(cri::AttachRequest) -> cri::AttachResponse;
+        port_forward(cri::PortForwardRequest) -> cri::PortForwardResponse;
+        container_stats(cri::ContainerStatsRequest) -> cri::ContainerStatsResponse;
+        list_container_stats(cri::ListContainerStatsRequest) -> cri::ListContainerStatsResponse;
+        pod_sandbox_stats(cri::PodSandboxStatsRequest) -> cri::PodSandboxStatsResponse;
+        list_pod_sandbox_stats(cri::ListPodSandboxStatsRequest) -> cri::ListPodSandboxStatsResponse;
+        checkpoint_container(cri::CheckpointContainerRequest) -> cri::CheckpointContainerResponse;
+        list_metric_descriptors(cri::ListMetricDescriptorsRequest) -> cri::ListMetricDescriptorsResponse;
+        list_pod_sandbox_metrics(cri::ListPodSandboxMetricsRequest) -> cri::ListPodSandboxMetricsResponse;
+    }
+}

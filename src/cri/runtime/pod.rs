@@ -1,0 +1,137 @@
+//! Pod sandbox messages ↔ containerizer types.
+
+use std::collections::HashMap;
+
+use k8s_cri::v1 as cri;
+
+use crate::containerizer::types::{
+    DnsConfig, Labels, Pod, PodConfig, PodFilter, PodMetadata, PodState,
+};
+
+/// `NamespaceMode::NODE`: share the host's namespace.
+const NODE: i32 = cri::NamespaceMode::Node as i32;
+
+pub fn labels(map: HashMap<String, String>) -> Labels {
+    map.into_iter().collect()
+}
+
+fn to_map(labels: &Labels) -> HashMap<String, String> {
+    labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+pub fn config(c: cri::PodSandboxConfig) -> PodConfig {
+    let m = c.metadata.unwrap_or_default();
+    let ns = c
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.clone())
+        .unwrap_or_default();
+    let dns = c.dns_config.unwrap_or_default();
+    PodConfig {
+        metadata: PodMetadata {
+            name: m.name,
+            uid: m.uid,
+            namespace: m.namespace,
+            attempt: m.attempt,
+        },
+        hostname: c.hostname,
+        log_directory: c.log_directory,
+        dns: DnsConfig {
+            servers: dns.servers,
+            searches: dns.searches,
+            options: dns.options,
+        },
+        labels: labels(c.labels),
+        annotations: labels(c.annotations),
+        host_network: ns.network == NODE,
+        host_ipc: ns.ipc == NODE,
+    }
+}
+
+fn metadata(p: &Pod) -> cri::PodSandboxMetadata {
+    let m = &p.config.metadata;
+    cri::PodSandboxMetadata {
+        name: m.name.clone(),
+        uid: m.uid.clone(),
+        namespace: m.namespace.clone(),
+        attempt: m.attempt,
+    }
+}
+
+pub fn state(s: PodState) -> i32 {
+    match s {
+        PodState::Ready => cri::PodSandboxState::SandboxReady as i32,
+        PodState::NotReady => cri::PodSandboxState::SandboxNotready as i32,
+    }
+}
+
+pub fn status(p: &Pod) -> cri::PodSandboxStatus {
+    let mode = |host: bool| {
+        if host {
+            NODE
+        } else {
+            cri::NamespaceMode::Pod as i32
+        }
+    };
+    cri::PodSandboxStatus {
+        id: p.id.clone(),
+        metadata: Some(metadata(p)),
+        state: state(p.state),
+        created_at: p.created_at_ns,
+        network: Some(cri::PodSandboxNetworkStatus::default()),
+        linux: Some(cri::LinuxPodSandboxStatus {
+            namespaces: Some(cri::Namespace {
+                options: Some(cri::NamespaceOption {
+                    network: mode(p.config.host_network),
+                    ipc: mode(p.config.host_ipc),
+                    // Each container has its own PID namespace (POD sharing comes later).
+                    pid: cri::NamespaceMode::Container as i32,
+                    ..Default::default()
+                }),
+            }),
+        }),
+        labels: to_map(&p.config.labels),
+        annotations: to_map(&p.config.annotations),
+        runtime_handler: String::new(),
+    }
+}
+
+pub fn summary(p: &Pod) -> cri::PodSandbox {
+    cri::PodSandbox {
+        id: p.id.clone(),
+        metadata: Some(metadata(p)),
+        state: state(p.state),
+        created_at: p.created_at_ns,
+        labels: to_map(&p.config.labels),
+        annotations: to_map(&p.config.annotations),
+        runtime_handler: String::new(),
+    }
+}
+
+pub fn filter(f: Option<cri::PodSandboxFilter>) -> PodFilter {
+    let Some(f) = f else {
+        return PodFilter::default();
+    };
+    PodFilter {
+        id: (!f.id.is_empty()).then_some(f.id),
+        state: f.state.map(|s| {
+            if s.state == cri::PodSandboxState::SandboxReady as i32 {
+                PodState::Ready
+            } else {
+                PodState::NotReady
+            }
+        }),
+        labels: labels(f.label_selector),
+    }
+}
+
+/// Verbose `info`: what an operator debugging a pod wants to see.
+pub fn info(p: &Pod) -> HashMap<String, String> {
+    let info = serde_json::json!({
+        "id": p.id,
+        "netns": p.netns,
+        "config": p.config,
+    });
+    HashMap::from([("info".to_string(), info.to_string())])
+}

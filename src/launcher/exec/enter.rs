@@ -1,0 +1,90 @@
+//! Entering a running container from the host: its namespaces and its root directory.
+
+use std::fs::File;
+use std::io;
+
+use nix::sched::CloneFlags;
+
+use super::ExecError;
+use crate::sys::process;
+
+/// The namespaces joined, in order. The mount namespace comes last: joining it changes
+/// what paths (among them `/proc/<pid>/...`) resolve to. No user namespace (the launcher
+/// creates none, and joining one would change what the capabilities below mean) and no
+/// cgroup namespace (the launcher keeps the host's).
+const NAMESPACES: [(&str, CloneFlags); 5] = [
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// A running container, pinned: descriptors for each of its first process's namespaces
+/// and for its root directory, all opened before any is used.
+pub struct Target {
+    pid: i32,
+    namespaces: Vec<(&'static str, CloneFlags, File)>,
+    root: File,
+}
+
+impl Target {
+    pub fn open(pid: i32) -> Result<Target, ExecError> {
+        // Non-positive pids would name no process in /proc (or worse, a process group for
+        // kill): refuse them with the same error as a vanished container.
+        if pid <= 0 {
+            return Err(ExecError::NoProcess { pid });
+        }
+        let open = |what: &str| {
+            File::open(format!("/proc/{pid}/{what}")).map_err(|source| {
+                if source.kind() == io::ErrorKind::NotFound {
+                    ExecError::NoProcess { pid }
+                } else {
+                    ExecError::Enter {
+                        step: "open",
+                        what: what.to_string(),
+                        pid,
+                        source,
+                    }
+                }
+            })
+        };
+        let mut namespaces = Vec::with_capacity(NAMESPACES.len());
+        for (name, kind) in NAMESPACES {
+            namespaces.push((name, kind, open(&format!("ns/{name}"))?));
+        }
+        let root = open("root")?;
+        Ok(Target {
+            pid,
+            namespaces,
+            root,
+        })
+    }
+
+    /// Moves this process into the container: every namespace (the PID namespace applies
+    /// to children forked afterwards only), then the container's root directory.
+    ///
+    /// setns(CLONE_NEWNS) leaves the caller at the top of the namespace's mount tree,
+    /// which is the container's rootfs only if the container got there by pivot_root and
+    /// nothing stacked on it since. The first process's own root, as `/proc/<pid>/root`
+    /// showed it before joining, is exact however the container entered its rootfs
+    /// (`nsenter --root` does the same). The descriptors are closed when this returns, so
+    /// none reaches the command.
+    pub fn enter(self) -> Result<(), ExecError> {
+        let pid = self.pid;
+        for (name, kind, file) in &self.namespaces {
+            process::join_namespace(file, *kind).map_err(|source| ExecError::Enter {
+                step: "join",
+                what: format!("ns/{name}"),
+                pid,
+                source,
+            })?;
+        }
+        process::chroot_into(&self.root).map_err(|source| ExecError::Enter {
+            step: "chroot to",
+            what: "root".to_string(),
+            pid,
+            source,
+        })
+    }
+}

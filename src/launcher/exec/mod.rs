@@ -1,0 +1,171 @@
+//! `ucr exec`: runs a command inside a running container, for CRI ExecSync (and later
+//! Exec). The daemon writes an [`ExecSpec`] and starts `ucr exec --spec FILE` with the
+//! command's stdio; this process, single-threaded (no tokio), then:
+//!
+//! 1. opens the container's namespaces and root through `/proc/<pid>` and joins them
+//!    (`enter`);
+//! 2. forks: a PID namespace applies to children only. The child takes the user, groups,
+//!    capabilities and no_new_privs of the spec, changes to its working directory, finds
+//!    the program in `PATH` and execs it (`child`);
+//! 3. forwards SIGTERM, SIGINT, SIGHUP and SIGQUIT to it and waits (`wait`).
+//!
+//! Exit status: the command's (128 + signal when killed). Two codes belong to
+//! `ucr exec` itself, each with a `ucr exec: <why>` line on stderr:
+//! - 127: the command could not be started inside the container (no such program, bad
+//!   working directory, user switch refused), as `ucr launch` and shells report it;
+//! - 255: anything that failed before the command's process existed: the spec is
+//!   unreadable, no process has the pid (the container is not running), a namespace
+//!   could not be joined; as `runc exec` exits when it fails. The daemon should turn
+//!   this one into an error rather than an exit code (a command may exit 255 too, so
+//!   the `ucr exec:` prefix on stderr is what tells them apart).
+//!
+//! The command dies with `ucr exec` (PR_SET_PDEATHSIG), so the daemon's SIGKILL on an
+//! ExecSync timeout ends it too.
+
+mod child;
+mod enter;
+mod spec;
+mod wait;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub use spec::ExecSpec;
+
+use crate::error::{ErrorKind, Kind};
+use crate::sys::process::{self, BlockedSignals};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("reading exec spec {path}: {source}")]
+    ReadSpec {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("parsing exec spec {path}: {source}")]
+    ParseSpec {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("no command to run")]
+    NoCommand,
+    #[error("no process {pid}: the container is not running")]
+    NoProcess { pid: i32 },
+    #[error("{step} /proc/{pid}/{what}: {source}")]
+    Enter {
+        step: &'static str,
+        what: String,
+        pid: i32,
+        source: std::io::Error,
+    },
+    /// fork fails with ENOMEM in a PID namespace whose init has exited.
+    #[error("starting the command: the container of process {pid} has exited (its PID namespace takes no new process)")]
+    Exited { pid: i32 },
+    #[error("starting the command: {source}")]
+    Fork { source: std::io::Error },
+    #[error("waiting for the command (pid {pid}): {source}")]
+    Wait { pid: i32, source: std::io::Error },
+    #[error("{step} {path}: {source}")]
+    Setup {
+        step: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("ucr exec died before the command started")]
+    ParentGone,
+    #[error("exec: {program:?}: executable file not found in $PATH")]
+    NotInPath { program: String },
+    #[error("exec {program}: {source}")]
+    Exec {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("{value:?} contains a NUL byte")]
+    Nul { value: String },
+    /// The child's own report of what failed before exec.
+    #[error("{message}")]
+    Child { message: String, exit_code: i32 },
+}
+
+impl Kind for ExecError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ExecError::ParseSpec { .. } | ExecError::NoCommand | ExecError::Nul { .. } => {
+                ErrorKind::InvalidArgument
+            }
+            ExecError::NoProcess { .. } | ExecError::Exited { .. } => ErrorKind::FailedPrecondition,
+            ExecError::NotInPath { .. } => ErrorKind::NotFound,
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+impl ExecError {
+    /// The exit status `ucr exec` ends with (see the module doc).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ExecError::Child { exit_code, .. } => (*exit_code).clamp(0, 255) as u8,
+            _ => 255,
+        }
+    }
+}
+
+/// `ucr exec --spec FILE`.
+pub fn main(flags: &crate::config::ExecFlags) -> ExitCode {
+    match load(&flags.spec).and_then(|spec| run(&spec)) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("ucr exec: {}", crate::cri::status::chain(&e));
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+pub fn load(path: &Path) -> Result<ExecSpec, ExecError> {
+    let bytes = std::fs::read(path).map_err(|source| ExecError::ReadSpec {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|source| ExecError::ParseSpec {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Runs `spec` in its container and returns the command's exit code. Moves this process
+/// into the container for good: call it only from a single-threaded process that has
+/// nothing else to do (`ucr exec`).
+pub fn run(spec: &ExecSpec) -> Result<i32, ExecError> {
+    if spec.args.is_empty() {
+        return Err(ExecError::NoCommand);
+    }
+    let target = enter::Target::open(spec.pid)?;
+    // Blocked from before the fork, so a signal sent meanwhile waits to be forwarded
+    // instead of killing this process and leaving the command behind.
+    let signals = BlockedSignals::block(&wait::blocked()).map_err(|source| ExecError::Setup {
+        step: "block signals",
+        path: String::new(),
+        source,
+    })?;
+    target.enter()?;
+    let (read_end, write_end) =
+        process::cloexec_pipe().map_err(|source| ExecError::Fork { source })?;
+    let parent = std::process::id();
+    let held = &signals;
+    // The closure owns the write end: the parent's copy is dropped with it when
+    // fork_process returns, so EOF on the read end means the child exec'd or exited.
+    let child = process::fork_process(move || child::run(spec, held, parent, write_end)).map_err(
+        |source| match source.raw_os_error() {
+            Some(libc::ENOMEM) => ExecError::Exited { pid: spec.pid },
+            _ => ExecError::Fork { source },
+        },
+    )?;
+    let mut message = String::new();
+    let _ = std::fs::File::from(read_end).read_to_string(&mut message);
+    if !message.is_empty() {
+        let exit_code = process::wait_exit_code(child).unwrap_or(127);
+        return Err(ExecError::Child { message, exit_code });
+    }
+    wait::wait_forwarding(child, &signals)
+}

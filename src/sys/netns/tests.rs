@@ -1,0 +1,232 @@
+//! Pinning needs root (CAP_SYS_ADMIN for unshare, setns and mount); without it each test
+//! prints why it is skipped. The tests that pin run one at a time: the leak check counts
+//! nsfs mounts process-wide.
+
+use std::net::UdpSocket;
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+
+use super::*;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// The kernel creates these fallback tunnel devices in every new network namespace when
+/// their modules are loaded (unless `net.core.fb_tunnels_only_for_init_net` is set); they
+/// are always down.
+const FALLBACK_TUNNELS: &[&str] = &[
+    "tunl0", "sit0", "ip6tnl0", "ip6gre0", "gre0", "gretap0", "erspan0", "ip_vti0", "ip6_vti0",
+];
+
+fn privileged(test: &str) -> Option<MutexGuard<'static, ()>> {
+    let root = nix::unistd::geteuid().is_root();
+    let admin = caps::has_cap(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_SYS_ADMIN,
+    )
+    .unwrap_or(false);
+    if !(root && admin) {
+        eprintln!("SKIPPED {test}: needs root with CAP_SYS_ADMIN (unshare, setns, mount)");
+        return None;
+    }
+    Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn pins_in(dir: &Path) -> PodPins {
+    PodPins {
+        net: dir.join("net"),
+        ipc: dir.join("ipc"),
+        uts: dir.join("uts"),
+    }
+}
+
+fn nsfs_mounts() -> usize {
+    mount::mountinfo()
+        .expect("mountinfo")
+        .iter()
+        .filter(|m| m.fs_type == "nsfs")
+        .count()
+}
+
+fn inode(path: &Path) -> u64 {
+    std::fs::metadata(path).expect("stat").ino()
+}
+
+#[test]
+fn hostname_without_uts_is_refused_before_anything_happens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pins = pins_in(dir.path());
+    let err = create_pinned(&[PodNamespace::Net], &pins, Some("pod-x")).expect_err("refused");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    assert!(!pins.net.exists());
+    // Nothing asked for: nothing done.
+    create_pinned(&[], &pins, None).expect("no kinds");
+    assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
+}
+
+#[test]
+fn removing_missing_pins_is_fine() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pins = pins_in(&dir.path().join("no-such-dir"));
+    match remove_pinned(&pins) {
+        Ok(()) => {}
+        // Unprivileged umount2 fails with EPERM before looking at the path.
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            eprintln!("SKIPPED removing_missing_pins_is_fine: needs root (umount2)");
+        }
+        Err(e) => panic!("remove: {e}"),
+    }
+    assert!(!is_pinned(&pins.net));
+}
+
+#[test]
+fn host_loopback_is_listed_with_counters() {
+    let Some(_serial) = privileged("host_loopback_is_listed_with_counters") else {
+        return;
+    };
+    let links = interface_stats(Path::new("/proc/self/ns/net")).expect("stats");
+    assert!(links.iter().any(|l| l.name == "lo"), "{links:?}");
+}
+
+#[test]
+fn root_pins_net_ipc_uts_with_hostname_and_removes_them() {
+    let Some(_serial) = privileged("root_pins_net_ipc_uts_with_hostname_and_removes_them") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pins = pins_in(dir.path());
+    create_pinned(&PodNamespace::ALL, &pins, Some("pod-x")).expect("create");
+
+    for kind in PodNamespace::ALL {
+        let pin = pins.get(kind);
+        assert!(is_pinned(pin), "{} is not an nsfs mount", pin.display());
+        let host = Path::new("/proc/self/ns").join(kind.proc_name());
+        assert_ne!(
+            inode(pin),
+            inode(&host),
+            "{} is the host's",
+            kind.proc_name()
+        );
+    }
+
+    // Loopback is up, and is the only interface (bar always-down fallback tunnels).
+    let links = interface_stats(&pins.net).expect("stats");
+    let lo = links.iter().find(|l| l.name == "lo").expect("lo listed");
+    assert!(lo.up, "lo is down: {links:?}");
+    for l in links.iter().filter(|l| l.name != "lo") {
+        assert!(
+            FALLBACK_TUNNELS.contains(&l.name.as_str()) && !l.up,
+            "unexpected interface in the pod: {links:?}"
+        );
+    }
+
+    // Traffic on the pod's loopback shows in its counters, not the host's.
+    let before = lo.rx_bytes;
+    let pin = pins.net.clone();
+    std::thread::spawn(move || {
+        ns::join(&pin, CloneFlags::CLONE_NEWNET).expect("setns");
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind in pod");
+        sock.send_to(&[0u8; 1000], sock.local_addr().expect("addr"))
+            .expect("send");
+        let mut buf = [0u8; 2000];
+        assert_eq!(sock.recv(&mut buf).expect("recv"), 1000);
+    })
+    .join()
+    .expect("pod thread");
+    let links = interface_stats(&pins.net).expect("stats");
+    let lo = links.iter().find(|l| l.name == "lo").expect("lo listed");
+    assert!(lo.rx_bytes >= before + 1000, "{links:?}");
+    assert!(lo.tx_bytes >= 1000, "{links:?}");
+
+    // A process joining the UTS pin sees the pod's hostname.
+    match Command::new("nsenter")
+        .arg(format!("--uts={}", pins.uts.display()))
+        .arg("hostname")
+        .output()
+    {
+        Ok(out) => {
+            assert!(out.status.success(), "nsenter: {out:?}");
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "pod-x");
+        }
+        Err(e) => eprintln!("SKIPPED the nsenter hostname check: nsenter: {e}"),
+    }
+
+    remove_pinned(&pins).expect("remove");
+    for kind in PodNamespace::ALL {
+        let pin = pins.get(kind);
+        assert!(!is_pinned(pin));
+        assert!(!pin.exists(), "{} left behind", pin.display());
+    }
+    assert!(mount::mounts_at_or_under(dir.path())
+        .expect("mountinfo")
+        .is_empty());
+    remove_pinned(&pins).expect("remove twice");
+}
+
+#[test]
+fn root_pins_only_the_kinds_asked_for() {
+    let Some(_serial) = privileged("root_pins_only_the_kinds_asked_for") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pins = pins_in(dir.path());
+    let host_name = nix::unistd::gethostname().expect("hostname");
+    create_pinned(&[PodNamespace::Ipc], &pins, None).expect("create");
+    assert!(is_pinned(&pins.ipc));
+    assert!(!pins.net.exists() && !pins.uts.exists());
+    // The daemon's own threads were not moved anywhere.
+    assert_eq!(nix::unistd::gethostname().expect("hostname"), host_name);
+    remove_pinned(&pins).expect("remove");
+    assert!(!pins.ipc.exists());
+}
+
+#[test]
+fn root_failure_part_way_undoes_its_pins_and_keeps_others_files() {
+    let Some(_serial) = privileged("root_failure_part_way_undoes_its_pins_and_keeps_others_files")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pins = pins_in(dir.path());
+    // Net and IPC are pinned first (kinds go in order); the UTS pin already exists.
+    std::fs::write(&pins.uts, b"someone else's").expect("write");
+    let before = nsfs_mounts();
+    let err = create_pinned(&PodNamespace::ALL, &pins, Some("pod-y")).expect_err("uts exists");
+    assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+    assert!(err.to_string().contains("uts"), "{err}");
+    assert!(!pins.net.exists() && !pins.ipc.exists());
+    assert_eq!(std::fs::read(&pins.uts).expect("read"), b"someone else's");
+    assert_eq!(nsfs_mounts(), before);
+}
+
+#[test]
+fn root_entering_something_that_is_not_a_pin_fails_naming_it() {
+    let Some(_serial) = privileged("root_entering_something_that_is_not_a_pin_fails_naming_it")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, b"").expect("write");
+    let err = interface_stats(&plain).expect_err("not a namespace");
+    assert!(err.to_string().contains("plain"), "{err}");
+    assert!(!is_pinned(&plain));
+}
+
+#[test]
+fn root_fifty_cycles_leak_no_mounts_or_files() {
+    let Some(_serial) = privileged("root_fifty_cycles_leak_no_mounts_or_files") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pins = pins_in(dir.path());
+    let before = nsfs_mounts();
+    for i in 0..50 {
+        create_pinned(&PodNamespace::ALL, &pins, Some(&format!("pod-{i}"))).expect("create");
+        assert_eq!(nsfs_mounts(), before + 3);
+        remove_pinned(&pins).expect("remove");
+    }
+    assert_eq!(nsfs_mounts(), before);
+    assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
+}
