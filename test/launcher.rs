@@ -62,6 +62,7 @@ async fn a_process_runs_isolated_in_its_rootfs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rootfs = busybox_rootfs(dir.path()).await;
     let script = "echo pid=$$; hostname; id -u; id -g; grep CapBnd /proc/self/status; \
+                  grep SigIgn /proc/self/status; \
                   ls /dev | tr '\\n' ' '; echo; touch /sys/x 2>/dev/null || echo sys-ro; \
                   echo 1 > /proc/sys/vm/overcommit_memory 2>/dev/null || echo procsys-ro; \
                   test -e /host-marker || echo no-host; pwd";
@@ -76,6 +77,16 @@ async fn a_process_runs_isolated_in_its_rootfs() {
     assert_eq!((lines[2], lines[3]), ("0", "0"));
     // Docker's default set, and nothing more.
     assert_eq!(lines[4], "CapBnd:\t00000000a80425fb");
+    // SIGPIPE (13, bit 12) must not stay ignored: Rust ignores it in ucr itself.
+    let ignored =
+        u64::from_str_radix(lines[5].trim_start_matches("SigIgn:\t"), 16).expect("hex mask");
+    assert_eq!(
+        ignored & (1 << 12),
+        0,
+        "SIGPIPE is ignored in the container: {}",
+        lines[5]
+    );
+    let lines: Vec<&str> = [&lines[..5], &lines[6..]].concat();
     for dev in [
         "null", "zero", "full", "random", "urandom", "tty", "pts", "shm", "mqueue", "ptmx",
     ] {

@@ -336,6 +336,11 @@ impl Containerizer {
                 c.state = ContainerState::Exited;
                 c.exit_code = exit.exit_code;
                 c.finished_at_ns = exit.finished_at_ns;
+                // The monitor saw the exec; the daemon only saw its report, possibly
+                // after a fast process had already ended.
+                if exit.started_at_ns > 0 {
+                    c.started_at_ns = exit.started_at_ns;
+                }
                 c.reason = if exit.oom_killed {
                     "OOMKilled"
                 } else if exit.exit_code == 0 {

@@ -96,6 +96,9 @@ fn setup_and_exec(
         .map(|e| cstr(e))
         .collect::<Result<Vec<_>, _>>()?;
     let path = cstr(&executable.display().to_string())?;
+    // Rust's runtime ignores SIGPIPE, and an ignored signal stays ignored across exec:
+    // give the container the default dispositions every process expects.
+    process::default_signal_actions().map_err(io("reset signal dispositions", ""))?;
     let err = process::exec(&path, &argv, &env);
     Err(LaunchError::Exec {
         program: executable.display().to_string(),

@@ -155,6 +155,19 @@ impl Daemon {
         ImageServiceClient::new(channel)
     }
 
+    pub async fn runtime(
+        &self,
+    ) -> k8s_cri::v1::runtime_service_client::RuntimeServiceClient<Channel> {
+        let channel = ucr::cri::client::connect(&self.socket)
+            .await
+            .expect("connect");
+        k8s_cri::v1::runtime_service_client::RuntimeServiceClient::new(channel)
+    }
+
+    pub fn run_root(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
     pub fn store(&self) -> PathBuf {
         self.root.join("images")
     }

@@ -1,6 +1,7 @@
 //! Pinning needs root (CAP_SYS_ADMIN for unshare, setns and mount); without it each test
-//! prints why it is skipped. The tests that pin run one at a time: the leak check counts
-//! nsfs mounts process-wide.
+//! prints why it is skipped. The tests that pin run one at a time. Leak checks count nsfs
+//! mounts under the test's own directory only: mountinfo lists the whole mount namespace,
+//! where a daemon under test elsewhere may be pinning pods at the same moment.
 
 use std::net::UdpSocket;
 use std::os::unix::fs::MetadataExt;
@@ -41,11 +42,12 @@ fn pins_in(dir: &Path) -> PodPins {
     }
 }
 
-fn nsfs_mounts() -> usize {
+fn nsfs_mounts_under(dir: &Path) -> usize {
+    let dir = std::fs::canonicalize(dir).expect("canonicalize");
     mount::mountinfo()
         .expect("mountinfo")
         .iter()
-        .filter(|m| m.fs_type == "nsfs")
+        .filter(|m| m.fs_type == "nsfs" && m.mount_point.starts_with(&dir))
         .count()
 }
 
@@ -191,13 +193,12 @@ fn root_failure_part_way_undoes_its_pins_and_keeps_others_files() {
     let pins = pins_in(dir.path());
     // Net and IPC are pinned first (kinds go in order); the UTS pin already exists.
     std::fs::write(&pins.uts, b"someone else's").expect("write");
-    let before = nsfs_mounts();
     let err = create_pinned(&PodNamespace::ALL, &pins, Some("pod-y")).expect_err("uts exists");
     assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
     assert!(err.to_string().contains("uts"), "{err}");
     assert!(!pins.net.exists() && !pins.ipc.exists());
     assert_eq!(std::fs::read(&pins.uts).expect("read"), b"someone else's");
-    assert_eq!(nsfs_mounts(), before);
+    assert_eq!(nsfs_mounts_under(dir.path()), 0);
 }
 
 #[test]
@@ -221,12 +222,11 @@ fn root_fifty_cycles_leak_no_mounts_or_files() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let pins = pins_in(dir.path());
-    let before = nsfs_mounts();
     for i in 0..50 {
         create_pinned(&PodNamespace::ALL, &pins, Some(&format!("pod-{i}"))).expect("create");
-        assert_eq!(nsfs_mounts(), before + 3);
+        assert_eq!(nsfs_mounts_under(dir.path()), 3);
         remove_pinned(&pins).expect("remove");
+        assert_eq!(nsfs_mounts_under(dir.path()), 0);
     }
-    assert_eq!(nsfs_mounts(), before);
     assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
 }
