@@ -38,6 +38,32 @@ pub enum Command {
     /// Internal: runs a command inside a running container's namespaces (ExecSync).
     #[command(hide = true)]
     Exec(ExecFlags),
+    /// Benchmark: times the pod and container lifecycle over the CRI (see `ucr::bench`).
+    #[command(hide = true)]
+    BenchCri(BenchFlags),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchFlags {
+    /// The daemon's socket.
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    pub listen: PathBuf,
+    /// Pods to run through the whole lifecycle.
+    #[arg(long, default_value_t = 100)]
+    pub pods: usize,
+    /// Pods in flight at once.
+    #[arg(long, default_value_t = 1)]
+    pub parallel: usize,
+    /// The image of each pod's one container (it runs `sleep 3600`).
+    #[arg(long)]
+    pub image: String,
+    /// StopContainer's timeout in seconds (0: SIGKILL at once).
+    #[arg(long, default_value_t = 0)]
+    pub stop_timeout: i64,
+    /// Instead: start this many pods with a running container, print `holding`, wait
+    /// for end of input, then remove them (for measuring memory).
+    #[arg(long)]
+    pub hold: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +153,10 @@ pub struct ServeFlags {
     /// Log filter (`info`, `debug`, `ucr=trace`...).
     #[arg(long)]
     pub log_level: Option<String>,
+    /// What to do with containers found at start-up (Mesos `--recover`): `reconnect`
+    /// (default) keeps them; `cleanup` removes every pod and container, then exits.
+    #[arg(long)]
+    pub recover: Option<String>,
     /// Rootfs backend: overlay, copy, bind or auto (overlay when a trial mount works).
     #[arg(long, alias = "image_provisioner_backend")]
     #[serde(alias = "image_provisioner_backend")]
@@ -186,6 +216,14 @@ pub struct Settings {
     pub pinned_images: Vec<String>,
     pub log_level: String,
     pub backend: String,
+    pub recover: Recover,
+}
+
+/// Mesos `--recover`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recover {
+    Reconnect,
+    Cleanup,
 }
 
 /// Mesos `--docker_registry`: where names without a registry host come from.
@@ -256,6 +294,17 @@ impl ServeFlags {
             pinned_images: list(cli.pinned_images, file.pinned_images),
             log_level: pick!(log_level).unwrap_or_else(|| "info".into()),
             backend: pick!(image_provisioner_backend).unwrap_or_else(|| "auto".into()),
+            recover: match pick!(recover).as_deref() {
+                None | Some("reconnect") => Recover::Reconnect,
+                Some("cleanup") => Recover::Cleanup,
+                Some(other) => {
+                    return Err(ConfigError::Value {
+                        flag: "recover",
+                        value: other.to_string(),
+                        reason: "expected reconnect or cleanup".into(),
+                    })
+                }
+            },
         })
     }
 }

@@ -67,6 +67,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         backend,
         binary: std::env::current_exe()?,
     })?;
+    if settings.recover == crate::config::Recover::Cleanup {
+        // Mesos semantics: kill and remove everything, then exit; the next start (with
+        // the default `reconnect`) begins from a clean node.
+        containerizer.remove_everything().await?;
+        tracing::info!("--recover cleanup: every pod and container removed; exiting");
+        return Ok(());
+    }
+    containerizer.resume_stops();
     let core = Arc::new(Core {
         store,
         containerizer,

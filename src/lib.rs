@@ -11,6 +11,8 @@
 //! - `monitor/`: the per-container process that holds stdio (CRI log format first);
 //! - `sys/`: the only module allowed to call libc/nix with `unsafe`.
 
+/// A benchmark client of the daemon (`ucr bench-cri`), not part of the runtime.
+pub mod bench;
 pub mod config;
 pub mod containerizer;
 pub mod cri;

@@ -28,6 +28,10 @@ fn main() -> std::process::ExitCode {
             init_logging("warn");
             runtime().and_then(|rt| rt.block_on(pull(flags)))
         }
+        Command::BenchCri(flags) => {
+            init_logging("warn");
+            runtime().and_then(|rt| rt.block_on(ucr::bench::run(flags)))
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -19,6 +19,9 @@ use crate::launcher::spec::{
 };
 use crate::monitor::{self, MonitorConfig};
 
+/// In the bundle while a stop is under way: the deadline (ns) after which it kills.
+const STOP_MARKER: &str = "stopping";
+
 fn name_key(pod_id: &str, c: &ContainerConfig) -> String {
     format!("{pod_id}/{}/{}", c.metadata.name, c.metadata.attempt)
 }
@@ -417,6 +420,11 @@ impl Containerizer {
         let signal = self.stop_signal(&c);
         let bundle = self.paths.bundle(&id);
         let grace = Duration::from_secs(timeout.max(0) as u64);
+        // Written before the first signal: if the daemon dies mid-stop, the restarted one
+        // finishes the stop by this deadline (`resume_stops`).
+        let marker = bundle.join(STOP_MARKER);
+        let deadline = now_ns() + grace.as_nanos() as i64;
+        std::fs::write(&marker, deadline.to_string()).map_err(io("record stop", &marker))?;
         tokio::task::spawn_blocking(move || {
             if !grace.is_zero() {
                 crate::sys::kill::signal(pid, signal);
@@ -431,8 +439,36 @@ impl Containerizer {
         .await
         .map_err(|e| ContainerizerError::Task(e.to_string()))?;
         let c = self.refreshed(&id)?;
+        let _ = std::fs::remove_file(&marker);
         tracing::info!(container = %id, exit_code = c.exit_code, "container stopped");
         Ok(())
+    }
+
+    /// Finishes the stops a previous daemon had begun (the marker holds the deadline it
+    /// promised); called once after start-up.
+    pub fn resume_stops(self: &Arc<Self>) {
+        let running: Vec<String> = self
+            .cache()
+            .containers
+            .values()
+            .filter(|c| c.state == ContainerState::Running)
+            .map(|c| c.id.clone())
+            .collect();
+        for id in running {
+            let marker = self.paths.bundle(&id).join(STOP_MARKER);
+            let Ok(text) = std::fs::read_to_string(&marker) else {
+                continue;
+            };
+            let remaining =
+                (text.trim().parse::<i64>().unwrap_or(0) - now_ns()).max(0) / 1_000_000_000;
+            tracing::info!(container = %id, remaining_s = remaining, "finishing a stop begun before the restart");
+            let me = Arc::clone(self);
+            tokio::spawn(async move {
+                if let Err(e) = me.stop_container(&id, remaining).await {
+                    tracing::warn!(container = %id, error = %e, "finishing an interrupted stop");
+                }
+            });
+        }
     }
 
     fn stop_signal(&self, c: &Container) -> i32 {

@@ -151,6 +151,20 @@ impl Containerizer {
         Ok(())
     }
 
+    /// Removes every pod and container (`--recover cleanup`), containers outside any
+    /// known pod included.
+    pub async fn remove_everything(self: &Arc<Self>) -> Result<(), ContainerizerError> {
+        let pods: Vec<String> = self.cache().pods.keys().cloned().collect();
+        for id in pods {
+            self.remove_pod(&id).await?;
+        }
+        let orphans: Vec<String> = self.cache().containers.keys().cloned().collect();
+        for id in orphans {
+            self.remove_container(&id).await?;
+        }
+        Ok(())
+    }
+
     /// RemovePodSandbox: stops it, removes its containers, unpins its namespaces and
     /// deletes its files. Idempotent; an unknown pod is not an error.
     pub async fn remove_pod(self: &Arc<Self>, wanted: &str) -> Result<(), ContainerizerError> {

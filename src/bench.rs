@@ -1,0 +1,368 @@
+//! `ucr bench-cri`: a benchmark client of a running daemon, not part of the runtime. It
+//! drives the seven CRI calls kubelet makes over a pod's life (RunPodSandbox,
+//! CreateContainer, StartContainer, StopContainer, RemoveContainer, StopPodSandbox,
+//! RemovePodSandbox) for N pods, P at a time, each pod with one container running
+//! `sleep 3600`, and times every call on the client side (so the figures include the
+//! gRPC round trip over the unix socket, as kubelet sees them).
+//!
+//! With `--hold N` it instead starts N such pods, prints `holding`, waits for end of
+//! input and then removes them: `hack/bench-runtime.sh` measures memory in between.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use tonic::transport::Channel;
+
+use crate::config::BenchFlags;
+
+type Rt = RuntimeServiceClient<Channel>;
+
+/// The calls, in the order a pod goes through them.
+const CALLS: [&str; 7] = [
+    "RunPodSandbox",
+    "CreateContainer",
+    "StartContainer",
+    "StopContainer",
+    "RemoveContainer",
+    "StopPodSandbox",
+    "RemovePodSandbox",
+];
+
+/// One pod's timings, indexed like [`CALLS`].
+type Timings = [Duration; 7];
+
+/// What every pod of a run shares.
+struct Plan {
+    image: String,
+    stop_timeout: i64,
+    /// Makes names unique across runs against the same daemon: a pod with the same
+    /// namespace, name, uid and attempt would be taken for a retry and returned as is.
+    run_tag: String,
+    log_dir: std::path::PathBuf,
+}
+
+/// A pod with its running container, and the times of the calls that got it there.
+struct Started {
+    pod: String,
+    container: String,
+    timings: Timings,
+}
+
+pub async fn run(flags: BenchFlags) -> anyhow::Result<()> {
+    anyhow::ensure!(flags.parallel > 0, "--parallel must be at least 1");
+    let channel = crate::cri::client::connect(&flags.listen)
+        .await
+        .with_context(|| format!("connecting to {}", flags.listen.display()))?;
+    let pulled = Instant::now();
+    pull(channel.clone(), &flags.image).await?;
+    eprintln!("pulled {} in {:.1} ms", flags.image, ms(pulled.elapsed()));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    let run_tag = format!("{}-{nanos:x}", std::process::id());
+    // Kubelet always gives a log directory and path; the monitor then opens a CRI log.
+    let log_dir = std::env::temp_dir().join(format!("ucr-bench-logs-{run_tag}"));
+    let plan = Arc::new(Plan {
+        image: flags.image.clone(),
+        stop_timeout: flags.stop_timeout,
+        run_tag,
+        log_dir: log_dir.clone(),
+    });
+    let result = match flags.hold {
+        Some(n) => hold(channel, plan, n, flags.parallel).await,
+        None => bench(channel, plan, flags.pods, flags.parallel).await,
+    };
+    let _ = std::fs::remove_dir_all(&log_dir);
+    result
+}
+
+async fn pull(channel: Channel, image: &str) -> anyhow::Result<()> {
+    ImageServiceClient::new(channel)
+        .pull_image(cri::PullImageRequest {
+            image: Some(cri::ImageSpec {
+                image: image.to_string(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .map_err(|s| anyhow::anyhow!("PullImage {image}: {}: {}", s.code(), s.message()))?;
+    Ok(())
+}
+
+/// The whole lifecycle for `pods` pods, `parallel` at a time; prints the table.
+async fn bench(
+    channel: Channel,
+    plan: Arc<Plan>,
+    pods: usize,
+    parallel: usize,
+) -> anyhow::Result<()> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let wall = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..parallel.min(pods.max(1)) {
+        let (mut rt, plan, next) = (Rt::new(channel.clone()), plan.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut all = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= pods {
+                    return Ok::<_, anyhow::Error>(all);
+                }
+                let started = start_pod(&mut rt, &plan, n).await?;
+                all.push(finish_pod(&mut rt, &plan, started).await?);
+            }
+        }));
+    }
+    let mut all: Vec<Timings> = Vec::with_capacity(pods);
+    let mut failure = None;
+    for w in workers {
+        match w.await.context("benchmark worker")? {
+            Ok(t) => all.extend(t),
+            Err(e) => failure = failure.or(Some(e)),
+        }
+    }
+    let wall = wall.elapsed();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    print_table(&all, parallel, wall);
+    Ok(())
+}
+
+/// Starts `n` pods with a running container, prints `holding`, waits for end of input,
+/// removes them.
+async fn hold(channel: Channel, plan: Arc<Plan>, n: usize, parallel: usize) -> anyhow::Result<()> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..parallel.min(n.max(1)) {
+        let (mut rt, plan, next) = (Rt::new(channel.clone()), plan.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return (mine, None);
+                }
+                match start_pod(&mut rt, &plan, i).await {
+                    Ok(s) => mine.push(s),
+                    Err(e) => return (mine, Some(e)),
+                }
+            }
+        }));
+    }
+    let mut held = Vec::new();
+    let mut failure = None;
+    for w in workers {
+        let (mine, err) = w.await.context("hold worker")?;
+        held.extend(mine);
+        failure = failure.or(err);
+    }
+    if failure.is_none() {
+        println!("holding {} pods with a running container each", held.len());
+        std::io::stdout().flush()?;
+        tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin(), &mut std::io::sink()))
+            .await
+            .context("waiting for end of input")??;
+    }
+    let mut rt = Rt::new(channel);
+    for s in held {
+        let result = finish_pod(&mut rt, &plan, s).await;
+        if let Err(e) = result {
+            failure = failure.or(Some(e));
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => {
+            println!("released");
+            Ok(())
+        }
+    }
+}
+
+/// RunPodSandbox, CreateContainer, StartContainer. On failure the pod is removed.
+async fn start_pod(rt: &mut Rt, plan: &Plan, n: usize) -> anyhow::Result<Started> {
+    let mut timings = Timings::default();
+    let name = format!("bench-{n}");
+    let config = cri::PodSandboxConfig {
+        metadata: Some(cri::PodSandboxMetadata {
+            name: name.clone(),
+            uid: format!("{}-{n}", plan.run_tag),
+            namespace: "ucr-bench".into(),
+            attempt: 0,
+        }),
+        hostname: name.clone(),
+        log_directory: plan.log_dir.join(&name).display().to_string(),
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let pod = rt
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: String::new(),
+        })
+        .await
+        .map_err(|s| call_error("RunPodSandbox", &name, s))?
+        .into_inner()
+        .pod_sandbox_id;
+    timings[0] = t.elapsed();
+    let started = async {
+        let t = Instant::now();
+        let container = rt
+            .create_container(cri::CreateContainerRequest {
+                pod_sandbox_id: pod.clone(),
+                config: Some(cri::ContainerConfig {
+                    metadata: Some(cri::ContainerMetadata {
+                        name: "sleep".into(),
+                        attempt: 0,
+                    }),
+                    image: Some(cri::ImageSpec {
+                        image: plan.image.clone(),
+                        ..Default::default()
+                    }),
+                    command: vec!["sleep".into(), "3600".into()],
+                    log_path: "sleep/0.log".into(),
+                    ..Default::default()
+                }),
+                sandbox_config: Some(config.clone()),
+            })
+            .await
+            .map_err(|s| call_error("CreateContainer", &pod, s))?
+            .into_inner()
+            .container_id;
+        timings[1] = t.elapsed();
+        let t = Instant::now();
+        rt.start_container(cri::StartContainerRequest {
+            container_id: container.clone(),
+        })
+        .await
+        .map_err(|s| call_error("StartContainer", &container, s))?;
+        timings[2] = t.elapsed();
+        Ok::<_, anyhow::Error>(container)
+    }
+    .await;
+    match started {
+        Ok(container) => Ok(Started {
+            pod,
+            container,
+            timings,
+        }),
+        Err(e) => {
+            // Best effort: leave the daemon as we found it.
+            let _ = rt
+                .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                    pod_sandbox_id: pod.clone(),
+                })
+                .await;
+            let _ = rt
+                .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                    pod_sandbox_id: pod,
+                })
+                .await;
+            Err(e)
+        }
+    }
+}
+
+/// StopContainer, RemoveContainer, StopPodSandbox, RemovePodSandbox.
+async fn finish_pod(rt: &mut Rt, plan: &Plan, s: Started) -> anyhow::Result<Timings> {
+    let Started {
+        pod,
+        container,
+        mut timings,
+    } = s;
+    let t = Instant::now();
+    rt.stop_container(cri::StopContainerRequest {
+        container_id: container.clone(),
+        timeout: plan.stop_timeout,
+    })
+    .await
+    .map_err(|s| call_error("StopContainer", &container, s))?;
+    timings[3] = t.elapsed();
+    let t = Instant::now();
+    rt.remove_container(cri::RemoveContainerRequest {
+        container_id: container.clone(),
+    })
+    .await
+    .map_err(|s| call_error("RemoveContainer", &container, s))?;
+    timings[4] = t.elapsed();
+    let t = Instant::now();
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .map_err(|s| call_error("StopPodSandbox", &pod, s))?;
+    timings[5] = t.elapsed();
+    let t = Instant::now();
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .map_err(|s| call_error("RemovePodSandbox", &pod, s))?;
+    timings[6] = t.elapsed();
+    Ok(timings)
+}
+
+fn call_error(call: &str, id: &str, s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{call} {id}: {}: {}", s.code(), s.message())
+}
+
+fn print_table(all: &[Timings], parallel: usize, wall: Duration) {
+    println!(
+        "{:<18} {:>6} {:>10} {:>10} {:>10}",
+        "call", "count", "median ms", "p99 ms", "max ms"
+    );
+    for (i, call) in CALLS.iter().enumerate() {
+        let mut times: Vec<Duration> = all.iter().map(|t| t[i]).collect();
+        times.sort();
+        println!(
+            "{call:<18} {:>6} {:>10.2} {:>10.2} {:>10.2}",
+            times.len(),
+            ms(percentile(&times, 50)),
+            ms(percentile(&times, 99)),
+            ms(times.last().copied().unwrap_or_default()),
+        );
+    }
+    let secs = wall.as_secs_f64();
+    println!(
+        "total: {} pods, {parallel} at a time, in {secs:.2} s: {:.1} pods/s",
+        all.len(),
+        all.len() as f64 / secs.max(f64::EPSILON)
+    );
+}
+
+/// Nearest-rank percentile of sorted times: the smallest value with at least `p`% of
+/// the samples at or below it.
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (sorted.len() * p).div_ceil(100).max(1);
+    sorted[rank - 1]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let times: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&times, 50), Duration::from_millis(50));
+        assert_eq!(percentile(&times, 99), Duration::from_millis(99));
+        assert_eq!(percentile(&times[..1], 99), Duration::from_millis(1));
+        assert_eq!(percentile(&[], 50), Duration::ZERO);
+    }
+}

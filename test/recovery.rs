@@ -1,0 +1,172 @@
+//! What a restarted daemon does with what it finds: a stop under way completes; Mesos'
+//! `--recover cleanup` removes everything and exits. Needs root.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use k8s_cri::v1 as cri;
+
+const BUSYBOX: &str = "127.0.0.1:5000/ucr-test/busybox:latest";
+
+fn pod_config(name: &str) -> cri::PodSandboxConfig {
+    cri::PodSandboxConfig {
+        metadata: Some(cri::PodSandboxMetadata {
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        hostname: name.into(),
+        ..Default::default()
+    }
+}
+
+/// A pod with one running `sleep 1000` (PID 1 without a TERM handler: only SIGKILL
+/// stops it). Returns (pod id, container id).
+async fn pod_with_sleeper(d: &Daemon, name: &str) -> (String, String) {
+    pull(&mut d.images().await, BUSYBOX).await.expect("pull");
+    let mut rt = d.runtime().await;
+    let pc = pod_config(name);
+    let pod = rt
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(pc.clone()),
+            runtime_handler: String::new(),
+        })
+        .await
+        .expect("runp")
+        .into_inner()
+        .pod_sandbox_id;
+    let c = rt
+        .create_container(cri::CreateContainerRequest {
+            pod_sandbox_id: pod.clone(),
+            config: Some(cri::ContainerConfig {
+                metadata: Some(cri::ContainerMetadata {
+                    name: "sleeper".into(),
+                    attempt: 0,
+                }),
+                image: Some(cri::ImageSpec {
+                    image: BUSYBOX.into(),
+                    ..Default::default()
+                }),
+                command: vec!["sleep".into(), "1000".into()],
+                ..Default::default()
+            }),
+            sandbox_config: Some(pc),
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .container_id;
+    rt.start_container(cri::StartContainerRequest {
+        container_id: c.clone(),
+    })
+    .await
+    .expect("start");
+    (pod, c)
+}
+
+#[tokio::test]
+async fn a_stop_under_way_completes_after_a_restart() {
+    require_registries();
+    if !is_root() {
+        eprintln!("SKIPPED a_stop_under_way_completes_after_a_restart: needs root");
+        return;
+    }
+    let mut d = Daemon::start(&[]);
+    let (pod, c) = pod_with_sleeper(&d, "midstop").await;
+    let mut rt = d.runtime().await;
+    let id = c.clone();
+    // A 3 s stop; the daemon dies one second in.
+    let stopping = tokio::spawn(async move {
+        rt.stop_container(cri::StopContainerRequest {
+            container_id: id,
+            timeout: 3,
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    d.kill9();
+    let _ = stopping.await;
+    let restarted = Instant::now();
+    d.restart();
+    // Nobody asks again: the new daemon kills it when the promised deadline passes.
+    let mut rt = d.runtime().await;
+    loop {
+        let s = rt
+            .container_status(cri::ContainerStatusRequest {
+                container_id: c.clone(),
+                verbose: false,
+            })
+            .await
+            .expect("status")
+            .into_inner()
+            .status
+            .expect("status");
+        if s.state == cri::ContainerState::ContainerExited as i32 {
+            assert_eq!(s.exit_code, 137);
+            break;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(15),
+            "the stop was not finished:\n{}",
+            d.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod,
+    })
+    .await
+    .expect("rmp");
+}
+
+#[tokio::test]
+async fn recover_cleanup_removes_everything_and_exits() {
+    require_registries();
+    if !is_root() {
+        eprintln!("SKIPPED recover_cleanup_removes_everything_and_exits: needs root");
+        return;
+    }
+    let mut d = Daemon::start(&[]);
+    pod_with_sleeper(&d, "cleanup").await;
+    d.kill9();
+    let status = Command::new(env!("CARGO_BIN_EXE_ucr"))
+        .arg("serve")
+        .arg("--root")
+        .arg(&d.root)
+        .arg("--run-root")
+        .arg(d.run_root())
+        .arg("--listen")
+        .arg(&d.socket)
+        .args(["--recover", "cleanup"])
+        .status()
+        .expect("ucr serve --recover cleanup");
+    assert!(status.success(), "cleanup run failed");
+    let dir = d.dir.path().display().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    assert!(!mounts.contains(&dir), "mounts left:\n{mounts}");
+    let monitors = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|c| {
+            String::from_utf8_lossy(c).contains(&dir)
+                && String::from_utf8_lossy(c).contains("monitor")
+        })
+        .count();
+    assert_eq!(monitors, 0, "monitors left");
+    d.restart();
+    let pods = d
+        .runtime()
+        .await
+        .list_pod_sandbox(cri::ListPodSandboxRequest { filter: None })
+        .await
+        .expect("list")
+        .into_inner()
+        .items;
+    assert!(pods.is_empty(), "{pods:?}");
+}
