@@ -241,7 +241,8 @@ impl Containerizer {
             readonly_rootfs: config.readonly_rootfs,
             no_new_privs: config.no_new_privs,
             capabilities: Some(capabilities(config)),
-            oom_score_adj: None,
+            // Applied by the launcher where allowed; see `Containerizer::open`.
+            oom_score_adj: config.oom_score_adj,
         };
         let bundle = self.paths.bundle(id);
         std::fs::create_dir_all(&bundle).map_err(io("create bundle", &bundle))?;

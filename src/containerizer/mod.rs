@@ -83,6 +83,11 @@ impl Containerizer {
             events,
         };
         c.recover()?;
+        if !crate::sys::process::has_sys_resource() {
+            // Like containerd's restrict_oom_score_adj: containers still get kubelet's
+            // value where it does not lower their score; said once, not per container.
+            tracing::warn!("no CAP_SYS_RESOURCE: containers cannot get an oom_score_adj below the daemon's own");
+        }
         Ok(Arc::new(c))
     }
 

@@ -100,6 +100,9 @@ pub struct ContainerConfig {
     /// `None`: Docker's default set; otherwise capability names to add and drop.
     pub add_capabilities: Vec<String>,
     pub drop_capabilities: Vec<String>,
+    /// kubelet's OOM score adjustment for the container's QoS class.
+    #[serde(default)]
+    pub oom_score_adj: Option<i32>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -266,3 +266,8 @@ pub fn default_signal_actions() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Whether this process may lower OOM scores (CAP_SYS_RESOURCE in its effective set).
+pub fn has_sys_resource() -> bool {
+    caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_RESOURCE).unwrap_or(false)
+}

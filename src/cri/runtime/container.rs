@@ -29,6 +29,11 @@ fn user_spec(sc: &cri::LinuxContainerSecurityContext) -> Option<String> {
 
 pub fn config(c: cri::ContainerConfig) -> Result<ContainerConfig, Status> {
     let m = c.metadata.unwrap_or_default();
+    let oom_score_adj = c
+        .linux
+        .as_ref()
+        .and_then(|l| l.resources.as_ref())
+        .map(|r| r.oom_score_adj.clamp(-1000, 1000) as i32);
     let sc = c.linux.and_then(|l| l.security_context).unwrap_or_default();
     let caps = sc.capabilities.clone().unwrap_or_default();
     let groups = sc
@@ -74,6 +79,7 @@ pub fn config(c: cri::ContainerConfig) -> Result<ContainerConfig, Status> {
         privileged: sc.privileged,
         add_capabilities: caps.add_capabilities,
         drop_capabilities: caps.drop_capabilities,
+        oom_score_adj,
     })
 }
 
