@@ -75,6 +75,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         return Ok(());
     }
     containerizer.resume_stops();
+    containerizer.watch_exits();
     let core = Arc::new(Core {
         store,
         containerizer,

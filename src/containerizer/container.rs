@@ -299,6 +299,7 @@ impl Containerizer {
                 self.save(&c)?;
                 self.emit(&c, EventKind::Started);
                 tracing::info!(container = %id, pid, "container started");
+                self.watch_exit(&id);
                 Ok(())
             }
             Err(message) => {
@@ -327,8 +328,10 @@ impl Containerizer {
             })
     }
 
-    /// The container, with a recorded exit applied if the monitor wrote one.
+    /// The container, with a recorded exit applied if the monitor wrote one. Applying it
+    /// is atomic: of two callers racing, one records the exit and emits STOPPED.
     fn refreshed(&self, id: &str) -> Result<Container, ContainerizerError> {
+        let _one = self.exits.lock().unwrap_or_else(|p| p.into_inner());
         let mut c = self
             .cache()
             .containers
@@ -443,6 +446,42 @@ impl Containerizer {
         let _ = std::fs::remove_file(&marker);
         tracing::info!(container = %id, exit_code = c.exit_code, "container stopped");
         Ok(())
+    }
+
+    /// Notices the container's end as it happens (kubelet's evented PLEG waits for the
+    /// STOPPED event): waits on its monitor, which exits right after recording the exit.
+    pub(super) fn watch_exit(self: &Arc<Self>, id: &str) {
+        let bundle = self.paths.bundle(id);
+        // The monitor removes its pid file as it exits: no file, or no such process,
+        // means the container has already ended and its record is there to read.
+        let monitor_fd = monitor::read_pid(&bundle, monitor::MONITOR_PID_FILE)
+            .ok()
+            .flatten()
+            .and_then(|pid| crate::sys::pidfd::open(pid).ok());
+        let me = Arc::clone(self);
+        let id = id.to_string();
+        tokio::spawn(async move {
+            if let Some(fd) = monitor_fd {
+                if let Err(e) = crate::sys::pidfd::exited(fd).await {
+                    tracing::warn!(container = %id, error = %e, "waiting for the monitor");
+                }
+            }
+            let _ = me.refreshed(&id);
+        });
+    }
+
+    /// Watches every running container (after a restart).
+    pub fn watch_exits(self: &Arc<Self>) {
+        let running: Vec<String> = self
+            .cache()
+            .containers
+            .values()
+            .filter(|c| c.state == ContainerState::Running)
+            .map(|c| c.id.clone())
+            .collect();
+        for id in running {
+            self.watch_exit(&id);
+        }
     }
 
     /// Finishes the stops a previous daemon had begun (the marker holds the deadline it

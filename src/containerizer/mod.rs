@@ -61,6 +61,8 @@ pub struct Containerizer {
     pod_flights: Arc<Flights<String, ContainerizerError>>,
     container_flights: Arc<Flights<String, ContainerizerError>>,
     events: broadcast::Sender<Event>,
+    /// Makes recording a container's exit atomic (see `refreshed`).
+    exits: Mutex<()>,
 }
 
 impl Containerizer {
@@ -81,6 +83,7 @@ impl Containerizer {
             pod_flights: Arc::default(),
             container_flights: Arc::default(),
             events,
+            exits: Mutex::new(()),
         };
         c.recover()?;
         if !crate::sys::process::has_sys_resource() {

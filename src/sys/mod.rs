@@ -6,6 +6,7 @@ pub mod kill;
 pub mod mount;
 pub mod netns;
 pub mod ns;
+pub mod pidfd;
 pub mod process;
 pub mod signal;
 pub mod spawn;

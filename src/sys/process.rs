@@ -269,5 +269,10 @@ pub fn default_signal_actions() -> io::Result<()> {
 
 /// Whether this process may lower OOM scores (CAP_SYS_RESOURCE in its effective set).
 pub fn has_sys_resource() -> bool {
-    caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_RESOURCE).unwrap_or(false)
+    caps::has_cap(
+        None,
+        caps::CapSet::Effective,
+        caps::Capability::CAP_SYS_RESOURCE,
+    )
+    .unwrap_or(false)
 }

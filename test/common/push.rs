@@ -173,11 +173,24 @@ pub async fn push_image_with(
     tag: &str,
     layers: &[(Vec<u8>, Compression)],
 ) -> Pushed {
+    let runtime = serde_json::json!({"Env": ["PATH=/bin"], "Cmd": ["sh"]});
+    push_image_config(registry, repo, tag, layers, runtime).await
+}
+
+/// [`push_image_with`] with the image config's `config` object (Entrypoint, Cmd, Env,
+/// WorkingDir, User…) as given, for tests of docker runtime semantics.
+pub async fn push_image_config(
+    registry: &str,
+    repo: &str,
+    tag: &str,
+    layers: &[(Vec<u8>, Compression)],
+    runtime: serde_json::Value,
+) -> Pushed {
     let docker = layers.iter().all(|(_, c)| *c == Compression::Gzip);
     let diff_ids: Vec<String> = layers.iter().map(|(l, _)| sha256(l)).collect();
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux",
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
+        "config": runtime,
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
     });
     let config = serde_json::to_vec(&config).expect("json");
@@ -219,6 +232,81 @@ pub async fn push_image_with(
     });
     let body = serde_json::to_vec(&manifest).expect("json");
     let manifest_digest = push_manifest(registry, repo, tag, manifest_type, &body).await;
+    Pushed {
+        reference: format!("{registry}/{repo}:{tag}"),
+        manifest_digest,
+        config_digest,
+        layer_digests,
+    }
+}
+
+/// Pushes `repo:tag`: the layers of the docker schema 2 image `from_repo:from_tag` on the
+/// same registry (copied blob by blob) under a new config whose `config` object is
+/// `runtime`. For images that need a working userland (busybox's) but crafted runtime
+/// settings.
+pub async fn push_derived(
+    registry: &str,
+    from_repo: &str,
+    from_tag: &str,
+    repo: &str,
+    tag: &str,
+    runtime: serde_json::Value,
+) -> Pushed {
+    let http = reqwest::Client::new();
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            let resp = http
+                .get(&url)
+                .header(
+                    "accept",
+                    "application/vnd.docker.distribution.manifest.v2+json",
+                )
+                .send()
+                .await
+                .expect("GET");
+            assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
+            resp.bytes().await.expect("body").to_vec()
+        }
+    };
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &get(format!(
+            "http://{registry}/v2/{from_repo}/manifests/{from_tag}"
+        ))
+        .await,
+    )
+    .expect("manifest json");
+    let config_digest = manifest["config"]["digest"]
+        .as_str()
+        .expect("config digest");
+    let mut config: serde_json::Value = serde_json::from_slice(
+        &get(format!(
+            "http://{registry}/v2/{from_repo}/blobs/{config_digest}"
+        ))
+        .await,
+    )
+    .expect("config json");
+    config["config"] = runtime;
+    let config = serde_json::to_vec(&config).expect("json");
+    let config_digest = push_blob(registry, repo, &config).await;
+    let mut layer_digests = Vec::new();
+    for l in manifest["layers"].as_array().expect("layers") {
+        let d = l["digest"].as_str().expect("layer digest");
+        let blob = get(format!("http://{registry}/v2/{from_repo}/blobs/{d}")).await;
+        layer_digests.push(push_blob(registry, repo, &blob).await);
+    }
+    let mut manifest = manifest.clone();
+    manifest["config"]["digest"] = config_digest.clone().into();
+    manifest["config"]["size"] = config.len().into();
+    let body = serde_json::to_vec(&manifest).expect("json");
+    let manifest_digest = push_manifest(
+        registry,
+        repo,
+        tag,
+        "application/vnd.docker.distribution.manifest.v2+json",
+        &body,
+    )
+    .await;
     Pushed {
         reference: format!("{registry}/{repo}:{tag}"),
         manifest_digest,
