@@ -41,17 +41,11 @@ mod detach;
 mod error;
 mod exit;
 pub mod log;
+mod run;
 mod supervise;
 mod sync;
 
-use std::fs::File;
-use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::SystemTime;
-
-use nix::sys::signal::Signal;
-use nix::unistd::Pid;
 
 pub use bundle::{
     live_monitor, read_pid, request_reopen, CONFIG_FILE, CONTAINER_PID_FILE, EXIT_FILE,
@@ -63,11 +57,7 @@ pub use exit::{read_exit, ExitRecord};
 pub use sync::{read_report, SyncReport};
 
 use crate::config::MonitorFlags;
-use crate::launcher::{self, Stdio};
-use crate::sys::{process, signal};
-use detach::Detached;
-use log::CriLogWriter;
-use supervise::{Output, SIGNALS};
+use run::Started;
 use sync::SyncFd;
 
 /// `ucr monitor`. Everything up to the sync report runs before any thread exists, and no
@@ -77,7 +67,7 @@ pub fn main(flags: &MonitorFlags) -> ExitCode {
         Ok(sync) => sync,
         Err(e) => return failed(e, &mut SyncFd::none()),
     };
-    let running = match start(&flags.bundle, &mut sync) {
+    let running = match run::start(&flags.bundle, &mut sync) {
         Ok(Started::Parent(code)) => return code,
         Ok(Started::Running(running)) => running,
         Err(e) => return failed(e, &mut sync),
@@ -95,146 +85,4 @@ fn failed(e: MonitorError, sync: &mut SyncFd) -> ExitCode {
     eprintln!("ucr monitor: {message}");
     sync.report(&SyncReport::Failed { message });
     ExitCode::FAILURE
-}
-
-enum Started {
-    /// The short-lived parent of the detached monitor.
-    Parent(ExitCode),
-    Running(Running),
-}
-
-/// A started container and everything its monitor holds.
-struct Running {
-    bundle: PathBuf,
-    container: Pid,
-    started_at: SystemTime,
-    output: Output,
-    signals: signal::SignalQueue,
-    _monitor_pid: MonitorPidFile,
-}
-
-/// Loads the config, detaches, starts the container; `Running` once it has exec'd.
-fn start(bundle: &Path, sync: &mut SyncFd) -> Result<Started, MonitorError> {
-    // Absolute, because the daemon's working directory means nothing to a monitor that
-    // outlives it.
-    let bundle = std::path::absolute(bundle).map_err(MonitorError::Bundle)?;
-    let config = MonitorConfig::load(&bundle)?;
-    let release = match detach::detach()? {
-        Detached::Parent(code) => {
-            // The child reports on the sync descriptor; the parent must not.
-            sync.close();
-            return Ok(Started::Parent(code));
-        }
-        Detached::Child(release) => release,
-    };
-    let monitor_pid = MonitorPidFile::write(&bundle)?;
-    release.done();
-    // Whatever else the daemon let us inherit must not reach the container.
-    signal::cloexec_above_stdio().map_err(|source| MonitorError::Stdio {
-        what: "descriptors (close-on-exec)",
-        source,
-    })?;
-
-    let log = if config.log_path.as_os_str().is_empty() {
-        None
-    } else {
-        Some(CriLogWriter::open(&config.log_path)?)
-    };
-    let stdio_err = |what| move |source| MonitorError::Stdio { what, source };
-    let stdin: OwnedFd = File::open("/dev/null")
-        .map_err(stdio_err("stdin (/dev/null)"))?
-        .into();
-    let (stdout_r, stdout_w) = process::cloexec_pipe().map_err(stdio_err("stdout pipe"))?;
-    let (stderr_r, stderr_w) = process::cloexec_pipe().map_err(stdio_err("stderr pipe"))?;
-    let stdio = Stdio {
-        stdin: process::raw(&stdin),
-        stdout: process::raw(&stdout_w),
-        stderr: process::raw(&stderr_w),
-    };
-    let container = spawn(&config.spec, &stdio)?;
-    let started_at = SystemTime::now();
-    // Only the container holds the write ends now: its exit (and its children's) is EOF.
-    drop((stdin, stdout_w, stderr_w));
-
-    let setup = || -> Result<_, MonitorError> {
-        let signals =
-            signal::SignalQueue::block(&SIGNALS).map_err(|source| MonitorError::Supervise {
-                step: "blocking signals",
-                source,
-            })?;
-        let output = Output::new(stdout_r, stderr_r, log).map_err(stdio_err("output pipes"))?;
-        let pid = format!("{}\n", container.as_raw());
-        bundle::write_atomic(&bundle, CONTAINER_PID_FILE, pid.as_bytes())
-            .map_err(MonitorError::Bundle)?;
-        Ok((signals, output))
-    };
-    match setup() {
-        Ok((signals, output)) => Ok(Started::Running(Running {
-            bundle,
-            container,
-            started_at,
-            output,
-            signals,
-            _monitor_pid: monitor_pid,
-        })),
-        Err(e) => {
-            // The daemon is told nothing runs: make it true.
-            let _ = signal::send_signal(container.as_raw(), Signal::SIGKILL);
-            let _ = process::wait_exit_code(container);
-            Err(e)
-        }
-    }
-}
-
-/// `launcher::spawn` with SIGPIPE at its default action, so the container does not
-/// inherit the Rust runtime's "ignore" (see `sys::signal::set_sigpipe_default`). The
-/// monitor ignores it again right after: a daemon that closed the sync pipe must not
-/// kill it.
-fn spawn(spec: &launcher::LaunchSpec, stdio: &Stdio) -> Result<Pid, MonitorError> {
-    signal::set_sigpipe_default(true).map_err(|source| MonitorError::Stdio {
-        what: "SIGPIPE disposition",
-        source,
-    })?;
-    let spawned = launcher::spawn(spec, stdio);
-    let _ = signal::set_sigpipe_default(false);
-    Ok(spawned?)
-}
-
-impl Running {
-    /// Copies output until the container ends, records the end, exits.
-    fn supervise(mut self) -> ExitCode {
-        let ended = supervise::supervise(self.container, &mut self.output, &self.signals);
-        let Ok((exit, finished_at)) = ended else {
-            // poll or waitpid failed: nothing sensible left to do, and no way to learn the
-            // container's fate. `monitor.pid` goes (on drop), `exit.json` never comes.
-            return ExitCode::FAILURE;
-        };
-        let record = ExitRecord::new(exit, self.started_at, finished_at);
-        match record.store(&self.bundle) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(_) => ExitCode::FAILURE,
-        }
-    }
-}
-
-/// `monitor.pid`, removed when the monitor is done (after `exit.json` is written).
-struct MonitorPidFile {
-    path: PathBuf,
-}
-
-impl MonitorPidFile {
-    fn write(bundle: &Path) -> Result<Self, MonitorError> {
-        let pid = format!("{}\n", std::process::id());
-        bundle::write_atomic(bundle, MONITOR_PID_FILE, pid.as_bytes())
-            .map_err(MonitorError::Bundle)?;
-        Ok(Self {
-            path: bundle.join(MONITOR_PID_FILE),
-        })
-    }
-}
-
-impl Drop for MonitorPidFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
 }

@@ -20,8 +20,10 @@ pub fn open(pid: i32) -> io::Result<OwnedFd> {
 pub async fn exited(fd: OwnedFd) -> io::Result<()> {
     // SAFETY: `fd` is an OwnedFd moved into the AsyncFd, so it stays open and keeps its
     // number for as long as the AsyncFd lives, and OwnedFd::as_raw_fd always returns it.
-    let afd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-        .map_err(|e| e.into_parts().1)?;
+    let afd = unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+    }
+    .map_err(|e| e.into_parts().1)?;
     let _ready = afd.readable().await?;
     Ok(())
 }
