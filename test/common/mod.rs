@@ -212,6 +212,37 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        self.stop();
+        // A test that failed half-way leaves pods and containers (monitors outlive the
+        // daemon by design): remove them the way an operator would, so one failure does
+        // not leak mounts and processes into the next tests.
+        let leftovers = [self.run_root().join("pods"), self.root.join("containers")]
+            .iter()
+            .any(|d| {
+                std::fs::read_dir(d)
+                    .map(|mut e| e.next().is_some())
+                    .unwrap_or(false)
+            });
+        if leftovers {
+            let _ = Command::new(env!("CARGO_BIN_EXE_ucr"))
+                .arg("serve")
+                .arg("--root")
+                .arg(&self.root)
+                .arg("--run-root")
+                .arg(self.run_root())
+                .arg("--listen")
+                .arg(self.dir.path().join("cleanup.sock"))
+                .args(["--recover", "cleanup"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+impl Daemon {
+    /// SIGTERM, then SIGKILL if it does not stop within 5 s.
+    fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(c.id() as i32),
