@@ -74,8 +74,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!("--recover cleanup: every pod and container removed; exiting");
         return Ok(());
     }
-    containerizer.resume_stops();
-    containerizer.watch_exits();
+    containerizer.resume();
     let core = Arc::new(Core {
         store,
         containerizer,

@@ -470,8 +470,10 @@ impl Containerizer {
         });
     }
 
-    /// Watches every running container (after a restart).
-    pub fn watch_exits(self: &Arc<Self>) {
+    /// After start-up, for every container that was running: watch for its end, and
+    /// finish a stop a previous daemon had begun (the marker holds the deadline it had
+    /// promised).
+    pub fn resume(self: &Arc<Self>) {
         let running: Vec<String> = self
             .cache()
             .containers
@@ -481,20 +483,6 @@ impl Containerizer {
             .collect();
         for id in running {
             self.watch_exit(&id);
-        }
-    }
-
-    /// Finishes the stops a previous daemon had begun (the marker holds the deadline it
-    /// promised); called once after start-up.
-    pub fn resume_stops(self: &Arc<Self>) {
-        let running: Vec<String> = self
-            .cache()
-            .containers
-            .values()
-            .filter(|c| c.state == ContainerState::Running)
-            .map(|c| c.id.clone())
-            .collect();
-        for id in running {
             let marker = self.paths.bundle(&id).join(STOP_MARKER);
             let Ok(text) = std::fs::read_to_string(&marker) else {
                 continue;
