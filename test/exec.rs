@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,46 +14,6 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use ucr::launcher::exec::ExecSpec;
 use ucr::launcher::spec::LaunchSpec;
-use ucr::provisioner::puller::registry::{auth::DockerConfig, RegistryOptions};
-use ucr::provisioner::store::{Store, StoreOptions};
-
-/// A writable copy of the busybox image's single layer (as in test/launcher.rs).
-async fn busybox_rootfs(dir: &Path) -> PathBuf {
-    let store = Store::open(StoreOptions {
-        dir: dir.join("store"),
-        registry: RegistryOptions {
-            mirrors: BTreeMap::new(),
-            insecure: vec![],
-            default_registry: None,
-            docker_config: DockerConfig::default(),
-            progress_timeout: Duration::from_secs(30),
-        },
-        archive_dir: None,
-        max_concurrent_downloads: 3,
-        pinned: vec![],
-    })
-    .expect("store");
-    store
-        .pull(&format!("{REGISTRY}/ucr-test/busybox:latest"), None)
-        .await
-        .expect("pull busybox");
-    let layer = std::fs::read_dir(dir.join("store/layers"))
-        .expect("layers")
-        .flatten()
-        .map(|e| e.path().join("rootfs"))
-        .next()
-        .expect("one layer");
-    let rootfs = dir.join("rootfs");
-    let ok = Command::new("cp")
-        .arg("-a")
-        .arg(&layer)
-        .arg(&rootfs)
-        .status()
-        .expect("cp")
-        .success();
-    assert!(ok, "copying the layer");
-    rootfs
-}
 
 const HOSTNAME: &str = "exec-box";
 
@@ -76,28 +35,11 @@ impl Container {
     fn start_with(dir: &Path, rootfs: &Path, args: &[&str], ready: &[&str]) -> Container {
         let ready: String = ready.iter().map(|a| format!("{a}\0")).collect();
         let spec = LaunchSpec {
-            rootfs: rootfs.to_path_buf(),
             args: args.iter().map(|a| a.to_string()).collect(),
-            env: vec!["PATH=/bin".into()],
-            cwd: "/".into(),
-            uid: 0,
-            gid: 0,
-            additional_gids: vec![],
             hostname: Some(HOSTNAME.into()),
-            join: vec![],
-            new_pid_namespace: true,
-            mounts: vec![],
-            shm: None,
-            readonly_rootfs: false,
-            no_new_privs: false,
-            capabilities: None,
-            oom_score_adj: None,
+            ..launch_spec(rootfs, "")
         };
-        let file = dir.join("launch.json");
-        std::fs::write(&file, serde_json::to_vec(&spec).expect("json")).expect("write spec");
-        let launch = Command::new(env!("CARGO_BIN_EXE_ucr"))
-            .args(["launch", "--spec"])
-            .arg(&file)
+        let launch = ucr_with_spec(dir, "launch", &spec)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
@@ -172,38 +114,11 @@ fn spec(pid: i32, script: &str) -> ExecSpec {
 }
 
 fn exec_command(dir: &Path, spec: &ExecSpec) -> Command {
-    let file = dir.join(format!("exec-{}.json", rand::random::<u32>()));
-    std::fs::write(&file, serde_json::to_vec(spec).expect("json")).expect("write spec");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ucr"));
-    cmd.args(["exec", "--spec"]).arg(&file);
-    cmd
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+    ucr_with_spec(dir, "exec", spec)
 }
 
 fn exec(dir: &Path, spec: &ExecSpec) -> Run {
-    let out = exec_command(dir, spec)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ucr exec");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn mounts_under(path: &Path) -> usize {
-    let p = path.display().to_string();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(&p))
-        .count()
+    capture(&mut exec_command(dir, spec))
 }
 
 /// Kills the container and checks nothing of it (or of the execs) is left.
@@ -226,13 +141,10 @@ fn stop(mut c: Container, leftovers: &[&[&str]]) {
 
 #[tokio::test]
 async fn exec_runs_a_command_inside_the_running_container() {
-    require_registries();
-    if !is_root() {
-        eprintln!(
-            "SKIPPED exec_runs_a_command_inside_the_running_container: needs root (namespaces)"
-        );
-        return;
-    }
+    require_root!(
+        "exec_runs_a_command_inside_the_running_container",
+        "namespaces"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let rootfs = busybox_rootfs(d).await;
@@ -352,11 +264,7 @@ async fn exec_runs_a_command_inside_the_running_container() {
 
 #[tokio::test]
 async fn exec_forwards_signals_and_dies_with_ucr_exec() {
-    require_registries();
-    if !is_root() {
-        eprintln!("SKIPPED exec_forwards_signals_and_dies_with_ucr_exec: needs root (namespaces)");
-        return;
-    }
+    require_root!("exec_forwards_signals_and_dies_with_ucr_exec", "namespaces");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let rootfs = busybox_rootfs(d).await;
@@ -418,11 +326,7 @@ async fn exec_forwards_signals_and_dies_with_ucr_exec() {
 
 #[tokio::test]
 async fn exec_enters_the_first_process_root_directory() {
-    require_registries();
-    if !is_root() {
-        eprintln!("SKIPPED exec_enters_the_first_process_root_directory: needs root (namespaces)");
-        return;
-    }
+    require_root!("exec_enters_the_first_process_root_directory", "namespaces");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
     let rootfs = busybox_rootfs(d).await;

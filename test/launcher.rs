@@ -5,60 +5,24 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use ucr::launcher::spec::{LaunchSpec, Mount};
 
 fn spec(rootfs: &Path, script: &str) -> LaunchSpec {
     LaunchSpec {
-        rootfs: rootfs.to_path_buf(),
-        args: vec!["sh".into(), "-c".into(), script.into()],
-        env: vec!["PATH=/bin".into()],
-        cwd: "/".into(),
-        uid: 0,
-        gid: 0,
-        additional_gids: vec![],
         hostname: Some("pod-a".into()),
-        join: vec![],
-        new_pid_namespace: true,
-        mounts: vec![],
-        shm: None,
-        readonly_rootfs: false,
-        no_new_privs: false,
-        capabilities: None,
-        oom_score_adj: None,
+        ..launch_spec(rootfs, script)
     }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 fn launch(dir: &Path, spec: &LaunchSpec) -> Run {
-    let file = dir.join("spec.json");
-    std::fs::write(&file, serde_json::to_vec(spec).expect("json")).expect("write spec");
-    let out = Command::new(env!("CARGO_BIN_EXE_ucr"))
-        .args(["launch", "--spec"])
-        .arg(&file)
-        .output()
-        .expect("run ucr launch");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    capture(&mut ucr_with_spec(dir, "launch", spec))
 }
 
 #[tokio::test]
 async fn a_process_runs_isolated_in_its_rootfs() {
-    require_registries();
-    if !is_root() {
-        eprintln!("SKIPPED a_process_runs_isolated_in_its_rootfs: needs root (namespaces, mounts)");
-        return;
-    }
+    require_root!("a_process_runs_isolated_in_its_rootfs");
     let dir = tempfile::tempdir().expect("tempdir");
     let rootfs = busybox_rootfs(dir.path()).await;
     let script = "echo pid=$$; hostname; id -u; id -g; grep CapBnd /proc/self/status; \
@@ -70,7 +34,7 @@ async fn a_process_runs_isolated_in_its_rootfs() {
     let mut s = spec(&rootfs, script);
     s.cwd = "/work/dir".into();
     let r = launch(dir.path(), &s);
-    assert_eq!(r.code, 0, "stderr: {}", r.stderr);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines[0], "pid=1", "PID 1 of its own namespace");
     assert_eq!(lines[1], "pod-a");
@@ -109,11 +73,7 @@ async fn a_process_runs_isolated_in_its_rootfs() {
 
 #[tokio::test]
 async fn user_exit_codes_mounts_and_errors() {
-    require_registries();
-    if !is_root() {
-        eprintln!("SKIPPED user_exit_codes_mounts_and_errors: needs root (namespaces, mounts)");
-        return;
-    }
+    require_root!("user_exit_codes_mounts_and_errors");
     let dir = tempfile::tempdir().expect("tempdir");
     let rootfs = busybox_rootfs(dir.path()).await;
 
@@ -127,18 +87,18 @@ async fn user_exit_codes_mounts_and_errors() {
     s.additional_gids = vec![10, 1000];
     s.no_new_privs = true;
     let r = launch(dir.path(), &s);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(
         r.stdout,
         "1000\n1000\n1000 10\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n"
     );
 
     // Exit codes and signals come back.
-    assert_eq!(launch(dir.path(), &spec(&rootfs, "exit 7")).code, 7);
+    assert_eq!(launch(dir.path(), &spec(&rootfs, "exit 7")).code, Some(7));
     // (PID 1 of a namespace ignores SIGKILL sent from inside it, so this one shares ours.)
     let mut s = spec(&rootfs, "kill -9 $$");
     s.new_pid_namespace = false;
-    assert_eq!(launch(dir.path(), &s).code, 128 + 9);
+    assert_eq!(launch(dir.path(), &s).code, Some(128 + 9));
 
     // Bind mounts, read-only ones refuse writes.
     let data = dir.path().join("data");
@@ -166,14 +126,14 @@ async fn user_exit_codes_mounts_and_errors() {
         readonly: false,
     });
     let r = launch(dir.path(), &s);
-    assert_eq!(r.code, 127);
+    assert_eq!(r.code, Some(127));
     assert!(r.stderr.contains("crosses a symlink"), "{}", r.stderr);
 
     // A missing program: runc's message, exit 127.
     let mut s = spec(&rootfs, "");
     s.args = vec!["no-such-program".into()];
     let r = launch(dir.path(), &s);
-    assert_eq!(r.code, 127);
+    assert_eq!(r.code, Some(127));
     assert!(
         r.stderr.contains("executable file not found in $PATH"),
         "{}",

@@ -17,27 +17,6 @@ use ucr::launcher::spec::Mount;
 use ucr::launcher::LaunchSpec;
 use ucr::monitor::{self, ExitRecord, MonitorConfig, SyncReport};
 
-fn spec(rootfs: &Path, script: &str) -> LaunchSpec {
-    LaunchSpec {
-        rootfs: rootfs.to_path_buf(),
-        args: vec!["sh".into(), "-c".into(), script.into()],
-        env: vec!["PATH=/bin".into()],
-        cwd: "/".into(),
-        uid: 0,
-        gid: 0,
-        additional_gids: vec![],
-        hostname: None,
-        join: vec![],
-        new_pid_namespace: true,
-        mounts: vec![],
-        shm: None,
-        readonly_rootfs: false,
-        no_new_privs: false,
-        capabilities: None,
-        oom_score_adj: None,
-    }
-}
-
 /// A bundle directory `dir/<name>` with its `monitor.json`; the log goes to
 /// `dir/<name>.log`.
 fn bundle(dir: &Path, name: &str, spec: LaunchSpec) -> (PathBuf, PathBuf) {
@@ -174,20 +153,6 @@ fn vm_rss_kib(pid: i32) -> (u64, u64, u64) {
     (field("VmRSS:"), field("RssAnon:"), field("RssFile:"))
 }
 
-macro_rules! require_root {
-    ($name:literal) => {
-        require_registries();
-        if !is_root() {
-            eprintln!(concat!(
-                "SKIPPED ",
-                $name,
-                ": needs root (namespaces, mounts)"
-            ));
-            return;
-        }
-    };
-}
-
 #[tokio::test]
 async fn output_goes_to_the_cri_log_and_the_exit_is_recorded() {
     require_root!("output_goes_to_the_cri_log_and_the_exit_is_recorded");
@@ -199,7 +164,7 @@ async fn output_goes_to_the_cri_log_and_the_exit_is_recorded() {
                   head -c 20000 /dev/zero | tr '\\0' a; echo; printf tail; exit 3";
     let gate = dir.path().join("gate");
     std::fs::create_dir(&gate).expect("gate dir");
-    let mut s = spec(&rootfs, script);
+    let mut s = launch_spec(&rootfs, script);
     s.mounts.push(Mount {
         source: gate.clone(),
         destination: "/gate".into(),
@@ -281,7 +246,7 @@ async fn sigkill_is_recorded_as_137_and_the_monitor_stays_small() {
     require_root!("sigkill_is_recorded_as_137_and_the_monitor_stays_small");
     let dir = tempfile::tempdir().expect("tempdir");
     let rootfs = busybox_rootfs(dir.path()).await;
-    let (bundle, _log) = bundle(dir.path(), "c2", spec(&rootfs, "sleep 5"));
+    let (bundle, _log) = bundle(dir.path(), "c2", launch_spec(&rootfs, "sleep 5"));
     let pid = started(start(&bundle));
     let monitor_pid = detached_monitor(&bundle);
 
@@ -321,7 +286,7 @@ async fn the_monitor_outlives_its_daemon_and_reopens_the_log() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rootfs = busybox_rootfs(dir.path()).await;
     let script = "i=0; while [ $i -lt 20 ]; do echo line$i; i=$((i+1)); sleep 0.1; done";
-    let (bundle, log) = bundle(dir.path(), "c3", spec(&rootfs, script));
+    let (bundle, log) = bundle(dir.path(), "c3", launch_spec(&rootfs, script));
 
     // A stand-in daemon that starts the monitor (report on its stdout, `--sync-fd 1`,
     // the way a threaded daemon avoids leaking descriptors) and then lingers.
@@ -373,7 +338,7 @@ async fn a_launch_failure_is_reported_and_leaves_nothing() {
     require_root!("a_launch_failure_is_reported_and_leaves_nothing");
     let dir = tempfile::tempdir().expect("tempdir");
     let rootfs = busybox_rootfs(dir.path()).await;
-    let mut s = spec(&rootfs, "");
+    let mut s = launch_spec(&rootfs, "");
     s.args = vec!["no-such-program".into()];
     let (bundle, log) = bundle(dir.path(), "c4", s);
 

@@ -4,37 +4,14 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
-
 use common::*;
 use ucr::error::{ErrorKind, Kind};
-use ucr::provisioner::puller::registry::{auth::DockerConfig, RegistryOptions};
-use ucr::provisioner::store::{Store, StoreOptions};
-
-fn open(dir: &std::path::Path) -> Arc<Store> {
-    Store::open(StoreOptions {
-        dir: dir.to_path_buf(),
-        registry: RegistryOptions {
-            mirrors: BTreeMap::new(),
-            insecure: vec![],
-            default_registry: None,
-            docker_config: DockerConfig::default(),
-            progress_timeout: Duration::from_secs(30),
-        },
-        archive_dir: None,
-        max_concurrent_downloads: 3,
-        pinned: vec![],
-    })
-    .expect("open store")
-}
 
 #[tokio::test]
 async fn used_images_survive_prune_and_refuse_removal() {
     require_registries();
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(dir.path());
+    let store = open_store(dir.path());
     let used = store
         .pull(&format!("{REGISTRY}/ucr-test/busybox:latest"), None)
         .await
@@ -68,7 +45,7 @@ async fn used_images_survive_prune_and_refuse_removal() {
 async fn concurrent_pulls_of_two_tags_of_one_image_keep_both_tags() {
     require_registries();
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = open(dir.path());
+    let store = open_store(dir.path());
     // ucr-test/busybox and library/busybox are the same image under two names.
     let (first, second) = (
         format!("{REGISTRY}/ucr-test/busybox:latest"),
@@ -89,7 +66,7 @@ async fn a_reopened_store_keeps_images_and_drops_unrecorded_layers() {
     require_registries();
     let dir = tempfile::tempdir().expect("tempdir");
     let id = {
-        let store = open(dir.path());
+        let store = open_store(dir.path());
         store
             .pull(&format!("{REGISTRY}/ucr-test/busybox:latest"), None)
             .await
@@ -100,7 +77,7 @@ async fn a_reopened_store_keeps_images_and_drops_unrecorded_layers() {
     let stray = dir.path().join("layers").join("f".repeat(64));
     std::fs::create_dir_all(stray.join("rootfs")).expect("stray layer");
     std::fs::write(dir.path().join("tmp/partial"), b"x").expect("partial");
-    let store = open(dir.path());
+    let store = open_store(dir.path());
     assert!(store.status(&id).expect("status").is_some());
     assert!(!stray.exists(), "unrecorded layer removed at start-up");
     assert!(!dir.path().join("tmp/partial").exists());

@@ -7,11 +7,15 @@
 //! `ucr launch` for tests and debugging. The daemon itself never calls it.
 //!
 //! - `spec`: the launch spec; `rootfs`: the mounts; `child`: the steps after clone;
+//! - `identity`, `path`, `setup`: the steps before exec shared with `exec` (`ucr exec`);
 //! - `user`: resolving users and groups from the image.
 
 mod child;
 pub mod exec;
+mod identity;
+mod path;
 pub mod rootfs;
+mod setup;
 pub mod spec;
 pub mod user;
 
@@ -22,6 +26,7 @@ use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
 pub use child::Stdio;
+pub use setup::SetupError;
 pub use spec::LaunchSpec;
 
 use crate::error::{ErrorKind, Kind};
@@ -29,30 +34,18 @@ use crate::sys::process;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
-    #[error("{step} {path}: {source}")]
-    Setup {
-        step: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
+    /// A step between clone and exec, or the exec itself.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     #[error("mount target {target:?} {reason}")]
     BadTarget {
         target: String,
         reason: &'static str,
     },
-    #[error("no command to run")]
-    NoCommand,
-    #[error("exec: {program:?}: executable file not found in $PATH")]
-    NotInPath { program: String },
-    #[error("exec {program}: {source}")]
-    Exec {
-        program: String,
-        source: std::io::Error,
-    },
-    #[error("{value:?} contains a NUL byte")]
-    Nul { value: String },
     #[error("starting the container process: {source}")]
     Clone { source: std::io::Error },
+    #[error("wait for {pid}: {source}")]
+    Wait { pid: i32, source: std::io::Error },
     /// The child's own report of what failed before exec.
     #[error("{message}")]
     Child { message: String, exit_code: i32 },
@@ -61,11 +54,11 @@ pub enum LaunchError {
 impl Kind for LaunchError {
     fn kind(&self) -> ErrorKind {
         match self {
-            LaunchError::BadTarget { .. } | LaunchError::NoCommand | LaunchError::Nul { .. } => {
-                ErrorKind::InvalidArgument
+            LaunchError::Setup(e) => e.kind(),
+            LaunchError::BadTarget { .. } => ErrorKind::InvalidArgument,
+            LaunchError::Clone { .. } | LaunchError::Wait { .. } | LaunchError::Child { .. } => {
+                ErrorKind::Internal
             }
-            LaunchError::NotInPath { .. } => ErrorKind::NotFound,
-            _ => ErrorKind::Internal,
         }
     }
 }
@@ -103,9 +96,8 @@ pub fn run_foreground(spec: &LaunchSpec) -> Result<i32, LaunchError> {
         stderr: 2,
     };
     let pid = spawn(spec, &stdio)?;
-    process::wait_exit_code(pid).map_err(|source| LaunchError::Setup {
-        step: "wait for",
-        path: pid.to_string(),
+    process::wait_exit_code(pid).map_err(|source| LaunchError::Wait {
+        pid: pid.as_raw(),
         source,
     })
 }

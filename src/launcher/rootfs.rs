@@ -9,16 +9,13 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use super::setup::{self, SetupError};
 use super::spec::{LaunchSpec, MASKED_PATHS, READONLY_PATHS};
 use super::LaunchError;
 use crate::sys::mount::{self, MsFlags};
 
-fn step<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> LaunchError + 'a {
-    move |source| LaunchError::Setup {
-        step,
-        path: path.display().to_string(),
-        source,
-    }
+fn step<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SetupError + 'a {
+    setup::step(step, path.display())
 }
 
 /// `dest` (absolute, inside the container) as a host path under `rootfs`, creating what is
@@ -60,7 +57,7 @@ pub fn target(rootfs: &Path, dest: &str, file: bool) -> Result<PathBuf, LaunchEr
                     std::fs::create_dir(&path).map_err(step("create mount target", &path))?;
                 }
             }
-            Err(e) => return Err(step("inspect mount target", &path)(e)),
+            Err(e) => return Err(step("inspect mount target", &path)(e).into()),
         }
     }
     Ok(path)

@@ -15,7 +15,8 @@ use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use super::error::MonitorError;
-use crate::sys::{process, signal};
+use crate::sys::process::{self, Forked};
+use crate::sys::signal;
 
 /// Which process we are after [`detach`].
 pub(super) enum Detached {
@@ -39,8 +40,8 @@ impl Release {
 pub(super) fn detach() -> Result<Detached, MonitorError> {
     let step = |step| move |source| MonitorError::Detach { step, source };
     let (read_end, write_end) = process::cloexec_pipe().map_err(step("pipe"))?;
-    match signal::fork().map_err(step("fork"))? {
-        signal::Forked::Parent { .. } => {
+    match process::fork().map_err(step("fork"))? {
+        Forked::Parent { .. } => {
             drop(write_end);
             let mut released = [0u8; 1];
             // One byte: released. EOF: the child failed (it reported why on the sync
@@ -54,7 +55,7 @@ pub(super) fn detach() -> Result<Detached, MonitorError> {
             };
             Ok(Detached::Parent(code))
         }
-        signal::Forked::Child => {
+        Forked::Child => {
             drop(read_end);
             signal::setsid().map_err(step("setsid"))?;
             signal::stdio_to_null().map_err(step("stdio to /dev/null"))?;

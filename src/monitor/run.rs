@@ -84,7 +84,10 @@ fn launch(
         stdout: process::raw(&stdout_w),
         stderr: process::raw(&stderr_w),
     };
-    let container = spawn(&config.spec, &stdio)?;
+    // The launcher gives the container default signal dispositions (the monitor, like
+    // any Rust program, ignores SIGPIPE, and must go on ignoring it: a daemon that closed
+    // the sync pipe must not kill it).
+    let container = launcher::spawn(&config.spec, &stdio)?;
     let started_at = SystemTime::now();
     // Only the container holds the write ends now: its exit (and its children's) is EOF.
     drop((stdin, stdout_w, stderr_w));
@@ -117,20 +120,6 @@ fn launch(
             Err(e)
         }
     }
-}
-
-/// `launcher::spawn` with SIGPIPE at its default action, so the container does not
-/// inherit the Rust runtime's "ignore" (see `sys::signal::set_sigpipe_default`). The
-/// monitor ignores it again right after: a daemon that closed the sync pipe must not
-/// kill it.
-fn spawn(spec: &launcher::LaunchSpec, stdio: &Stdio) -> Result<Pid, MonitorError> {
-    signal::set_sigpipe_default(true).map_err(|source| MonitorError::Stdio {
-        what: "SIGPIPE disposition",
-        source,
-    })?;
-    let spawned = launcher::spawn(spec, stdio);
-    let _ = signal::set_sigpipe_default(false);
-    Ok(spawned?)
 }
 
 impl Running {

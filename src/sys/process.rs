@@ -1,5 +1,5 @@
-//! Process creation and identity: clone into new namespaces, the error pipe, stdio,
-//! user switching, capabilities, no_new_privs and exec.
+//! Process creation and identity: clone into new namespaces, fork, the error pipe, stdio,
+//! user switching, capabilities, no_new_privs, signal dispositions and exec.
 
 use std::ffi::CString;
 use std::io;
@@ -165,25 +165,33 @@ pub fn chroot_into(dir: &std::fs::File) -> io::Result<()> {
     nix::unistd::chroot(".").map_err(errno)
 }
 
-/// Forks; the child runs `child` and exits with the code it returns (127 if it panics),
-/// never returning into the caller's code. Returns the child's pid to the parent.
+/// Which side of a [`fork`] this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    Parent { child: Pid },
+    Child,
+}
+
+/// fork(2).
 ///
-/// Must be called from a single-threaded process, like `clone_process`: the child's copy
-/// of the address space then has no lock held by another thread, so it may allocate and
-/// use std freely. The child leaves through `_exit`, so buffers it inherited are not
-/// flushed a second time and no exit handler of the parent's runs twice.
-pub fn fork_process(child: impl FnOnce() -> i32) -> io::Result<Pid> {
-    // SAFETY: the caller guarantees the process is single-threaded (see above), which is
-    // what makes running arbitrary code in the forked child sound; the child never
-    // returns from this function (it `_exit`s), so no state is unwound twice.
+/// Must be called from a single-threaded process (the monitor, `ucr exec`), like
+/// `clone_process`: the child is then a full copy in which no lock can be held by a
+/// thread that does not exist there, so it may allocate and carry on as ordinary Rust.
+/// A child that is not to return into its caller's code leaves through [`exit_now`].
+pub fn fork() -> io::Result<Forked> {
+    // SAFETY: the caller guarantees the process is single-threaded (see the doc comment),
+    // which is the condition under which the child may run arbitrary code after fork.
     match unsafe { nix::unistd::fork() }.map_err(errno)? {
-        nix::unistd::ForkResult::Parent { child } => Ok(child),
-        nix::unistd::ForkResult::Child => {
-            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child));
-            // SAFETY: _exit ends the process at once; it touches no memory of ours.
-            unsafe { libc::_exit(code.unwrap_or(127)) }
-        }
+        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent { child }),
+        nix::unistd::ForkResult::Child => Ok(Forked::Child),
     }
+}
+
+/// Ends this process at once with `code` (`_exit`): buffers a forked child inherited are
+/// not flushed a second time and no exit handler of the parent's runs twice.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit ends the process at once; it touches no memory of ours.
+    unsafe { libc::_exit(code) }
 }
 
 /// Signals held pending (blocked) so that a single-threaded process can take them one at a

@@ -1,40 +1,20 @@
 //! What the per-container monitor needs from the kernel to run as a small, detached,
-//! single-threaded event loop: fork and setsid to leave the daemon, descriptor hygiene,
-//! signals turned into a readable descriptor (signalfd), poll, and reaping children.
+//! single-threaded event loop: setsid to leave the daemon (after `process::fork`),
+//! descriptor hygiene, signals turned into a readable descriptor (signalfd), poll, and
+//! reaping children.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
-use nix::sys::signal::{SigHandler, SigSet, Signal};
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 fn errno(e: Errno) -> io::Error {
     io::Error::from(e)
-}
-
-/// Which side of a [`fork`] this is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Forked {
-    Parent { child: Pid },
-    Child,
-}
-
-/// fork(2).
-///
-/// Must be called from a single-threaded process (the monitor starts no thread, ever):
-/// the child is then a full copy in which no lock can be held by a thread that does not
-/// exist there, so it may allocate and carry on as ordinary Rust.
-pub fn fork() -> io::Result<Forked> {
-    // SAFETY: the caller guarantees the process is single-threaded (see the doc comment),
-    // which is the condition under which the child may run arbitrary code after fork.
-    match unsafe { nix::unistd::fork() }.map_err(errno)? {
-        nix::unistd::ForkResult::Parent { child } => Ok(Forked::Parent { child }),
-        nix::unistd::ForkResult::Child => Ok(Forked::Child),
-    }
 }
 
 /// Starts a new session (and process group) led by this process, without a controlling
@@ -102,25 +82,6 @@ pub fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
     let flags = fcntl(&fd, FcntlArg::F_GETFL).map_err(errno)?;
     let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
     fcntl(&fd, FcntlArg::F_SETFL(flags))
-        .map(drop)
-        .map_err(errno)
-}
-
-/// Sets SIGPIPE to its default action (`true`, terminate) or to ignored (`false`).
-///
-/// Rust's runtime ignores SIGPIPE before `main`, and an ignored disposition survives
-/// exec: a process started with it ignored would see `EPIPE` where a shell pipeline
-/// expects it to die quietly (`yes | head`). The monitor restores the default around
-/// starting the container.
-pub fn set_sigpipe_default(default: bool) -> io::Result<()> {
-    let handler = if default {
-        SigHandler::SigDfl
-    } else {
-        SigHandler::SigIgn
-    };
-    // SAFETY: SigDfl and SigIgn install no handler function, so no code of ours can run
-    // in signal context.
-    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, handler) }
         .map(drop)
         .map_err(errno)
 }

@@ -1,5 +1,6 @@
 //! Shared pieces of the integration tests: the real daemon, a CRI client, a TCP proxy
-//! that can break transfers, and a pusher for crafted images.
+//! that can break transfers, a pusher for crafted images, and for tests below the daemon
+//! a store, a busybox rootfs and `ucr launch` / `ucr exec` runs from a spec.
 //!
 //! The registries and test images come from `hack/test-env.sh` (the README's test
 //! command runs it). A missing registry fails the test with that advice rather than
@@ -13,11 +14,13 @@ pub mod push;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use tonic::transport::Channel;
+use ucr::launcher::LaunchSpec;
 use ucr::provisioner::puller::registry::{auth::DockerConfig, RegistryOptions};
 use ucr::provisioner::store::{Store, StoreOptions};
 
@@ -338,11 +341,10 @@ pub fn tree(root: &Path) -> Vec<String> {
     out
 }
 
-/// A writable copy of the busybox image's single layer at `dir/rootfs`, pulled from the
-/// local registry into a store under `dir/store` (for tests that run containers).
-pub async fn busybox_rootfs(dir: &Path) -> PathBuf {
-    let store = Store::open(StoreOptions {
-        dir: dir.join("store"),
+/// A store at `dir` that pulls from the local registries, as the daemon would open it.
+pub fn open_store(dir: &Path) -> Arc<Store> {
+    Store::open(StoreOptions {
+        dir: dir.to_path_buf(),
         registry: RegistryOptions {
             mirrors: BTreeMap::new(),
             insecure: vec![],
@@ -354,7 +356,13 @@ pub async fn busybox_rootfs(dir: &Path) -> PathBuf {
         max_concurrent_downloads: 3,
         pinned: vec![],
     })
-    .expect("store");
+    .expect("open store")
+}
+
+/// A writable copy of the busybox image's single layer at `dir/rootfs`, pulled from the
+/// local registry into a store under `dir/store` (for tests that run containers).
+pub async fn busybox_rootfs(dir: &Path) -> PathBuf {
+    let store = open_store(&dir.join("store"));
     store
         .pull(&format!("{REGISTRY}/ucr-test/busybox:latest"), None)
         .await
@@ -385,4 +393,73 @@ pub fn mounts_under(path: &Path) -> usize {
         .lines()
         .filter(|l| l.contains(&p))
         .count()
+}
+
+/// Starts a test that needs the registries and root. Without root it says so, naming the
+/// test and what root is needed for (namespaces and mounts unless told), and returns: a
+/// skip that shows, never a silent pass.
+#[allow(unused_macros)] // each test binary uses a different subset
+macro_rules! require_root {
+    ($name:expr) => {
+        $crate::common::require_root!($name, "namespaces, mounts")
+    };
+    ($name:expr, $needs:expr) => {
+        $crate::common::require_registries();
+        if !$crate::common::is_root() {
+            eprintln!("SKIPPED {}: needs root ({})", $name, $needs);
+            return;
+        }
+    };
+}
+#[allow(unused_imports)] // each test binary uses a different subset
+pub(crate) use require_root;
+
+/// A container's first process running `sh -c script` as root in `rootfs`, with its own
+/// PID namespace and `PATH=/bin` (busybox's applets), no hostname and nothing joined.
+pub fn launch_spec(rootfs: &Path, script: &str) -> LaunchSpec {
+    LaunchSpec {
+        rootfs: rootfs.to_path_buf(),
+        args: vec!["sh".into(), "-c".into(), script.into()],
+        env: vec!["PATH=/bin".into()],
+        cwd: "/".into(),
+        uid: 0,
+        gid: 0,
+        additional_gids: vec![],
+        hostname: None,
+        join: vec![],
+        new_pid_namespace: true,
+        mounts: vec![],
+        shm: None,
+        readonly_rootfs: false,
+        no_new_privs: false,
+        capabilities: None,
+        oom_score_adj: None,
+    }
+}
+
+/// `ucr <command> --spec FILE` (`launch` or `exec`), with `spec` written as JSON to a
+/// new file in `dir`.
+pub fn ucr_with_spec(dir: &Path, command: &str, spec: &impl serde::Serialize) -> Command {
+    let file = dir.join(format!("{command}-{}.json", rand::random::<u32>()));
+    std::fs::write(&file, serde_json::to_vec(spec).expect("json")).expect("write spec");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ucr"));
+    cmd.args([command, "--spec"]).arg(&file);
+    cmd
+}
+
+/// How a command ended (`None`: killed by a signal) and what it wrote.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` to its end, its stdin empty, capturing stdout and stderr.
+pub fn capture(cmd: &mut Command) -> Run {
+    let out = cmd.stdin(Stdio::null()).output().expect("run the command");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }

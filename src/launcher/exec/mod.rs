@@ -28,13 +28,15 @@ mod spec;
 mod wait;
 
 use std::io::Read;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 pub use spec::ExecSpec;
 
+use super::setup::{step, SetupError};
 use crate::error::{ErrorKind, Kind};
-use crate::sys::process::{self, BlockedSignals};
+use crate::sys::process::{self, BlockedSignals, Forked};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
@@ -48,8 +50,6 @@ pub enum ExecError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("no command to run")]
-    NoCommand,
     #[error("no process {pid}: the container is not running")]
     NoProcess { pid: i32 },
     #[error("{step} /proc/{pid}/{what}: {source}")]
@@ -66,23 +66,11 @@ pub enum ExecError {
     Fork { source: std::io::Error },
     #[error("waiting for the command (pid {pid}): {source}")]
     Wait { pid: i32, source: std::io::Error },
-    #[error("{step} {path}: {source}")]
-    Setup {
-        step: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
+    /// A step before or after the fork, or the exec itself.
+    #[error(transparent)]
+    Setup(#[from] SetupError),
     #[error("ucr exec died before the command started")]
     ParentGone,
-    #[error("exec: {program:?}: executable file not found in $PATH")]
-    NotInPath { program: String },
-    #[error("exec {program}: {source}")]
-    Exec {
-        program: String,
-        source: std::io::Error,
-    },
-    #[error("{value:?} contains a NUL byte")]
-    Nul { value: String },
     /// The child's own report of what failed before exec.
     #[error("{message}")]
     Child { message: String, exit_code: i32 },
@@ -91,11 +79,9 @@ pub enum ExecError {
 impl Kind for ExecError {
     fn kind(&self) -> ErrorKind {
         match self {
-            ExecError::ParseSpec { .. } | ExecError::NoCommand | ExecError::Nul { .. } => {
-                ErrorKind::InvalidArgument
-            }
+            ExecError::Setup(e) => e.kind(),
+            ExecError::ParseSpec { .. } => ErrorKind::InvalidArgument,
             ExecError::NoProcess { .. } | ExecError::Exited { .. } => ErrorKind::FailedPrecondition,
-            ExecError::NotInPath { .. } => ErrorKind::NotFound,
             _ => ErrorKind::Internal,
         }
     }
@@ -138,29 +124,35 @@ pub fn load(path: &Path) -> Result<ExecSpec, ExecError> {
 /// nothing else to do (`ucr exec`).
 pub fn run(spec: &ExecSpec) -> Result<i32, ExecError> {
     if spec.args.is_empty() {
-        return Err(ExecError::NoCommand);
+        return Err(SetupError::NoCommand.into());
     }
     let target = enter::Target::open(spec.pid)?;
     // Blocked from before the fork, so a signal sent meanwhile waits to be forwarded
     // instead of killing this process and leaving the command behind.
-    let signals = BlockedSignals::block(&wait::blocked()).map_err(|source| ExecError::Setup {
-        step: "block signals",
-        path: String::new(),
-        source,
-    })?;
+    let signals = BlockedSignals::block(&wait::blocked()).map_err(step("block signals", ""))?;
     target.enter()?;
     let (read_end, write_end) =
         process::cloexec_pipe().map_err(|source| ExecError::Fork { source })?;
     let parent = std::process::id();
-    let held = &signals;
-    // The closure owns the write end: the parent's copy is dropped with it when
-    // fork_process returns, so EOF on the read end means the child exec'd or exited.
-    let child = process::fork_process(move || child::run(spec, held, parent, write_end)).map_err(
-        |source| match source.raw_os_error() {
-            Some(libc::ENOMEM) => ExecError::Exited { pid: spec.pid },
-            _ => ExecError::Fork { source },
-        },
-    )?;
+    let forked = process::fork().map_err(|source| match source.raw_os_error() {
+        Some(libc::ENOMEM) => ExecError::Exited { pid: spec.pid },
+        _ => ExecError::Fork { source },
+    })?;
+    let child = match forked {
+        Forked::Parent { child } => {
+            // Only the child's copy of the write end is left: EOF on the read end means
+            // it exec'd or exited.
+            drop(write_end);
+            child
+        }
+        // Never back into this function: a panic, too, ends the child (with 127).
+        Forked::Child => {
+            let code = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                child::run(spec, &signals, parent, write_end)
+            }));
+            process::exit_now(code.unwrap_or(127))
+        }
+    };
     let mut message = String::new();
     let _ = std::fs::File::from(read_end).read_to_string(&mut message);
     if !message.is_empty() {
