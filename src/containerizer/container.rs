@@ -630,9 +630,11 @@ fn spawn_monitor(binary: &Path, bundle: &Path) -> Result<i32, String> {
         .unwrap_or_else(|| format!("monitor ended without reporting (said {report:?})")))
 }
 
-/// Polls the bundle for the monitor's exit record, up to `limit`.
+/// Polls the bundle for the monitor's exit record, up to `limit`. The monitor records a
+/// killed container within a millisecond or so: start polling fast, then back off.
 fn wait_exit(bundle: &Path, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
+    let mut pause = Duration::from_micros(500);
     loop {
         if matches!(monitor::read_exit(bundle), Ok(Some(_))) {
             return true;
@@ -640,6 +642,7 @@ fn wait_exit(bundle: &Path, limit: Duration) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(10));
     }
 }
