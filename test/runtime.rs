@@ -394,6 +394,22 @@ async fn exec_sync_runs_inside_with_a_timeout() {
         .expect_err("timeout");
     assert_eq!(e.code(), Code::DeadlineExceeded, "{e:?}");
     assert!(t.elapsed() < Duration::from_secs(10));
+    // The timed-out command is gone, not left a zombie under the container's PID 1
+    // (which never reaps): only PID 1 itself is a `sleep`.
+    let out = rt
+        .exec_sync(exec(
+            &["sh", "-c", "for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = sleep ] && echo ${p#/proc/}; done; true"],
+            10,
+        ))
+        .await
+        .expect("exec")
+        .into_inner();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "1\n",
+        "sleeps left: {:?}",
+        out
+    );
     // A background child holding stdout does not keep the call waiting.
     let t = Instant::now();
     let out = rt

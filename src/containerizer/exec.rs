@@ -96,7 +96,17 @@ impl Containerizer {
             match tokio::time::timeout(Duration::from_secs(timeout as u64), child.wait()).await {
                 Ok(s) => s,
                 Err(_) => {
-                    let _ = child.kill().await;
+                    // Ask `ucr exec` to kill and reap the command (see
+                    // launcher::exec::KILL_COMMAND); force it if it does not finish.
+                    if let Some(pid) = child.id() {
+                        crate::sys::kill::signal(pid as i32, libc::SIGALRM);
+                    }
+                    if tokio::time::timeout(Duration::from_secs(2), child.wait())
+                        .await
+                        .is_err()
+                    {
+                        let _ = child.kill().await;
+                    }
                     for r in readers {
                         r.abort();
                     }

@@ -39,6 +39,8 @@ impl Containerizer {
                 reason: "must be an absolute path",
             });
         }
+        // A bad hostname is the caller's mistake: say so before anything is created.
+        pod_files::hostname_file(&pod_hostname(&config))?;
         let key = name_key(&config);
         if let Some(existing) = self
             .cache()
@@ -251,18 +253,15 @@ fn setup_pod(
     Ok((!config.host_network).then(|| pins.net.clone()))
 }
 
-/// The pod's hostname: the request's, else the node's for host-network pods, else the
-/// pod name (what kubelet would have sent).
+/// The pod's hostname: the request's, else the node's (containerd does the same; the
+/// pod name can be longer than a hostname may be).
 fn pod_hostname(config: &PodConfig) -> String {
     if !config.hostname.is_empty() {
         return config.hostname.clone();
     }
-    if config.host_network {
-        if let Ok(h) = nix::unistd::gethostname() {
-            return h.to_string_lossy().into_owned();
-        }
-    }
-    config.metadata.name.clone()
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 /// Undoes `setup_pod`, whatever part of it happened. Errors are logged: removal must get

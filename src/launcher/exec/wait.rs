@@ -16,9 +16,15 @@ pub const FORWARDED: [Signal; 4] = [
     Signal::SIGQUIT,
 ];
 
+/// The daemon's "time is up" for an ExecSync: `ucr exec` SIGKILLs the command and reaps
+/// it before exiting. Killing `ucr exec` itself would orphan the command into the
+/// container's PID namespace, whose init may never reap it (a zombie that `pgrep` still
+/// finds, as critest checks).
+pub const KILL_COMMAND: Signal = Signal::SIGALRM;
+
 /// Everything [`wait_forwarding`] takes from `BlockedSignals::wait`.
 pub fn blocked() -> Vec<Signal> {
-    let mut all = vec![Signal::SIGCHLD];
+    let mut all = vec![Signal::SIGCHLD, KILL_COMMAND];
     all.extend(FORWARDED);
     all
 }
@@ -38,7 +44,9 @@ pub fn wait_forwarding(child: Pid, signals: &BlockedSignals) -> Result<i32, Exec
             return Ok(code);
         }
         let signal = signals.wait().map_err(wait_err)?;
-        if FORWARDED.contains(&signal) {
+        if signal == KILL_COMMAND {
+            let _ = process::send_signal(child, Signal::SIGKILL);
+        } else if FORWARDED.contains(&signal) {
             // ESRCH: it ended meanwhile; the next round collects it.
             let _ = process::send_signal(child, signal);
         }
