@@ -387,10 +387,11 @@ impl Containerizer {
             },
             _ => None,
         };
-        let ids: Vec<String> = self.cache().containers.keys().cloned().collect();
+        // From the cache: the exit watcher records exits as they happen, so kubelet's
+        // relist (every second) does not read every running container's bundle.
+        let all: Vec<Container> = self.cache().containers.values().cloned().collect();
         let mut out = Vec::new();
-        for id in ids {
-            let Ok(c) = self.refreshed(&id) else { continue };
+        for c in all {
             if wanted_id.as_ref().is_some_and(|w| *w != c.id)
                 || wanted_pod.as_ref().is_some_and(|w| *w != c.pod_id)
                 || filter.state.is_some_and(|s| s != c.state)
