@@ -25,7 +25,8 @@
 #   Env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin, Cmd ["sh"]:
 #   /bin/busybox (static) and a hard link /bin/<applet> for each applet;
 #   /bin/pgrep (script; Debian's busybox has no pgrep applet and critest's
-#   exec timeout spec runs `pgrep sleep`); official busybox's /etc/passwd and
+#   exec timeout spec runs `pgrep sleep`); /bin/ipcs (script, `ipcs -m` only,
+#   for the host-IPC specs); official busybox's /etc/passwd and
 #   /etc/group (root, daemon, ..., www-data 33, nobody 65534);
 #   dirs dev home root(0700) tmp(1777) usr/sbin var/spool/mail var/www.
 #
@@ -194,6 +195,18 @@ for d in /proc/[0-9]*; do
 done | awk -v p="$1" '{ pid = $1; sub(/^[0-9]+ /, "") } $0 ~ p { print pid; f = 1 } END { exit !f }'
 EOF
   chmod 0755 bin/pgrep
+  # Nor an ipcs applet; critest's host-IPC specs run `ipcs -m` and look for a
+  # segment id. /proc/sysvipc/shm lists the reader's IPC namespace.
+  cat >bin/ipcs <<'EOF'
+#!/bin/sh
+# ipcs look-alike (hack/critest-images.sh): `ipcs -m` prints the key, shmid,
+# owner uid, perms and size of each shared memory segment in this IPC namespace.
+[ "$1" = -m ] || { echo "usage: ipcs -m" >&2; exit 2; }
+echo "------ Shared Memory Segments --------"
+echo "key        shmid      owner      perms      bytes"
+awk 'NR > 1 { printf "0x%08x %-10s %-10s %-10s %s\n", $1, $2, $8, $3, $4 }' /proc/sysvipc/shm
+EOF
+  chmod 0755 bin/ipcs
   # The official busybox image's users and groups.
   printf '%s\n' root:x:0:0:root:/root:/bin/sh daemon:x:1:1:daemon:/usr/sbin:/bin/false \
     bin:x:2:2:bin:/bin:/bin/false sys:x:3:3:sys:/dev:/bin/false sync:x:4:100:sync:/bin:/bin/sync \

@@ -188,6 +188,14 @@ async fn hold(channel: Channel, plan: Arc<Plan>, n: usize, parallel: usize) -> a
     }
 }
 
+/// kubelet's namespace options for a pod that does not share its process namespace.
+fn pid_per_container() -> cri::NamespaceOption {
+    cri::NamespaceOption {
+        pid: cri::NamespaceMode::Container as i32,
+        ..Default::default()
+    }
+}
+
 /// RunPodSandbox, CreateContainer, StartContainer. On failure the pod is removed.
 async fn start_pod(rt: &mut Rt, plan: &Plan, n: usize) -> anyhow::Result<Started> {
     let mut timings = Timings::default();
@@ -201,6 +209,14 @@ async fn start_pod(rt: &mut Rt, plan: &Plan, n: usize) -> anyhow::Result<Started
         }),
         hostname: name.clone(),
         log_directory: plan.log_dir.join(&name).display().to_string(),
+        // As kubelet sends it for a pod that does not share its process namespace.
+        linux: Some(cri::LinuxPodSandboxConfig {
+            security_context: Some(cri::LinuxSandboxSecurityContext {
+                namespace_options: Some(pid_per_container()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let t = Instant::now();
@@ -230,6 +246,13 @@ async fn start_pod(rt: &mut Rt, plan: &Plan, n: usize) -> anyhow::Result<Started
                     }),
                     command: vec!["sleep".into(), "3600".into()],
                     log_path: "sleep/0.log".into(),
+                    linux: Some(cri::LinuxContainerConfig {
+                        security_context: Some(cri::LinuxContainerSecurityContext {
+                            namespace_options: Some(pid_per_container()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 }),
                 sandbox_config: Some(config.clone()),

@@ -35,6 +35,9 @@ pub enum Command {
     /// Internal: the per-container monitor (started by the daemon).
     #[command(hide = true)]
     Monitor(MonitorFlags),
+    /// Internal: PID 1 of a pod's shared PID namespace (started by the daemon).
+    #[command(hide = true)]
+    PodInit(PodInitFlags),
     /// Internal: runs a command inside a running container's namespaces (ExecSync).
     #[command(hide = true)]
     Exec(ExecFlags),
@@ -74,6 +77,16 @@ pub struct MonitorFlags {
     /// An inherited descriptor on which the monitor reports `ok <pid>` or `error <why>`.
     #[arg(long)]
     pub sync_fd: Option<i32>,
+}
+
+#[derive(Debug, Args)]
+pub struct PodInitFlags {
+    /// The pod's run directory (receives init.pid).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// An inherited descriptor on which it reports `ok <pid>` or `error <why>`.
+    #[arg(long)]
+    pub sync_fd: i32,
 }
 
 #[derive(Debug, Args)]

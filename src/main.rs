@@ -24,6 +24,7 @@ fn main() -> std::process::ExitCode {
         // Both single-threaded too: they clone or setns into container namespaces.
         Command::Monitor(flags) => return ucr::monitor::main(&flags),
         Command::Exec(flags) => return ucr::launcher::exec::main(&flags),
+        Command::PodInit(flags) => return ucr::launcher::pod_init::main(&flags.dir, flags.sync_fd),
         Command::Pull(flags) => {
             init_logging("warn");
             runtime().and_then(|rt| rt.block_on(pull(flags)))

@@ -6,6 +6,7 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::pods::kubelet_namespaces;
 use common::*;
 use k8s_cri::v1 as cri;
 
@@ -20,6 +21,13 @@ fn pod_config(name: &str) -> cri::PodSandboxConfig {
             attempt: 0,
         }),
         hostname: name.into(),
+        linux: Some(cri::LinuxPodSandboxConfig {
+            security_context: Some(cri::LinuxSandboxSecurityContext {
+                namespace_options: kubelet_namespaces(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -52,6 +60,13 @@ async fn pod_with_sleeper(d: &Daemon, name: &str) -> (String, String) {
                     ..Default::default()
                 }),
                 command: vec!["sleep".into(), "1000".into()],
+                linux: Some(cri::LinuxContainerConfig {
+                    security_context: Some(cri::LinuxContainerSecurityContext {
+                        namespace_options: kubelet_namespaces(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
             sandbox_config: Some(pc),
@@ -169,4 +184,63 @@ async fn recover_cleanup_removes_everything_and_exits() {
         .into_inner()
         .items;
     assert!(pods.is_empty(), "{pods:?}");
+}
+
+/// A daemon killed half-way through RunPodSandbox or CreateContainer leaves a pod or
+/// container on disk that never reached its database: pinned namespaces, a pod init, a
+/// rootfs. The next start removes them.
+#[tokio::test]
+async fn half_made_pods_and_containers_are_swept_at_start() {
+    require_registries();
+    if !is_root() {
+        eprintln!("SKIPPED half_made_pods_and_containers_are_swept_at_start: needs root");
+        return;
+    }
+    let mut d = Daemon::start(&[]);
+    d.kill9();
+    // What a crash inside RunPodSandbox leaves: a pod dir, a pinned namespace, an init.
+    let pod_dir = d.run_root().join("pods").join("f".repeat(64));
+    std::fs::create_dir_all(pod_dir.join("ns")).expect("pod dir");
+    let pin = pod_dir.join("ns").join("ipc");
+    std::fs::write(&pin, "").expect("pin file");
+    let bound = Command::new("mount")
+        .args(["--bind", "/proc/self/ns/ipc"])
+        .arg(&pin)
+        .status()
+        .expect("mount");
+    assert!(bound.success(), "bind-mounting a namespace");
+    let init = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec 3>/dev/null; exec {} pod-init --dir {} --sync-fd 3",
+            env!("CARGO_BIN_EXE_ucr"),
+            pod_dir.display()
+        ))
+        .status()
+        .expect("ucr pod-init");
+    assert!(init.success(), "starting a pod init");
+    let init_pid: i32 = std::fs::read_to_string(pod_dir.join("init.pid"))
+        .expect("init.pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    // And a container inside CreateContainer: its dirs, no record.
+    let cid = "c".repeat(64);
+    let rootfs = d.root.join("containers").join(&cid).join("rootfs");
+    std::fs::create_dir_all(&rootfs).expect("rootfs dir");
+    std::fs::create_dir_all(d.run_root().join("containers").join(&cid)).expect("bundle");
+
+    d.restart();
+    d.runtime().await; // serving: recovery is done
+    assert!(!pod_dir.exists(), "half-made pod dir left");
+    assert!(!rootfs.exists(), "half-made container dir left");
+    assert!(!d.run_root().join("containers").join(&cid).exists());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    assert!(!mounts.contains(&pin.display().to_string()), "pin left");
+    let stat = std::fs::read_to_string(format!("/proc/{init_pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+    assert!(
+        stat.is_empty() || state.starts_with('Z'),
+        "pod init {init_pid} still running: {stat}"
+    );
 }

@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use super::error::{io, ContainerizerError};
 use super::types::{
-    Container, ContainerConfig, ContainerFilter, ContainerState, EventKind, Pod, PodState,
+    Container, ContainerConfig, ContainerFilter, ContainerState, EventKind, PidMode, Pod, PodState,
 };
 use super::{new_id, now_ns, validate_name, Containerizer};
 use crate::isolators::docker::runtime::{self as docker, ImageRuntime};
 use crate::launcher::spec::{
-    JoinNamespace, LaunchSpec, Mount, NamespaceKind, DEFAULT_CAPABILITIES,
+    JoinNamespace, LaunchSpec, Mount, NamespaceKind, DEFAULT_CAPABILITIES, MASKED_PATHS,
+    READONLY_PATHS,
 };
 use crate::monitor::{self, MonitorConfig};
 
@@ -216,6 +217,19 @@ impl Containerizer {
                 path: self.paths.pod_ns(&pod.id, "ipc"),
             });
         }
+        let (new_pid_namespace, pid_join) = self.pid_namespace(pod, config)?;
+        join.extend(pid_join);
+        // Privileged: nothing hidden or frozen (containerd and CRI-O do the same); otherwise
+        // the request's lists, or ours when it sends none.
+        let paths_or = |given: &[String], default: &[&str]| -> Vec<String> {
+            if config.privileged {
+                Vec::new()
+            } else if given.is_empty() {
+                default.iter().map(|p| p.to_string()).collect()
+            } else {
+                given.to_vec()
+            }
+        };
         let spec = LaunchSpec {
             rootfs: rootfs.clone(),
             args,
@@ -231,7 +245,7 @@ impl Containerizer {
                 .then(|| hostname.clone())
                 .filter(|_| !pod.config.host_network),
             join,
-            new_pid_namespace: true,
+            new_pid_namespace,
             mounts,
             shm: Some(if pod.config.host_ipc {
                 PathBuf::from("/dev/shm")
@@ -243,6 +257,9 @@ impl Containerizer {
             capabilities: Some(capabilities(config)),
             // Applied by the launcher where allowed; see `Containerizer::open`.
             oom_score_adj: config.oom_score_adj,
+            masked_paths: paths_or(&config.masked_paths, MASKED_PATHS),
+            readonly_paths: paths_or(&config.readonly_paths, READONLY_PATHS),
+            privileged: config.privileged,
         };
         let bundle = self.paths.bundle(id);
         std::fs::create_dir_all(&bundle).map_err(io("create bundle", &bundle))?;
@@ -260,8 +277,55 @@ impl Containerizer {
         .map_err(io("write launch spec", &file))
     }
 
+    /// Whether the container gets a PID namespace of its own, and which one it joins if not.
+    fn pid_namespace(
+        &self,
+        pod: &Pod,
+        config: &ContainerConfig,
+    ) -> Result<(bool, Option<JoinNamespace>), ContainerizerError> {
+        let join = |path: PathBuf| {
+            Some(JoinNamespace {
+                kind: NamespaceKind::Pid,
+                path,
+            })
+        };
+        match &config.pid {
+            PidMode::Container => Ok((true, None)),
+            PidMode::Node => Ok((false, None)),
+            PidMode::Pod => {
+                if pod.config.pid != PidMode::Pod {
+                    return Err(ContainerizerError::Invalid {
+                        field: "namespace_options.pid",
+                        value: "POD".into(),
+                        reason: "the pod sandbox was not created with a shared PID namespace",
+                    });
+                }
+                Ok((false, join(self.paths.pod_ns(&pod.id, "pid"))))
+            }
+            PidMode::Target(target) => {
+                let id = self.known_container(target)?;
+                let c = self.refreshed(&id)?;
+                match (c.state, c.pid) {
+                    (ContainerState::Running, Some(pid)) => {
+                        Ok((false, join(PathBuf::from(format!("/proc/{pid}/ns/pid")))))
+                    }
+                    _ => Err(ContainerizerError::BadState {
+                        id,
+                        state: c.state,
+                        op: "share its PID namespace",
+                    }),
+                }
+            }
+        }
+    }
+
     /// Undoes a partial creation (rootfs, bundle, container dir).
     async fn discard(&self, id: &str) {
+        self.discard_now(id)
+    }
+
+    /// [`Self::discard`], blocking (a few unmounts and removals).
+    pub(super) fn discard_now(&self, id: &str) {
         let (rootfs, scratch) = (self.paths.rootfs(id), self.paths.scratch(id));
         if let Err(e) = self.backend.destroy(&rootfs, &scratch) {
             tracing::warn!(container = %id, error = %e, "destroying rootfs");
@@ -576,7 +640,11 @@ impl Containerizer {
 /// them when privileged. `ALL` works in both lists, as in Kubernetes.
 fn capabilities(config: &ContainerConfig) -> Vec<String> {
     let norm = |c: &String| c.trim_start_matches("CAP_").to_ascii_uppercase();
-    let all: Vec<String> = caps::all()
+    // "All" is all we can give: the daemon's bounding set. The kernel may know fewer
+    // capabilities than the caps crate, and a host may withhold some (this one lacks
+    // CAP_SYS_RESOURCE); asking for more makes capset fail.
+    let all: Vec<String> = caps::read(None, caps::CapSet::Bounding)
+        .unwrap_or_else(|_| caps::all())
         .iter()
         .map(|c| c.to_string().trim_start_matches("CAP_").to_string())
         .collect();

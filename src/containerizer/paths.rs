@@ -4,7 +4,8 @@
 //! <root>/containerizer.redb              pods and containers (survives restarts)
 //! <root>/containers/<cid>/rootfs/        the container's root (a backend mount point)
 //! <root>/containers/<cid>/scratch/       the backend's own (overlay upper/work dirs)
-//! <run-root>/pods/<pid>/ns/{net,ipc,uts} pinned namespaces (bind mounts of nsfs files)
+//! <run-root>/pods/<pid>/ns/{net,ipc,uts,pid} pinned namespaces (bind mounts of nsfs files)
+//! <run-root>/pods/<pid>/init.pid         the pod init's pid (shared PID namespace only)
 //! <run-root>/pods/<pid>/etc/             hosts, hostname, resolv.conf bound into containers
 //! <run-root>/pods/<pid>/shm/             the pod's /dev/shm (a tmpfs)
 //! <run-root>/containers/<cid>/           the monitor's bundle: monitor.json, pid,
@@ -32,6 +33,18 @@ impl Paths {
     pub fn db(&self) -> PathBuf {
         self.root.join("containerizer.redb")
     }
+    /// The ids that have a directory under `<root>/containers`, `<run-root>/containers` or
+    /// `<run-root>/pods` (for the start-up sweep of what a crash left half made).
+    pub fn container_ids_on_disk(&self) -> Vec<String> {
+        let mut ids = names_in(&self.root.join("containers"));
+        ids.extend(names_in(&self.run_root.join("containers")));
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+    pub fn pod_ids_on_disk(&self) -> Vec<String> {
+        names_in(&self.run_root.join("pods"))
+    }
     pub fn container_dir(&self, id: &str) -> PathBuf {
         self.root.join("containers").join(id)
     }
@@ -56,4 +69,13 @@ impl Paths {
     pub fn pod_shm(&self, id: &str) -> PathBuf {
         self.pod_dir(id).join("shm")
     }
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect()
 }

@@ -1,13 +1,15 @@
 //! Pod sandboxes without a pause container: the pod's network, IPC and UTS namespaces are
 //! created on a throw-away thread and pinned by bind mounts under the run root; the pod's
-//! /etc files and /dev/shm live beside them. Containers join all of that by path.
+//! /etc files and /dev/shm live beside them. Containers join all of that by path. A pod
+//! that shares one PID namespace also gets a tiny init of ours (`launcher::pod_init`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{io, ContainerizerError};
-use super::types::{ContainerFilter, Pod, PodConfig, PodFilter, PodState};
+use super::types::{ContainerFilter, PidMode, Pod, PodConfig, PodFilter, PodState};
 use super::{new_id, now_ns, paths::Paths, pod_files, validate_name, Containerizer};
+use crate::launcher::pod_init;
 use crate::sys::mount::{self, MsFlags};
 use crate::sys::netns::{self, PodNamespace, PodPins};
 
@@ -60,10 +62,10 @@ impl Containerizer {
 
     async fn create_pod(self: Arc<Self>, config: PodConfig) -> Result<String, ContainerizerError> {
         let id = new_id();
-        let paths = self.paths.clone();
+        let (paths, binary) = (self.paths.clone(), self.binary.clone());
         let (pid, cfg) = (id.clone(), config.clone());
         let netns = tokio::task::spawn_blocking(move || {
-            let result = setup_pod(&paths, &pid, &cfg);
+            let result = setup_pod(&paths, &binary, &pid, &cfg);
             if result.is_err() {
                 teardown_pod(&paths, &pid);
             }
@@ -144,6 +146,11 @@ impl Containerizer {
         let Some(mut pod) = self.cache().pods.get(&id).cloned() else {
             return Ok(());
         };
+        // Ends whatever the containers left in a shared PID namespace.
+        let dir = self.paths.pod_dir(&id);
+        if let Err(e) = pod_init::stop(&dir) {
+            tracing::warn!(pod = %id, error = %e, "stopping the pod init");
+        }
         if pod.state != PodState::NotReady {
             pod.state = PodState::NotReady;
             self.db.put_pod(&pod)?;
@@ -204,6 +211,7 @@ fn shared(e: Arc<ContainerizerError>) -> ContainerizerError {
 /// Namespaces, /etc files and /dev/shm for a new pod. Returns the network namespace pin.
 fn setup_pod(
     paths: &Paths,
+    binary: &Path,
     id: &str,
     config: &PodConfig,
 ) -> Result<Option<PathBuf>, ContainerizerError> {
@@ -227,6 +235,12 @@ fn setup_pod(
         (!config.host_network).then_some(hostname.as_str()),
     )
     .map_err(io("create pod namespaces", &dir))?;
+    if config.pid == PidMode::Pod {
+        let pid = pod_init::start(binary, &dir).map_err(io("start pod init", &dir))?;
+        let pin = paths.pod_ns(id, "pid");
+        netns::pin(Path::new(&format!("/proc/{pid}/ns/pid")), &pin)
+            .map_err(io("pin pod PID namespace", &pin))?;
+    }
     let dns = pod_files::DnsConfig {
         servers: config.dns.servers.clone(),
         searches: config.dns.searches.clone(),
@@ -267,6 +281,12 @@ fn pod_hostname(config: &PodConfig) -> String {
 /// Undoes `setup_pod`, whatever part of it happened. Errors are logged: removal must get
 /// as far as it can.
 pub(super) fn teardown_pod(paths: &Paths, id: &str) {
+    if let Err(e) = pod_init::stop(&paths.pod_dir(id)) {
+        tracing::warn!(pod = %id, error = %e, "stopping the pod init");
+    }
+    if let Err(e) = netns::unpin(&paths.pod_ns(id, "pid")) {
+        tracing::warn!(pod = %id, error = %e, "unpinning the pod PID namespace");
+    }
     let shm = paths.pod_shm(id);
     if let Err(e) = mount::detach(&shm) {
         tracing::warn!(pod = %id, error = %e, "unmounting pod /dev/shm");

@@ -2,7 +2,8 @@
 //! against reality. A running container whose monitor is alive stays running; one whose
 //! monitor recorded an exit meanwhile gets that exit (applied on first look); one whose
 //! monitor is gone without a record is Unknown. A pod whose pinned namespaces are gone
-//! (the run root is lost at reboot) is NotReady.
+//! (the run root is lost at reboot) is NotReady. What a crash left half made (a pod or
+//! container on disk that never reached the database) is undone.
 
 use super::types::{ContainerState, PodState};
 use super::Containerizer;
@@ -37,6 +38,18 @@ impl Containerizer {
                 }
             }
             cache.containers.insert(c.id.clone(), c);
+        }
+        for id in self.paths.pod_ids_on_disk() {
+            if !cache.pods.contains_key(&id) {
+                tracing::warn!(pod = %id, "removing a pod sandbox left half made by a crash");
+                super::pod::teardown_pod(&self.paths, &id);
+            }
+        }
+        for id in self.paths.container_ids_on_disk() {
+            if !cache.containers.contains_key(&id) {
+                tracing::warn!(container = %id, "removing a container left half made by a crash");
+                self.discard_now(&id);
+            }
         }
         tracing::info!(
             pods = cache.pods.len(),

@@ -37,6 +37,25 @@ pub struct PodConfig {
     /// `NamespaceMode NODE` for the network: no namespace, the host's files.
     pub host_network: bool,
     pub host_ipc: bool,
+    /// `Pod`: one PID namespace for the whole pod, held by a tiny init of ours;
+    /// `Node`: the host's; otherwise each container gets its own.
+    #[serde(default)]
+    pub pid: PidMode,
+}
+
+/// Whose PID namespace a pod's or container's processes live in (CRI `NamespaceMode` for
+/// PID).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum PidMode {
+    /// A new one per container (the CRI default).
+    #[default]
+    Container,
+    /// The pod's shared namespace (`shareProcessNamespace`).
+    Pod,
+    /// The host's (`hostPID`).
+    Node,
+    /// The namespace of another, running container (ephemeral debug containers).
+    Target(String),
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -103,6 +122,15 @@ pub struct ContainerConfig {
     /// kubelet's OOM score adjustment for the container's QoS class.
     #[serde(default)]
     pub oom_score_adj: Option<i32>,
+    #[serde(default)]
+    pub pid: PidMode,
+    /// Paths hidden from the container; empty: the runtime's defaults (as containerd
+    /// treats an empty list). Ignored when privileged.
+    #[serde(default)]
+    pub masked_paths: Vec<String>,
+    /// Paths made read-only; empty: the runtime's defaults. Ignored when privileged.
+    #[serde(default)]
+    pub readonly_paths: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

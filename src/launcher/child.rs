@@ -38,7 +38,8 @@ fn setup_and_exec(
             NamespaceKind::Net => CloneFlags::CLONE_NEWNET,
             NamespaceKind::Ipc => CloneFlags::CLONE_NEWIPC,
             NamespaceKind::Uts => CloneFlags::CLONE_NEWUTS,
-            NamespaceKind::Pid => CloneFlags::CLONE_NEWPID,
+            // Joined by the parent before the clone (see `spawn`).
+            NamespaceKind::Pid => continue,
         };
         ns::join(&j.path, kind).map_err(step("join namespace", j.path.display()))?;
     }

@@ -8,12 +8,14 @@
 //!
 //! - `spec`: the launch spec; `rootfs`: the mounts; `child`: the steps after clone;
 //! - `identity`, `path`, `setup`: the steps before exec shared with `exec` (`ucr exec`);
-//! - `user`: resolving users and groups from the image.
+//! - `user`: resolving users and groups from the image;
+//! - `pod_init`: the PID 1 of pods that share one PID namespace (`ucr pod-init`).
 
 mod child;
 pub mod exec;
 mod identity;
 mod path;
+pub mod pod_init;
 pub mod rootfs;
 mod setup;
 pub mod spec;
@@ -30,7 +32,7 @@ pub use setup::SetupError;
 pub use spec::LaunchSpec;
 
 use crate::error::{ErrorKind, Kind};
-use crate::sys::process;
+use crate::sys::{ns, process};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -41,6 +43,11 @@ pub enum LaunchError {
     BadTarget {
         target: String,
         reason: &'static str,
+    },
+    #[error("join PID namespace {path}: {source}")]
+    JoinPid {
+        path: std::path::PathBuf,
+        source: std::io::Error,
     },
     #[error("starting the container process: {source}")]
     Clone { source: std::io::Error },
@@ -56,9 +63,10 @@ impl Kind for LaunchError {
         match self {
             LaunchError::Setup(e) => e.kind(),
             LaunchError::BadTarget { .. } => ErrorKind::InvalidArgument,
-            LaunchError::Clone { .. } | LaunchError::Wait { .. } | LaunchError::Child { .. } => {
-                ErrorKind::Internal
-            }
+            LaunchError::Clone { .. }
+            | LaunchError::JoinPid { .. }
+            | LaunchError::Wait { .. }
+            | LaunchError::Child { .. } => ErrorKind::Internal,
         }
     }
 }
@@ -70,6 +78,20 @@ pub fn spawn(spec: &LaunchSpec, stdio: &Stdio) -> Result<Pid, LaunchError> {
     let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS;
     if spec.new_pid_namespace {
         flags |= CloneFlags::CLONE_NEWPID;
+    } else if let Some(pid_ns) = spec
+        .join
+        .iter()
+        .find(|j| j.kind == spec::NamespaceKind::Pid)
+    {
+        // Joining a PID namespace only moves this process's future children there, so it
+        // happens here, before the clone, not in the child. The caller is single-threaded
+        // and starts no other process afterwards (the monitor, `ucr launch`).
+        ns::join(&pid_ns.path, CloneFlags::CLONE_NEWPID).map_err(|source| {
+            LaunchError::JoinPid {
+                path: pid_ns.path.clone(),
+                source,
+            }
+        })?;
     }
     if !spec.join.iter().any(|j| j.kind == spec::NamespaceKind::Ipc) {
         flags |= CloneFlags::CLONE_NEWIPC;

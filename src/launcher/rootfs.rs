@@ -10,7 +10,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::setup::{self, SetupError};
-use super::spec::{LaunchSpec, MASKED_PATHS, READONLY_PATHS};
+use super::spec::LaunchSpec;
 use super::LaunchError;
 use crate::sys::mount::{self, MsFlags};
 
@@ -78,13 +78,14 @@ pub fn prepare(spec: &LaunchSpec) -> Result<(), LaunchError> {
     mount::mount_fs("proc", &proc_, NOSUID_NOEXEC_NODEV, None)
         .map_err(step("mount proc", &proc_))?;
     let sys = target(root, "/sys", false)?;
-    mount::mount_fs(
-        "sysfs",
-        &sys,
-        NOSUID_NOEXEC_NODEV | MsFlags::MS_RDONLY,
-        None,
-    )
-    .map_err(step("mount sysfs", &sys))?;
+    // Privileged containers may change kernel settings (as with Docker's --privileged).
+    let sys_ro = if spec.privileged {
+        MsFlags::empty()
+    } else {
+        MsFlags::MS_RDONLY
+    };
+    mount::mount_fs("sysfs", &sys, NOSUID_NOEXEC_NODEV | sys_ro, None)
+        .map_err(step("mount sysfs", &sys))?;
 
     let dev = target(root, "/dev", false)?;
     mount::mount_fs(
@@ -95,8 +96,17 @@ pub fn prepare(spec: &LaunchSpec) -> Result<(), LaunchError> {
     )
     .map_err(step("mount /dev", &dev))?;
     // The host's device nodes, bound in: no mknod needed, and the same nodes Mesos copies.
-    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
-        let host = Path::new("/dev").join(name);
+    // A privileged container gets every device the host has, as runc gives it.
+    let devices = if spec.privileged {
+        host_devices()
+    } else {
+        ["null", "zero", "full", "random", "urandom", "tty"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect()
+    };
+    for name in devices {
+        let host = Path::new("/dev").join(&name);
         let t = target(root, &format!("/dev/{name}"), true)?;
         mount::bind(&host, &t).map_err(step("bind device", &t))?;
     }
@@ -147,7 +157,7 @@ pub fn prepare(spec: &LaunchSpec) -> Result<(), LaunchError> {
 
 /// After the pivot: hide and freeze kernel paths, make / read-only if asked.
 pub fn finish(spec: &LaunchSpec) -> Result<(), LaunchError> {
-    for p in MASKED_PATHS {
+    for p in &spec.masked_paths {
         let path = Path::new(p);
         match std::fs::symlink_metadata(path) {
             Ok(m) if m.is_dir() => {
@@ -158,7 +168,7 @@ pub fn finish(spec: &LaunchSpec) -> Result<(), LaunchError> {
             Err(_) => {} // not in this kernel
         }
     }
-    for p in READONLY_PATHS {
+    for p in &spec.readonly_paths {
         let path = Path::new(p);
         if path.exists() {
             mount::bind_recursive(path, path).map_err(step("bind read-only path", path))?;
@@ -170,6 +180,35 @@ pub fn finish(spec: &LaunchSpec) -> Result<(), LaunchError> {
             .map_err(step("make rootfs read-only", Path::new("/")))?;
     }
     Ok(())
+}
+
+/// The host's device nodes (character and block devices) under /dev, as paths relative
+/// to it, skipping the directories the container gets its own of (pts, shm, mqueue) and
+/// the console and ptmx, which belong to the container's own devpts.
+fn host_devices() -> Vec<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut found = Vec::new();
+    let mut dirs = vec![PathBuf::new()];
+    while let Some(rel) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(Path::new("/dev").join(&rel)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = rel.join(entry.file_name());
+            let skip = ["pts", "shm", "mqueue", "console", "ptmx", "fd", "core"];
+            if rel.as_os_str().is_empty() && skip.iter().any(|s| entry.file_name() == *s) {
+                continue;
+            }
+            let Ok(ft) = entry.file_type() else { continue };
+            if ft.is_dir() {
+                dirs.push(name);
+            } else if ft.is_char_device() || ft.is_block_device() {
+                found.push(name.to_string_lossy().into_owned());
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 #[cfg(test)]

@@ -25,7 +25,8 @@ pub struct LaunchSpec {
     /// Existing namespaces to enter (the pod's network and IPC namespaces).
     #[serde(default)]
     pub join: Vec<JoinNamespace>,
-    /// Give the process its own PID namespace (it becomes PID 1 there).
+    /// Give the process its own PID namespace (it becomes PID 1 there). Without one, it
+    /// lives in the namespace of a `Pid` entry of `join` (the pod's), else the host's.
     #[serde(default = "yes")]
     pub new_pid_namespace: bool,
     /// Mounts on top of the standard ones (/proc, /sys, /dev…), in order.
@@ -43,6 +44,25 @@ pub struct LaunchSpec {
     pub capabilities: Option<Vec<String>>,
     #[serde(default)]
     pub oom_score_adj: Option<i32>,
+    /// Paths hidden from the container (an empty tmpfs on directories, `/dev/null` on
+    /// files).
+    #[serde(default = "default_masked")]
+    pub masked_paths: Vec<String>,
+    /// Paths made read-only.
+    #[serde(default = "default_readonly")]
+    pub readonly_paths: Vec<String>,
+    /// A privileged container: the host's devices, a writable `/sys`. (Its capabilities,
+    /// and its empty masked and read-only lists, are the containerizer's business.)
+    #[serde(default)]
+    pub privileged: bool,
+}
+
+fn default_masked() -> Vec<String> {
+    MASKED_PATHS.iter().map(|p| p.to_string()).collect()
+}
+
+fn default_readonly() -> Vec<String> {
+    READONLY_PATHS.iter().map(|p| p.to_string()).collect()
 }
 
 fn yes() -> bool {

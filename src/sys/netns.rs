@@ -150,6 +150,30 @@ pub fn remove_pinned(pins: &PodPins) -> io::Result<()> {
     first.map_or(Ok(()), Err)
 }
 
+/// Pins the namespace file `source` (e.g. `/proc/<pid>/ns/pid`) at `pin`, which must not
+/// exist yet (its directory must). On failure nothing is left at `pin`.
+pub fn pin(source: &Path, pin: &Path) -> io::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(pin)
+        .map_err(failed(format!("creating pin file {}", pin.display())))?;
+    mount::bind(source, pin).map_err(|e| {
+        let _ = std::fs::remove_file(pin);
+        failed(format!(
+            "bind-mounting {} onto {}",
+            source.display(),
+            pin.display()
+        ))(e)
+    })
+}
+
+/// Unmounts and deletes one pin made by [`pin`]; a missing pin is fine.
+pub fn unpin(pin: &Path) -> io::Result<()> {
+    remove_pin(pin)
+}
+
 /// Whether a namespace is pinned at `path`, i.e. it is a mount point of an nsfs file
 /// (discovered from mountinfo, never remembered). Unreadable mountinfo counts as no.
 pub fn is_pinned(path: &Path) -> bool {

@@ -188,3 +188,19 @@ pub fn reap_children(pid: Pid) -> io::Result<Option<ChildExit>> {
 pub fn send_signal(pid: i32, signal: Signal) -> io::Result<()> {
     nix::sys::signal::kill(Pid::from_raw(pid), signal).map_err(errno)
 }
+
+/// Sets SIGCHLD to SIG_IGN, so the kernel reaps this process's children (inherited
+/// orphans included) the moment they exit: an init that never has to call wait.
+pub fn autoreap_children() -> io::Result<()> {
+    // SAFETY: installing SIG_IGN runs no handler code, so nothing about it can be unsound.
+    unsafe { nix::sys::signal::signal(Signal::SIGCHLD, nix::sys::signal::SigHandler::SigIgn) }
+        .map(|_| ())
+        .map_err(io::Error::from)
+}
+
+/// Sleeps until a signal arrives, forever if none does.
+pub fn pause_forever() -> ! {
+    loop {
+        nix::unistd::pause();
+    }
+}

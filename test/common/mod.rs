@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod pods;
 pub mod proxy;
 pub mod push;
 
@@ -434,6 +435,9 @@ pub fn launch_spec(rootfs: &Path, script: &str) -> LaunchSpec {
         no_new_privs: false,
         capabilities: None,
         oom_score_adj: None,
+        masked_paths: vec![],
+        readonly_paths: vec![],
+        privileged: false,
     }
 }
 

@@ -35,6 +35,7 @@ pub fn config(c: cri::ContainerConfig) -> Result<ContainerConfig, Status> {
         .and_then(|l| l.resources.as_ref())
         .map(|r| r.oom_score_adj.clamp(-1000, 1000) as i32);
     let sc = c.linux.and_then(|l| l.security_context).unwrap_or_default();
+    let pid = super::pod::pid_mode(&sc.namespace_options.clone().unwrap_or_default());
     let caps = sc.capabilities.clone().unwrap_or_default();
     let groups = sc
         .supplemental_groups
@@ -80,6 +81,9 @@ pub fn config(c: cri::ContainerConfig) -> Result<ContainerConfig, Status> {
         add_capabilities: caps.add_capabilities,
         drop_capabilities: caps.drop_capabilities,
         oom_score_adj,
+        pid,
+        masked_paths: sc.masked_paths,
+        readonly_paths: sc.readonly_paths,
     })
 }
 

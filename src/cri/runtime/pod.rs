@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use k8s_cri::v1 as cri;
 
 use crate::containerizer::types::{
-    DnsConfig, Labels, Pod, PodConfig, PodFilter, PodMetadata, PodState,
+    DnsConfig, Labels, PidMode, Pod, PodConfig, PodFilter, PodMetadata, PodState,
 };
 
 /// `NamespaceMode::NODE`: share the host's namespace.
@@ -46,7 +46,27 @@ pub fn config(c: cri::PodSandboxConfig) -> PodConfig {
         annotations: labels(c.annotations),
         host_network: ns.network == NODE,
         host_ipc: ns.ipc == NODE,
+        pid: pid_mode(&ns),
     }
+}
+
+/// The PID mode a `NamespaceOption` asks for (pod or container level).
+pub fn pid_mode(ns: &cri::NamespaceOption) -> PidMode {
+    match cri::NamespaceMode::try_from(ns.pid) {
+        Ok(cri::NamespaceMode::Pod) => PidMode::Pod,
+        Ok(cri::NamespaceMode::Node) => PidMode::Node,
+        Ok(cri::NamespaceMode::Target) => PidMode::Target(ns.target_id.clone()),
+        _ => PidMode::Container,
+    }
+}
+
+fn pid_mode_code(mode: &PidMode) -> i32 {
+    (match mode {
+        PidMode::Container => cri::NamespaceMode::Container,
+        PidMode::Pod => cri::NamespaceMode::Pod,
+        PidMode::Node => cri::NamespaceMode::Node,
+        PidMode::Target(_) => cri::NamespaceMode::Target,
+    }) as i32
 }
 
 fn metadata(p: &Pod) -> cri::PodSandboxMetadata {
@@ -85,8 +105,11 @@ pub fn status(p: &Pod) -> cri::PodSandboxStatus {
                 options: Some(cri::NamespaceOption {
                     network: mode(p.config.host_network),
                     ipc: mode(p.config.host_ipc),
-                    // Each container has its own PID namespace (POD sharing comes later).
-                    pid: cri::NamespaceMode::Container as i32,
+                    pid: pid_mode_code(&p.config.pid),
+                    target_id: match &p.config.pid {
+                        PidMode::Target(t) => t.clone(),
+                        _ => String::new(),
+                    },
                     ..Default::default()
                 }),
             }),

@@ -1,0 +1,273 @@
+//! Namespace modes and the security context, end to end over the CRI: shared, private and
+//! host PID namespaces (the pod init), masked and read-only paths, privileged containers.
+//! Needs root; says so and skips otherwise.
+
+mod common;
+
+use common::pods::{
+    assert_nothing_left, container_config, create, daemon, exec_ok, kubelet_namespaces, pod_config,
+    run_pod, start, stop_remove_pod, Rt,
+};
+use common::*;
+use k8s_cri::v1 as cri;
+use tonic::Code;
+
+fn with_pid(mut pc: cri::PodSandboxConfig, mode: cri::NamespaceMode) -> cri::PodSandboxConfig {
+    pc.linux = Some(cri::LinuxPodSandboxConfig {
+        security_context: Some(cri::LinuxSandboxSecurityContext {
+            namespace_options: Some(cri::NamespaceOption {
+                pid: mode as i32,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    pc
+}
+
+/// `c` with the security context `sc` (PID per container unless `sc` says otherwise).
+fn with_context(
+    mut c: cri::ContainerConfig,
+    mut sc: cri::LinuxContainerSecurityContext,
+) -> cri::ContainerConfig {
+    if sc.namespace_options.is_none() {
+        sc.namespace_options = kubelet_namespaces();
+    }
+    c.linux = Some(cri::LinuxContainerConfig {
+        security_context: Some(sc),
+        ..Default::default()
+    });
+    c
+}
+
+fn pid_context(mode: cri::NamespaceMode) -> cri::LinuxContainerSecurityContext {
+    cri::LinuxContainerSecurityContext {
+        namespace_options: Some(cri::NamespaceOption {
+            pid: mode as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+async fn running(
+    rt: &mut Rt,
+    pod: &str,
+    pc: &cri::PodSandboxConfig,
+    c: cri::ContainerConfig,
+) -> String {
+    let id = create(rt, pod, pc, c).await.expect("CreateContainer");
+    start(rt, &id).await;
+    id
+}
+
+/// `ucr pod-init` processes of this daemon still alive (zombies do not count).
+fn pod_inits(d: &Daemon) -> Vec<String> {
+    let run = d.run_root().display().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("stat"))
+                .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").starts_with(" Z"))
+        })
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(" pod-init ") && c.contains(&run))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_pod_can_share_one_pid_namespace() {
+    require_root!("a_pod_can_share_one_pid_namespace");
+    let (d, mut rt) = daemon().await;
+    let logs = d.dir.path().join("logs-shared");
+    // POD is also what a request without namespace options gets (the CRI's zero value).
+    let pc = with_pid(pod_config("shared-pid", &logs), cri::NamespaceMode::Pod);
+    let pod = run_pod(&mut rt, &pc).await;
+    assert_eq!(pod_inits(&d).len(), 1, "one pod init runs");
+    let ctx = || pid_context(cri::NamespaceMode::Pod);
+    let first = with_context(container_config("first", "exec sleep 1001"), ctx());
+    let second = with_context(container_config("second", "exec sleep 1002"), ctx());
+    let _a = running(&mut rt, &pod, &pc, first).await;
+    let b = running(&mut rt, &pod, &pc, second).await;
+
+    // PID 1 is our init, and each container sees the other's processes.
+    let init = exec_ok(&mut rt, &b, &["cat", "/proc/1/cmdline"]).await;
+    assert!(init.contains("pod-init"), "PID 1 is {init:?}");
+    let ps = exec_ok(&mut rt, &b, &["ps", "-o", "args"]).await;
+    assert!(
+        ps.contains("sleep 1001") && ps.contains("sleep 1002"),
+        "ps in the second container:\n{ps}"
+    );
+    let pod_status = rt
+        .pod_sandbox_status(cri::PodSandboxStatusRequest {
+            pod_sandbox_id: pod.clone(),
+            verbose: false,
+        })
+        .await
+        .expect("PodSandboxStatus")
+        .into_inner()
+        .status
+        .expect("status");
+    let options = pod_status
+        .linux
+        .and_then(|l| l.namespaces)
+        .and_then(|n| n.options);
+    assert_eq!(options.map(|o| o.pid), Some(cri::NamespaceMode::Pod as i32));
+
+    // Stopping the pod ends the init, and with it everything in the namespace.
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .expect("StopPodSandbox");
+    assert!(pod_inits(&d).is_empty(), "init left: {:?}", pod_inits(&d));
+    stop_remove_pod(&mut rt, &pod).await;
+    assert_nothing_left(&d);
+}
+
+#[tokio::test]
+async fn private_and_host_pid_namespaces() {
+    require_root!("private_and_host_pid_namespaces");
+    let (d, mut rt) = daemon().await;
+    let logs = d.dir.path().join("logs-pid");
+    // What kubelet sends unless the pod shares its process namespace. (The CRI's zero
+    // value is POD: a request that says nothing gets the shared namespace.)
+    let pc = with_pid(
+        pod_config("pid-modes", &logs),
+        cri::NamespaceMode::Container,
+    );
+    let pod = run_pod(&mut rt, &pc).await;
+    assert!(
+        pod_inits(&d).is_empty(),
+        "no init without a shared namespace"
+    );
+
+    // The container's own namespace, its command as PID 1.
+    let own = with_context(
+        container_config("own", "exec sleep 1003"),
+        pid_context(cri::NamespaceMode::Container),
+    );
+    let own = running(&mut rt, &pod, &pc, own).await;
+    let one = exec_ok(&mut rt, &own, &["cat", "/proc/1/cmdline"]).await;
+    assert_eq!(one.replace('\0', " ").trim(), "sleep 1003");
+
+    // hostPID: this test process is visible from inside.
+    let host = with_context(
+        container_config("host", "exec sleep 1004"),
+        pid_context(cri::NamespaceMode::Node),
+    );
+    let host = running(&mut rt, &pod, &pc, host).await;
+    let me = std::process::id().to_string();
+    let seen = exec_ok(&mut rt, &host, &["ls", "/proc"]).await;
+    assert!(
+        seen.split_whitespace().any(|p| p == me),
+        "pid {me} not in the host-PID container's /proc"
+    );
+
+    // Asking for the pod's namespace in a pod that has none is the caller's mistake.
+    let wrong = with_context(
+        container_config("wrong", "sleep 1"),
+        pid_context(cri::NamespaceMode::Pod),
+    );
+    let e = create(&mut rt, &pod, &pc, wrong)
+        .await
+        .expect_err("no shared namespace to join");
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("shared PID namespace"), "{e:?}");
+
+    stop_remove_pod(&mut rt, &pod).await;
+    assert_nothing_left(&d);
+}
+
+#[tokio::test]
+async fn masked_read_only_and_privileged() {
+    require_root!("masked_read_only_and_privileged");
+    let (d, mut rt) = daemon().await;
+    let logs = d.dir.path().join("logs-sec");
+    let pc = pod_config("security", &logs);
+    let pod = run_pod(&mut rt, &pc).await;
+    let sleep = |name: &str| container_config(name, "exec sleep 1000");
+    let mounted = |info: &str, path: &str| info.lines().any(|l| l.split(' ').nth(4) == Some(path));
+
+    // Defaults: kernel paths hidden, /proc/sys and /sys read-only, few devices.
+    let plain = running(&mut rt, &pod, &pc, sleep("plain")).await;
+    let info = exec_ok(&mut rt, &plain, &["cat", "/proc/self/mountinfo"]).await;
+    assert!(
+        mounted(&info, "/proc/keys"),
+        "/proc/keys not masked:\n{info}"
+    );
+    assert!(
+        mounted(&info, "/proc/sys"),
+        "/proc/sys not read-only:\n{info}"
+    );
+    let sys = exec_ok(&mut rt, &plain, &["sh", "-c", "touch /sys/x 2>&1; true"]).await;
+    assert!(sys.contains("Read-only file system"), "{sys}");
+    let kmsg = exec_ok(&mut rt, &plain, &["sh", "-c", "test -e /dev/kmsg; echo $?"]).await;
+    assert_eq!(
+        kmsg.trim(),
+        "1",
+        "a host device in an unprivileged container"
+    );
+
+    // The request's own lists replace the defaults.
+    let own_lists = with_context(
+        sleep("lists"),
+        cri::LinuxContainerSecurityContext {
+            masked_paths: vec!["/etc/passwd".into()],
+            readonly_paths: vec!["/tmp".into()],
+            ..Default::default()
+        },
+    );
+    let lists = running(&mut rt, &pod, &pc, own_lists).await;
+    let passwd = exec_ok(&mut rt, &lists, &["wc", "-c", "/etc/passwd"]).await;
+    assert!(
+        passwd.trim().starts_with('0'),
+        "passwd not masked: {passwd}"
+    );
+    let tmp = exec_ok(&mut rt, &lists, &["sh", "-c", "touch /tmp/x 2>&1; true"]).await;
+    assert!(tmp.contains("Read-only file system"), "{tmp}");
+    let info = exec_ok(&mut rt, &lists, &["cat", "/proc/self/mountinfo"]).await;
+    assert!(
+        !mounted(&info, "/proc/keys"),
+        "defaults still applied:\n{info}"
+    );
+
+    // Privileged: every capability, host devices, a writable /sys, nothing masked.
+    let privileged = with_context(
+        sleep("privileged"),
+        cri::LinuxContainerSecurityContext {
+            privileged: true,
+            ..Default::default()
+        },
+    );
+    let p = running(&mut rt, &pod, &pc, privileged).await;
+    let caps = exec_ok(&mut rt, &p, &["grep", "CapEff", "/proc/self/status"]).await;
+    // All the daemon has (its bounding set, like this test's), not all the kernel knows.
+    let bounding = caps::read(None, caps::CapSet::Bounding).expect("bounding set");
+    let all = bounding.iter().fold(0u64, |m, c| m | (1u64 << c.index()));
+    assert!(
+        caps.trim().ends_with(&format!("{all:016x}")),
+        "CapEff {caps} (want {all:016x})"
+    );
+    if std::path::Path::new("/dev/kmsg").exists() {
+        exec_ok(&mut rt, &p, &["test", "-c", "/dev/kmsg"]).await;
+    }
+    let info = exec_ok(&mut rt, &p, &["cat", "/proc/self/mountinfo"]).await;
+    assert!(
+        !mounted(&info, "/proc/keys"),
+        "masked when privileged:\n{info}"
+    );
+    let sys_line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some("/sys"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(sys_line.contains(" rw,"), "/sys: {sys_line}");
+
+    stop_remove_pod(&mut rt, &pod).await;
+    assert_nothing_left(&d);
+}
