@@ -5,7 +5,7 @@
 # SIGKILL at once, so the figure is the runtime's and not the grace period's),
 # RemoveContainer, StopPodSandbox and RemovePodSandbox, timing each call client-side,
 # first one pod at a time and then 4 at a time. Then it holds 20 pods with a running
-# container and measures the daemon's memory and each `ucr monitor`'s.
+# container and measures the daemon's memory and each monitor's (`ucr-monitor`).
 #
 # For scale, on this 2-core machine Debian's containerd 1.6 with runc takes about 99 ms
 # to run a pod sandbox and 66 ms to start a container (medians); ucr's targets are
@@ -37,7 +37,7 @@ monitors() {
   local p cmd
   for p in /proc/[0-9]*; do
     cmd=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue   # it may be gone
-    case $cmd in *" monitor --bundle $run/"*) echo "${p#/proc/}" ;; esac
+    case $cmd in *" monitor --bundle $run/"* | *"ucr-monitor --bundle $run/"*) echo "${p#/proc/}" ;; esac
   done
 }
 cleanup() {
@@ -128,7 +128,7 @@ printf 'daemon with %d running containers:    %8s MiB\n' "$held" "$(mib "$rss_he
 printf 'daemon per running container:         %8s KiB  ((with %d - idle) / %d)\n' \
   "$(echo "scale=1; ($rss_held - $rss_idle) / $held" | bc -l)" "$held" "$held"
 printf 'daemon after releasing them:          %8s MiB\n' "$(mib "$rss_after")"
-echo "--- memory of the $mon_n ucr monitor processes (target < 1 MiB)"
+echo "--- memory of the $mon_n monitor processes (target < 1 MiB)"
 if [ "$mon_n" -gt 0 ]; then
   printf 'monitor VmRSS median %s KiB, max %s KiB\n' \
     "$(median <"$work/mon-rss")" "$(sort -g "$work/mon-rss" | tail -1)"

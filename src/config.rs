@@ -174,6 +174,18 @@ pub struct ServeFlags {
     #[arg(long, alias = "image_provisioner_backend")]
     #[serde(alias = "image_provisioner_backend")]
     pub image_provisioner_backend: Option<String>,
+    /// CNI network configs (`*.conflist`, `*.conf`, `*.json`); the first in lexical order
+    /// is the pods' network. Watched: changes apply without a restart.
+    #[arg(long, alias = "network_cni_config_dir")]
+    #[serde(alias = "network_cni_config_dir")]
+    pub cni_conf_dir: Option<PathBuf>,
+    /// Where CNI plugins are looked for, colon-separated, in order.
+    #[arg(long, alias = "network_cni_plugins_dir")]
+    #[serde(alias = "network_cni_plugins_dir")]
+    pub cni_bin_dir: Option<String>,
+    /// Longest a CNI plugin may run (`30s`, `2m`) before it is killed.
+    #[arg(long)]
+    pub cni_plugin_timeout: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +201,9 @@ pub struct PruneFlags {
 pub const DEFAULT_ROOT: &str = "/var/lib/ucr";
 pub const DEFAULT_RUN_ROOT: &str = "/run/ucr";
 pub const DEFAULT_LISTEN: &str = "/run/ucr/ucr.sock";
+pub const DEFAULT_CNI_CONF_DIR: &str = "/etc/cni/net.d";
+/// Where upstream's and Debian's packages put the plugins.
+pub const DEFAULT_CNI_BIN_DIR: &str = "/opt/cni/bin:/usr/lib/cni";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -230,6 +245,9 @@ pub struct Settings {
     pub log_level: String,
     pub backend: String,
     pub recover: Recover,
+    pub cni_conf_dir: PathBuf,
+    pub cni_bin_dirs: Vec<PathBuf>,
+    pub cni_plugin_timeout: Duration,
 }
 
 /// Mesos `--recover`.
@@ -284,6 +302,22 @@ impl ServeFlags {
             })
             .transpose()?
             .unwrap_or(Duration::from_secs(60));
+        let cni_plugin_timeout = pick!(cni_plugin_timeout)
+            .map(|v| {
+                parse_duration(&v).map_err(|reason| ConfigError::Value {
+                    flag: "cni-plugin-timeout",
+                    value: v.clone(),
+                    reason,
+                })
+            })
+            .transpose()?
+            .unwrap_or(Duration::from_secs(60));
+        let cni_bin_dirs = pick!(cni_bin_dir)
+            .unwrap_or_else(|| DEFAULT_CNI_BIN_DIR.into())
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .collect();
         let max_concurrent_downloads = pick!(max_concurrent_downloads).unwrap_or(3);
         if max_concurrent_downloads == 0 {
             return Err(ConfigError::Value {
@@ -307,6 +341,9 @@ impl ServeFlags {
             pinned_images: list(cli.pinned_images, file.pinned_images),
             log_level: pick!(log_level).unwrap_or_else(|| "info".into()),
             backend: pick!(image_provisioner_backend).unwrap_or_else(|| "auto".into()),
+            cni_conf_dir: pick!(cni_conf_dir).unwrap_or_else(|| DEFAULT_CNI_CONF_DIR.into()),
+            cni_bin_dirs,
+            cni_plugin_timeout,
             recover: match pick!(recover).as_deref() {
                 None | Some("reconnect") => Recover::Reconnect,
                 Some("cleanup") => Recover::Cleanup,

@@ -664,13 +664,20 @@ fn capabilities(config: &ContainerConfig) -> Vec<String> {
     set
 }
 
-/// Runs `ucr monitor` for a bundle and waits for its `ok <pid>` / `error <why>` report.
+/// Runs the monitor for a bundle and waits for its `ok <pid>` / `error <why>` report:
+/// `ucr-monitor` when it sits beside `ucr` (it is smaller), else `ucr monitor`.
 fn spawn_monitor(binary: &Path, bundle: &Path) -> Result<i32, String> {
     let (read_end, write_end) =
         crate::sys::process::cloexec_pipe().map_err(|e| format!("pipe: {e}"))?;
-    let mut cmd = std::process::Command::new(binary);
-    cmd.arg("monitor")
-        .arg("--bundle")
+    let own = binary.with_file_name("ucr-monitor");
+    let mut cmd = if own.is_file() {
+        std::process::Command::new(own)
+    } else {
+        let mut cmd = std::process::Command::new(binary);
+        cmd.arg("monitor");
+        cmd
+    };
+    cmd.arg("--bundle")
         .arg(bundle)
         .arg("--sync-fd")
         .arg(crate::sys::spawn::PASSED_FD.to_string())

@@ -99,7 +99,7 @@ pub fn request_reopen(bundle: &Path) -> io::Result<()> {
         .map_err(|e| with_path(e, "signalling the monitor of", bundle))
 }
 
-/// Whether `/proc/<pid>/cmdline` is `… monitor … --bundle <dir>` with `<dir>` resolving
+/// Whether `/proc/<pid>/cmdline` is `… monitor … --bundle <dir>` (or `ucr-monitor …`) with `<dir>` resolving
 /// to `bundle` (relative to the process's working directory when relative).
 fn is_monitor_of(pid: i32, bundle: &Path) -> bool {
     let proc = PathBuf::from(format!("/proc/{pid}"));
@@ -107,7 +107,9 @@ fn is_monitor_of(pid: i32, bundle: &Path) -> bool {
         return false;
     };
     let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-    if !args.iter().any(|a| *a == b"monitor") {
+    // `ucr monitor …` or `…/ucr-monitor …`.
+    let named = args.first().is_some_and(|a0| a0.ends_with(b"ucr-monitor"));
+    if !named && !args.iter().any(|a| *a == b"monitor") {
         return false;
     }
     let given = args.windows(2).find_map(|w| match w {

@@ -170,7 +170,10 @@ pub fn assert_nothing_left(d: &Daemon) {
         .flatten()
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| (c.contains(" monitor ") || c.contains(" pod-init ")) && c.contains(&run))
+        .filter(|c| {
+            let ours = c.contains(" monitor ") || c.contains("ucr-monitor ");
+            (ours || c.contains(" pod-init ")) && c.contains(&run)
+        })
         .collect();
     assert!(
         monitors.is_empty(),
