@@ -7,7 +7,10 @@
 # usage: hack/install-deps.sh [--test]
 set -euo pipefail
 
-pkgs=(protobuf-compiler pkg-config ca-certificates curl)
+# containernetworking-plugins/iptables: pod networking (the CNI plugins in
+# /usr/lib/cni; portmap and the bridge's masquerading need iptables).
+pkgs=(protobuf-compiler pkg-config ca-certificates curl
+      containernetworking-plugins iptables)
 case "${1:-}" in
   "") ;;
   --test)

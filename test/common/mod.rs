@@ -416,7 +416,8 @@ macro_rules! require_root {
 pub(crate) use require_root;
 
 /// A container's first process running `sh -c script` as root in `rootfs`, with its own
-/// PID namespace and `PATH=/bin` (busybox's applets), no hostname and nothing joined.
+/// PID namespace and `PATH=/bin` (busybox's applets), no hostname and nothing joined,
+/// the default masked and read-only kernel paths.
 pub fn launch_spec(rootfs: &Path, script: &str) -> LaunchSpec {
     LaunchSpec {
         rootfs: rootfs.to_path_buf(),
@@ -435,10 +436,14 @@ pub fn launch_spec(rootfs: &Path, script: &str) -> LaunchSpec {
         no_new_privs: false,
         capabilities: None,
         oom_score_adj: None,
-        masked_paths: vec![],
-        readonly_paths: vec![],
+        masked_paths: strings(ucr::launcher::spec::MASKED_PATHS),
+        readonly_paths: strings(ucr::launcher::spec::READONLY_PATHS),
         privileged: false,
     }
+}
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
 }
 
 /// `ucr <command> --spec FILE` (`launch` or `exec`), with `spec` written as JSON to a
