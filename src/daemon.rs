@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::{DockerRegistry, Settings};
-use crate::containerizer::{Containerizer, Options as ContainerizerOptions};
+use crate::containerizer::{network, Containerizer, Options as ContainerizerOptions};
 use crate::cri::{self, Core};
 use crate::provisioner::puller::registry::{auth::DockerConfig, RegistryOptions};
 use crate::provisioner::store::gc::{self, GcConfig};
@@ -66,7 +66,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         store: store.clone(),
         backend,
         binary: std::env::current_exe()?,
+        network: network::isolator(
+            &settings.cni_conf_dir,
+            &settings.cni_bin_dirs,
+            &settings.root.join("cni"),
+            settings.cni_plugin_timeout,
+        ),
     })?;
+    containerizer.sweep_half_made().await;
+    match containerizer.network_ready() {
+        Ok(()) => tracing::info!(conf_dir = %settings.cni_conf_dir.display(), "pod network ready"),
+        Err(reason) => tracing::warn!(%reason, "no pod network: only host-network pods can run"),
+    }
     if settings.recover == crate::config::Recover::Cleanup {
         // Mesos semantics: kill and remove everything, then exit; the next start (with
         // the default `reconnect`) begins from a clean node.

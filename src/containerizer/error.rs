@@ -42,6 +42,11 @@ pub enum ContainerizerError {
     Db(#[from] super::db::DbError),
     #[error(transparent)]
     PodFiles(#[from] super::pod_files::PodFilesError),
+    #[error("pod sandbox {id}: network: {source}")]
+    Network {
+        id: String,
+        source: crate::isolators::network::cni::CniError,
+    },
     #[error("container {id}: {message}")]
     Start { id: String, message: String },
     #[error("exec in container {id} timed out after {seconds}s")]
@@ -71,6 +76,7 @@ impl Kind for ContainerizerError {
             Runtime(e) => e.kind(),
             User(e) => e.kind(),
             PodFiles(e) => e.kind(),
+            Network { source, .. } => source.kind(),
             Db(_) | Task(_) | Start { .. } => ErrorKind::Internal,
             Io { source, .. } => io_kind(source),
         }

@@ -16,6 +16,7 @@ mod container;
 mod db;
 pub mod error;
 mod exec;
+pub mod network;
 pub mod paths;
 mod pod;
 pub mod pod_files;
@@ -28,6 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
+use crate::isolators::network::cni::Cni;
 use crate::provisioner::backend::Backend;
 use crate::provisioner::store::flight::Flights;
 use crate::provisioner::store::Store;
@@ -42,6 +44,8 @@ pub struct Options {
     pub backend: Box<dyn Backend>,
     /// The `ucr` binary, re-executed as `ucr monitor` and `ucr exec`.
     pub binary: PathBuf,
+    /// The pods' networks (see `network`).
+    pub network: Cni,
 }
 
 #[derive(Default)]
@@ -56,6 +60,7 @@ pub struct Containerizer {
     store: Arc<Store>,
     backend: Box<dyn Backend>,
     binary: PathBuf,
+    network: Cni,
     cache: Mutex<Cache>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     pod_flights: Arc<Flights<String, ContainerizerError>>,
@@ -78,6 +83,7 @@ impl Containerizer {
             store: opts.store,
             backend: opts.backend,
             binary: opts.binary,
+            network: opts.network,
             cache: Mutex::default(),
             locks: Mutex::default(),
             pod_flights: Arc::default(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::error::{io, ContainerizerError};
 use super::types::{ContainerFilter, PidMode, Pod, PodConfig, PodFilter, PodState};
-use super::{new_id, now_ns, paths::Paths, pod_files, validate_name, Containerizer};
+use super::{network, new_id, now_ns, paths::Paths, pod_files, validate_name, Containerizer};
 use crate::launcher::pod_init;
 use crate::sys::mount::{self, MsFlags};
 use crate::sys::netns::{self, PodNamespace, PodPins};
@@ -41,9 +41,12 @@ impl Containerizer {
                 reason: "must be an absolute path",
             });
         }
-        // A bad hostname is the caller's mistake: say so before anything is created.
+        // A bad hostname or bandwidth annotation is the caller's mistake, and a missing
+        // network the node's: say so before anything is created.
         pod_files::hostname_file(&pod_hostname(&config))?;
         let key = name_key(&config);
+        network::bandwidth(&key, &config)?;
+        self.check_network(&key, &config)?;
         if let Some(existing) = self
             .cache()
             .pods
@@ -73,14 +76,30 @@ impl Containerizer {
         })
         .await
         .map_err(|e| ContainerizerError::Task(e.to_string()))??;
+        let mut ips = Vec::new();
+        if let Some(pin) = &netns {
+            let bw = network::bandwidth(&id, &config)?;
+            match self.attach(&id, pin, &config, bw).await {
+                Ok(found) => ips = found.iter().map(|ip| ip.to_string()).collect(),
+                Err(e) => {
+                    let (paths, pid) = (self.paths.clone(), id.clone());
+                    let _ = tokio::task::spawn_blocking(move || teardown_pod(&paths, &pid)).await;
+                    return Err(e);
+                }
+            }
+        }
         let pod = Pod {
             id: id.clone(),
             config,
             state: PodState::Ready,
             created_at_ns: now_ns(),
             netns,
+            ips,
         };
         if let Err(e) = self.db.put_pod(&pod) {
+            if pod.netns.is_some() {
+                let _ = self.detach(&id).await;
+            }
             let (paths, pid) = (self.paths.clone(), id.clone());
             let _ = tokio::task::spawn_blocking(move || teardown_pod(&paths, &pid)).await;
             return Err(e.into());
@@ -150,6 +169,11 @@ impl Containerizer {
         let dir = self.paths.pod_dir(&id);
         if let Err(e) = pod_init::stop(&dir) {
             tracing::warn!(pod = %id, error = %e, "stopping the pod init");
+        }
+        // CNI DEL: veth, IP reservation and host ports go now; kubelet retries the stop
+        // while this fails. Repeating it is harmless.
+        if !pod.config.host_network {
+            self.detach(&id).await?;
         }
         if pod.state != PodState::NotReady {
             pod.state = PodState::NotReady;

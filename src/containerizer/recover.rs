@@ -39,23 +39,46 @@ impl Containerizer {
             }
             cache.containers.insert(c.id.clone(), c);
         }
-        for id in self.paths.pod_ids_on_disk() {
-            if !cache.pods.contains_key(&id) {
-                tracing::warn!(pod = %id, "removing a pod sandbox left half made by a crash");
-                super::pod::teardown_pod(&self.paths, &id);
-            }
-        }
-        for id in self.paths.container_ids_on_disk() {
-            if !cache.containers.contains_key(&id) {
-                tracing::warn!(container = %id, "removing a container left half made by a crash");
-                self.discard_now(&id);
-            }
-        }
         tracing::info!(
             pods = cache.pods.len(),
             containers = cache.containers.len(),
             "recovered containerizer state"
         );
         Ok(())
+    }
+
+    /// Undoes what a crash left half made: pods and containers on disk that never reached
+    /// the database (their network detached, pins and pod init gone, rootfs removed).
+    /// The daemon runs it once after `open`, before serving.
+    pub async fn sweep_half_made(&self) {
+        let pods: Vec<String> = {
+            let cache = self.cache();
+            self.paths
+                .pod_ids_on_disk()
+                .into_iter()
+                .filter(|id| !cache.pods.contains_key(id))
+                .collect()
+        };
+        for id in pods {
+            tracing::warn!(pod = %id, "removing a pod sandbox left half made by a crash");
+            if let Err(e) = self.detach(&id).await {
+                tracing::warn!(pod = %id, error = %e, "detaching its network");
+            }
+            let (paths, pid) = (self.paths.clone(), id.clone());
+            let _ =
+                tokio::task::spawn_blocking(move || super::pod::teardown_pod(&paths, &pid)).await;
+        }
+        let containers: Vec<String> = {
+            let cache = self.cache();
+            self.paths
+                .container_ids_on_disk()
+                .into_iter()
+                .filter(|id| !cache.containers.contains_key(id))
+                .collect()
+        };
+        for id in containers {
+            tracing::warn!(container = %id, "removing a container left half made by a crash");
+            self.discard_now(&id);
+        }
     }
 }

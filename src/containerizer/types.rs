@@ -41,6 +41,20 @@ pub struct PodConfig {
     /// `Node`: the host's; otherwise each container gets its own.
     #[serde(default)]
     pub pid: PidMode,
+    /// Host ports forwarded to the pod (CNI `portMappings`).
+    #[serde(default)]
+    pub port_mappings: Vec<PortMapping>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PortMapping {
+    /// `tcp`, `udp` or `sctp`.
+    pub protocol: String,
+    pub container_port: u16,
+    /// 0: none (only documents the container port).
+    pub host_port: u16,
+    /// Empty: all of the host's addresses.
+    pub host_ip: String,
 }
 
 /// Whose PID namespace a pod's or container's processes live in (CRI `NamespaceMode` for
@@ -73,6 +87,9 @@ pub struct Pod {
     pub created_at_ns: i64,
     /// The pinned network namespace (none for host-network pods).
     pub netns: Option<PathBuf>,
+    /// The pod's IPs from its network, primary (IPv4 when it has one) first.
+    #[serde(default)]
+    pub ips: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]

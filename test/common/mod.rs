@@ -68,6 +68,46 @@ pub fn require_registries() {
     }
 }
 
+/// The pod network of the daemons tests start (unless a test passes its own
+/// `--cni-conf-dir`): one bridge shared by all of them, host-local addresses from
+/// 10.214.0.0/16, portmap chained. Written once, atomically; returns its directory.
+pub fn test_cni_conf_dir() -> PathBuf {
+    let dir = test_dir().join("cni/net.d");
+    let file = dir.join("10-ucr-test.conflist");
+    if !file.exists() {
+        std::fs::create_dir_all(&dir).expect("CNI conf dir");
+        let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+        std::fs::write(&tmp, TEST_NETWORK).expect("write CNI conf");
+        std::fs::rename(&tmp, &file).expect("install CNI conf");
+    }
+    dir
+}
+
+pub const TEST_NETWORK_NAME: &str = "ucr-test";
+pub const TEST_BRIDGE: &str = "ucrtest0";
+pub const TEST_SUBNET_PREFIX: &str = "10.214.";
+
+const TEST_NETWORK: &str = r#"{
+  "cniVersion": "1.0.0",
+  "name": "ucr-test",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "ucrtest0",
+      "isGateway": true,
+      "ipMasq": true,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{ "subnet": "10.214.0.0/16" }]],
+        "routes": [{ "dst": "0.0.0.0/0" }]
+      }
+    },
+    { "type": "portmap", "capabilities": { "portMappings": true } }
+  ]
+}
+"#;
+
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
@@ -108,6 +148,19 @@ impl Daemon {
         d
     }
 
+    /// The shared test network, unless the test chose its own.
+    fn network_args(&self) -> Vec<String> {
+        if self.args.iter().any(|a| a.starts_with("--cni-conf-dir")) {
+            return vec![];
+        }
+        vec![
+            "--cni-conf-dir".into(),
+            test_cni_conf_dir().display().to_string(),
+            "--cni-bin-dir".into(),
+            "/usr/lib/cni".into(),
+        ]
+    }
+
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -122,6 +175,7 @@ impl Daemon {
             .arg(self.dir.path().join("run"))
             .arg("--listen")
             .arg(&self.socket)
+            .args(self.network_args())
             .args(&self.args)
             .env("UCR_LOG", "info,ucr=debug")
             .stdin(Stdio::null())

@@ -81,14 +81,7 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
                             status: true,
                             ..Default::default()
                         },
-                        cri::RuntimeCondition {
-                            r#type: "NetworkReady".into(),
-                            status: false,
-                            reason: "NetworkPluginNotReady".into(),
-                            message:
-                                "the CNI network isolator is not built yet: pods get only loopback"
-                                    .into(),
-                        },
+                        network_condition(self.core.containerizer.network_ready()),
                     ],
                 }),
                 ..Default::default()
@@ -105,7 +98,7 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
             .into_inner()
             .config
             .ok_or_else(|| Status::invalid_argument("config must be set"))?;
-        let config = pod::config(config);
+        let config = pod::config(config)?;
         let name = config.metadata.name.clone();
         instrument("RunPodSandbox", &name, async {
             let pod = self
@@ -419,5 +412,20 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         checkpoint_container(cri::CheckpointContainerRequest) -> cri::CheckpointContainerResponse;
         list_metric_descriptors(cri::ListMetricDescriptorsRequest) -> cri::ListMetricDescriptorsResponse;
         list_pod_sandbox_metrics(cri::ListPodSandboxMetricsRequest) -> cri::ListPodSandboxMetricsResponse;
+    }
+}
+
+/// CRI `NetworkReady`: true once a CNI network is configured, else false with the reason
+/// (kubelet reports the node NotReady and says why).
+fn network_condition(ready: Result<(), String>) -> cri::RuntimeCondition {
+    let (status, reason, message) = match ready {
+        Ok(()) => (true, String::new(), String::new()),
+        Err(why) => (false, "NetworkPluginNotReady".into(), why),
+    };
+    cri::RuntimeCondition {
+        r#type: "NetworkReady".into(),
+        status,
+        reason,
+        message,
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use k8s_cri::v1 as cri;
 
 use crate::containerizer::types::{
-    DnsConfig, Labels, PidMode, Pod, PodConfig, PodFilter, PodMetadata, PodState,
+    DnsConfig, Labels, PidMode, Pod, PodConfig, PodFilter, PodMetadata, PodState, PortMapping,
 };
 
 /// `NamespaceMode::NODE`: share the host's namespace.
@@ -19,7 +19,7 @@ fn to_map(labels: &Labels) -> HashMap<String, String> {
     labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
-pub fn config(c: cri::PodSandboxConfig) -> PodConfig {
+pub fn config(c: cri::PodSandboxConfig) -> Result<PodConfig, tonic::Status> {
     let m = c.metadata.unwrap_or_default();
     let ns = c
         .linux
@@ -28,7 +28,7 @@ pub fn config(c: cri::PodSandboxConfig) -> PodConfig {
         .and_then(|s| s.namespace_options.clone())
         .unwrap_or_default();
     let dns = c.dns_config.unwrap_or_default();
-    PodConfig {
+    Ok(PodConfig {
         metadata: PodMetadata {
             name: m.name,
             uid: m.uid,
@@ -47,7 +47,37 @@ pub fn config(c: cri::PodSandboxConfig) -> PodConfig {
         host_network: ns.network == NODE,
         host_ipc: ns.ipc == NODE,
         pid: pid_mode(&ns),
-    }
+        port_mappings: c
+            .port_mappings
+            .iter()
+            .map(port_mapping)
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+fn port_mapping(p: &cri::PortMapping) -> Result<PortMapping, tonic::Status> {
+    let port = |what: &str, v: i32| {
+        u16::try_from(v).map_err(|_| {
+            tonic::Status::invalid_argument(format!("port_mappings: {what} {v} is not a port"))
+        })
+    };
+    Ok(PortMapping {
+        protocol: match cri::Protocol::try_from(p.protocol) {
+            Ok(cri::Protocol::Tcp) => "tcp",
+            Ok(cri::Protocol::Udp) => "udp",
+            Ok(cri::Protocol::Sctp) => "sctp",
+            Err(_) => {
+                return Err(tonic::Status::invalid_argument(format!(
+                    "port_mappings: unknown protocol {}",
+                    p.protocol
+                )))
+            }
+        }
+        .into(),
+        container_port: port("container_port", p.container_port)?,
+        host_port: port("host_port", p.host_port)?,
+        host_ip: p.host_ip.clone(),
+    })
 }
 
 /// The PID mode a `NamespaceOption` asks for (pod or container level).
@@ -99,7 +129,15 @@ pub fn status(p: &Pod) -> cri::PodSandboxStatus {
         metadata: Some(metadata(p)),
         state: state(p.state),
         created_at: p.created_at_ns,
-        network: Some(cri::PodSandboxNetworkStatus::default()),
+        network: Some(cri::PodSandboxNetworkStatus {
+            ip: p.ips.first().cloned().unwrap_or_default(),
+            additional_ips: p
+                .ips
+                .iter()
+                .skip(1)
+                .map(|ip| cri::PodIp { ip: ip.clone() })
+                .collect(),
+        }),
         linux: Some(cri::LinuxPodSandboxStatus {
             namespaces: Some(cri::Namespace {
                 options: Some(cri::NamespaceOption {
