@@ -271,3 +271,56 @@ async fn masked_read_only_and_privileged() {
     stop_remove_pod(&mut rt, &pod).await;
     assert_nothing_left(&d);
 }
+
+#[tokio::test]
+async fn pod_sysctls_apply_to_the_pod_alone() {
+    require_root!("pod_sysctls_apply_to_the_pod_alone");
+    let (d, mut rt) = daemon().await;
+    let logs = d.dir.path().join("logs-sysctl");
+    let host_before = std::fs::read_to_string("/proc/sys/fs/mqueue/msg_max").expect("host");
+    let mut pc = pod_config("sysctls", &logs);
+    let linux = pc.linux.get_or_insert_with(Default::default);
+    linux.sysctls = [
+        ("kernel.shm_rmid_forced", "1"),
+        ("fs.mqueue.msg_max", "100"),
+        ("net.ipv4.ip_unprivileged_port_start", "80"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let pod = run_pod(&mut rt, &pc).await;
+    let c = running(
+        &mut rt,
+        &pod,
+        &pc,
+        container_config("reader", "exec sleep 1000"),
+    )
+    .await;
+    for (path, want) in [
+        ("/proc/sys/kernel/shm_rmid_forced", "1"),
+        ("/proc/sys/fs/mqueue/msg_max", "100"),
+        ("/proc/sys/net/ipv4/ip_unprivileged_port_start", "80"),
+    ] {
+        let got = exec_ok(&mut rt, &c, &["cat", path]).await;
+        assert_eq!(got.trim(), want, "{path} inside the pod");
+    }
+    let host_after = std::fs::read_to_string("/proc/sys/fs/mqueue/msg_max").expect("host");
+    assert_eq!(host_before, host_after, "the host's value changed");
+    stop_remove_pod(&mut rt, &pod).await;
+
+    // A sysctl that is not namespaced would change the host: refused, nothing made.
+    let mut bad = pod_config("bad-sysctl", &logs);
+    bad.metadata.as_mut().expect("metadata").uid = "bad".into();
+    let linux = bad.linux.get_or_insert_with(Default::default);
+    linux.sysctls = [("vm.overcommit_memory".to_string(), "1".to_string())].into();
+    let e = rt
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(bad),
+            runtime_handler: String::new(),
+        })
+        .await
+        .expect_err("refused");
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("vm.overcommit_memory"), "{e:?}");
+    assert_nothing_left(&d);
+}

@@ -21,6 +21,7 @@ pub mod paths;
 mod pod;
 pub mod pod_files;
 mod recover;
+mod sysctl;
 pub mod types;
 
 use std::collections::HashMap;

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use super::error::{io, ContainerizerError};
 use super::types::{ContainerFilter, PidMode, Pod, PodConfig, PodFilter, PodState};
-use super::{network, new_id, now_ns, paths::Paths, pod_files, validate_name, Containerizer};
+use super::{
+    network, new_id, now_ns, paths::Paths, pod_files, sysctl, validate_name, Containerizer,
+};
 use crate::launcher::pod_init;
 use crate::sys::mount::{self, MsFlags};
 use crate::sys::netns::{self, PodNamespace, PodPins};
@@ -46,6 +48,7 @@ impl Containerizer {
         pod_files::hostname_file(&pod_hostname(&config))?;
         let key = name_key(&config);
         network::bandwidth(&key, &config)?;
+        sysctl::resolve(&config)?;
         self.check_network(&key, &config)?;
         if let Some(existing) = self
             .cache()
@@ -253,10 +256,11 @@ fn setup_pod(
     }
     let pins = pins(paths, id);
     let hostname = pod_hostname(config);
-    netns::create_pinned(
+    netns::create_pinned_with(
         &kinds,
         &pins,
         (!config.host_network).then_some(hostname.as_str()),
+        &sysctl::resolve(config)?,
     )
     .map_err(io("create pod namespaces", &dir))?;
     if config.pid == PidMode::Pod {

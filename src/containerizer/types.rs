@@ -44,6 +44,9 @@ pub struct PodConfig {
     /// Host ports forwarded to the pod (CNI `portMappings`).
     #[serde(default)]
     pub port_mappings: Vec<PortMapping>,
+    /// Namespaced sysctls set in the pod's namespaces (`sysctl` checks them).
+    #[serde(default)]
+    pub sysctls: Labels,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

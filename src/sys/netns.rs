@@ -119,6 +119,18 @@ pub fn create_pinned(
     pins: &PodPins,
     hostname: Option<&str>,
 ) -> io::Result<()> {
+    create_pinned_with(kinds, pins, hostname, &[])
+}
+
+/// [`create_pinned`], also writing `sysctls` (a path under `/proc/sys` and its value)
+/// from inside the new namespaces, where namespaced sysctls take effect for them alone.
+/// The caller checks that each one belongs to a namespace being created.
+pub fn create_pinned_with(
+    kinds: &[PodNamespace],
+    pins: &PodPins,
+    hostname: Option<&str>,
+    sysctls: &[(PathBuf, String)],
+) -> io::Result<()> {
     let kinds: BTreeSet<PodNamespace> = kinds.iter().copied().collect();
     if hostname.is_some() && !kinds.contains(&PodNamespace::Uts) {
         // Setting it anyway would rename the host.
@@ -132,8 +144,9 @@ pub fn create_pinned(
     }
     let pins = pins.clone();
     let hostname = hostname.map(str::to_owned);
+    let sysctls = sysctls.to_vec();
     on_own_thread("ucr-pod-ns", move || {
-        create_here(&kinds, &pins, hostname.as_deref())
+        create_here(&kinds, &pins, hostname.as_deref(), &sysctls)
     })
 }
 
@@ -227,6 +240,7 @@ fn create_here(
     kinds: &BTreeSet<PodNamespace>,
     pins: &PodPins,
     hostname: Option<&str>,
+    sysctls: &[(PathBuf, String)],
 ) -> io::Result<()> {
     let flags = kinds
         .iter()
@@ -240,6 +254,14 @@ fn create_here(
         rtnl::Socket::open()
             .and_then(|mut s| s.set_link_up("lo"))
             .map_err(failed("bringing up lo in the new network namespace"))?;
+    }
+    // /proc/sys/net and the IPC sysctls show the namespaces of the task reading them:
+    // this thread's, now.
+    for (path, value) in sysctls {
+        std::fs::write(path, value).map_err(failed(format!(
+            "setting sysctl {} to {value:?}",
+            path.display()
+        )))?;
     }
     let mut undo = Undo(Vec::new());
     for &kind in kinds {

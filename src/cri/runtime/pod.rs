@@ -27,6 +27,11 @@ pub fn config(c: cri::PodSandboxConfig) -> Result<PodConfig, tonic::Status> {
         .and_then(|l| l.security_context.as_ref())
         .and_then(|s| s.namespace_options.clone())
         .unwrap_or_default();
+    let sysctls = c
+        .linux
+        .as_ref()
+        .map(|l| l.sysctls.clone().into_iter().collect())
+        .unwrap_or_default();
     let dns = c.dns_config.unwrap_or_default();
     Ok(PodConfig {
         metadata: PodMetadata {
@@ -52,6 +57,7 @@ pub fn config(c: cri::PodSandboxConfig) -> Result<PodConfig, tonic::Status> {
             .iter()
             .map(port_mapping)
             .collect::<Result<_, _>>()?,
+        sysctls,
     })
 }
 
