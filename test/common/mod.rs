@@ -8,6 +8,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod net;
 pub mod pods;
 pub mod proxy;
 pub mod push;
