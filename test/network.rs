@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use common::net::{iptables_lines_mentioning, TestNet};
 use common::pods::{
-    assert_nothing_left, container_config, create, exec_ok, list_pods, mounts_of_type_under,
-    pod_config, run_pod, start, stop_remove_pod, Rt, BUSYBOX,
+    assert_nothing_left, container_config, create, describe, exec_ok, list_pods, live_processes,
+    mounts_of_type_under, pod_config, pod_status, run_pod, running, start, stop_remove_pod, Rt,
+    BUSYBOX,
 };
 use common::*;
 use k8s_cri::v1 as cri;
@@ -32,18 +33,6 @@ async fn net_daemon(args: &[String]) -> (Daemon, Rt) {
     pull(&mut images, BUSYBOX).await.expect("pull busybox");
     let rt = d.runtime().await;
     (d, rt)
-}
-
-async fn pod_status(rt: &mut Rt, pod: &str) -> cri::PodSandboxStatus {
-    rt.pod_sandbox_status(cri::PodSandboxStatusRequest {
-        pod_sandbox_id: pod.into(),
-        verbose: false,
-    })
-    .await
-    .expect("PodSandboxStatus")
-    .into_inner()
-    .status
-    .expect("status")
 }
 
 /// The pod's primary IP, which must be in `net`'s subnet.
@@ -71,17 +60,6 @@ async fn network_ready(rt: &mut Rt) -> cri::RuntimeCondition {
         .into_iter()
         .find(|c| c.r#type == "NetworkReady")
         .expect("a NetworkReady condition")
-}
-
-async fn running(
-    rt: &mut Rt,
-    pod: &str,
-    pc: &cri::PodSandboxConfig,
-    c: cri::ContainerConfig,
-) -> String {
-    let id = create(rt, pod, pc, c).await.expect("CreateContainer");
-    start(rt, &id).await;
-    id
 }
 
 async fn try_run_pod(rt: &mut Rt, pc: &cri::PodSandboxConfig) -> Result<String, tonic::Status> {
@@ -468,27 +446,13 @@ async fn del_survives_a_daemon_kill_and_a_removed_config() {
 
 /// Processes (not zombies) whose environment contains `marker`.
 fn processes_with_env(marker: &str) -> Vec<String> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
-        .filter(|e| {
-            std::fs::read_to_string(e.path().join("stat"))
-                .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").starts_with(" Z"))
-        })
-        .filter(|e| {
-            std::fs::read(e.path().join("environ"))
+    live_processes()
+        .iter()
+        .filter(|(p, _)| {
+            std::fs::read(p.join("environ"))
                 .is_ok_and(|env| String::from_utf8_lossy(&env).contains(marker))
         })
-        .map(|e| {
-            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            format!(
-                "pid {}: {}",
-                e.file_name().to_string_lossy(),
-                String::from_utf8_lossy(&cmd).replace('\0', " ")
-            )
-        })
+        .map(describe)
         .collect()
 }
 

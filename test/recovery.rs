@@ -6,80 +6,22 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::pods::kubelet_namespaces;
+use common::pods::{container_config, pod_config, run_pod, running, BUSYBOX};
 use common::*;
 use k8s_cri::v1 as cri;
 
-const BUSYBOX: &str = "127.0.0.1:5000/ucr-test/busybox:latest";
-
-fn pod_config(name: &str) -> cri::PodSandboxConfig {
-    cri::PodSandboxConfig {
-        metadata: Some(cri::PodSandboxMetadata {
-            name: name.into(),
-            uid: format!("uid-{name}"),
-            namespace: "default".into(),
-            attempt: 0,
-        }),
-        hostname: name.into(),
-        linux: Some(cri::LinuxPodSandboxConfig {
-            security_context: Some(cri::LinuxSandboxSecurityContext {
-                namespace_options: kubelet_namespaces(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-/// A pod with one running `sleep 1000` (PID 1 without a TERM handler: only SIGKILL
-/// stops it). Returns (pod id, container id).
 async fn pod_with_sleeper(d: &Daemon, name: &str) -> (String, String) {
     pull(&mut d.images().await, BUSYBOX).await.expect("pull");
     let mut rt = d.runtime().await;
-    let pc = pod_config(name);
-    let pod = rt
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(pc.clone()),
-            runtime_handler: String::new(),
-        })
-        .await
-        .expect("runp")
-        .into_inner()
-        .pod_sandbox_id;
-    let c = rt
-        .create_container(cri::CreateContainerRequest {
-            pod_sandbox_id: pod.clone(),
-            config: Some(cri::ContainerConfig {
-                metadata: Some(cri::ContainerMetadata {
-                    name: "sleeper".into(),
-                    attempt: 0,
-                }),
-                image: Some(cri::ImageSpec {
-                    image: BUSYBOX.into(),
-                    ..Default::default()
-                }),
-                command: vec!["sleep".into(), "1000".into()],
-                linux: Some(cri::LinuxContainerConfig {
-                    security_context: Some(cri::LinuxContainerSecurityContext {
-                        namespace_options: kubelet_namespaces(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            sandbox_config: Some(pc),
-        })
-        .await
-        .expect("create")
-        .into_inner()
-        .container_id;
-    rt.start_container(cri::StartContainerRequest {
-        container_id: c.clone(),
-    })
-    .await
-    .expect("start");
+    let pc = pod_config(name, &d.dir.path().join("logs"));
+    let pod = run_pod(&mut rt, &pc).await;
+    let c = running(
+        &mut rt,
+        &pod,
+        &pc,
+        container_config("sleeper", "exec sleep 1000"),
+    )
+    .await;
     (pod, c)
 }
 

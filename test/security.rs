@@ -5,8 +5,8 @@
 mod common;
 
 use common::pods::{
-    assert_nothing_left, container_config, create, daemon, exec_ok, kubelet_namespaces, pod_config,
-    run_pod, start, stop_remove_pod, Rt,
+    assert_nothing_left, container_config, create, daemon, exec_ok, kubelet_namespaces,
+    live_processes, pod_config, pod_status, run_pod, running, stop_remove_pod,
 };
 use common::*;
 use k8s_cri::v1 as cri;
@@ -51,30 +51,12 @@ fn pid_context(mode: cri::NamespaceMode) -> cri::LinuxContainerSecurityContext {
     }
 }
 
-async fn running(
-    rt: &mut Rt,
-    pod: &str,
-    pc: &cri::PodSandboxConfig,
-    c: cri::ContainerConfig,
-) -> String {
-    let id = create(rt, pod, pc, c).await.expect("CreateContainer");
-    start(rt, &id).await;
-    id
-}
-
 /// `ucr pod-init` processes of this daemon still alive (zombies do not count).
 fn pod_inits(d: &Daemon) -> Vec<String> {
     let run = d.run_root().display().to_string();
-    std::fs::read_dir("/proc")
+    live_processes()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| {
-            std::fs::read_to_string(e.path().join("stat"))
-                .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").starts_with(" Z"))
-        })
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .map(|(_, c)| c)
         .filter(|c| c.contains(" pod-init ") && c.contains(&run))
         .collect()
 }
@@ -102,16 +84,7 @@ async fn a_pod_can_share_one_pid_namespace() {
         ps.contains("sleep 1001") && ps.contains("sleep 1002"),
         "ps in the second container:\n{ps}"
     );
-    let pod_status = rt
-        .pod_sandbox_status(cri::PodSandboxStatusRequest {
-            pod_sandbox_id: pod.clone(),
-            verbose: false,
-        })
-        .await
-        .expect("PodSandboxStatus")
-        .into_inner()
-        .status
-        .expect("status");
+    let pod_status = pod_status(&mut rt, &pod).await;
     let options = pod_status
         .linux
         .and_then(|l| l.namespaces)

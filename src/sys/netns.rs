@@ -265,22 +265,11 @@ fn create_here(
     }
     let mut undo = Undo(Vec::new());
     for &kind in kinds {
-        let pin = pins.get(kind);
-        // create_new: an existing file may be someone's live pin; never take it over
-        // (and never remove it on undo, since it is not pushed).
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o444)
-            .open(pin)
-            .map_err(failed(format!("creating pin file {}", pin.display())))?;
-        undo.0.push(pin.to_path_buf());
         let source = Path::new("/proc/thread-self/ns").join(kind.proc_name());
-        mount::bind(&source, pin).map_err(failed(format!(
-            "bind-mounting {} onto {}",
-            source.display(),
-            pin.display()
-        )))?;
+        // `pin` never takes over an existing file (it may be someone's live pin) and
+        // leaves nothing on failure; only pins it made are pushed for undo.
+        pin(&source, pins.get(kind))?;
+        undo.0.push(pins.get(kind).to_path_buf());
     }
     undo.0.clear();
     Ok(())

@@ -164,12 +164,9 @@ pub fn assert_nothing_left(d: &Daemon) {
         .collect();
     assert!(mounts.is_empty(), "leaked mounts: {mounts:#?}");
     let run = d.run_root().display().to_string();
-    let monitors: Vec<String> = std::fs::read_dir("/proc")
+    let monitors: Vec<String> = live_processes()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .map(|(_, c)| c)
         .filter(|c| {
             let ours = c.contains(" monitor ") || c.contains("ucr-monitor ");
             (ours || c.contains(" pod-init ")) && c.contains(&run)
@@ -316,22 +313,61 @@ pub fn mounts_of_type_under(fstype: &str, dir: &Path) -> Vec<String> {
 pub fn processes_inside(dir: &Path) -> Vec<String> {
     let dir = dir.display().to_string();
     let ours = std::fs::read_link("/proc/self/ns/mnt").ok();
+    live_processes()
+        .iter()
+        .filter(|(p, _)| std::fs::read_link(p.join("ns/mnt")).ok() != ours)
+        .filter(|(p, _)| {
+            std::fs::read_to_string(p.join("mountinfo")).is_ok_and(|m| m.contains(&dir))
+        })
+        .map(describe)
+        .collect()
+}
+
+/// CreateContainer and StartContainer, both of which must succeed; the container id.
+pub async fn running(
+    rt: &mut Rt,
+    pod: &str,
+    pc: &cri::PodSandboxConfig,
+    c: cri::ContainerConfig,
+) -> String {
+    let id = create(rt, pod, pc, c).await.expect("CreateContainer");
+    start(rt, &id).await;
+    id
+}
+
+pub async fn pod_status(rt: &mut Rt, pod: &str) -> cri::PodSandboxStatus {
+    rt.pod_sandbox_status(cri::PodSandboxStatusRequest {
+        pod_sandbox_id: pod.into(),
+        verbose: false,
+    })
+    .await
+    .expect("PodSandboxStatus")
+    .into_inner()
+    .status
+    .expect("status")
+}
+
+/// Every live (not zombie) process: its `/proc/<pid>` directory and its command line
+/// with spaces for NULs. Tests filter it for what they look for.
+pub fn live_processes() -> Vec<(std::path::PathBuf, String)> {
     std::fs::read_dir("/proc")
         .into_iter()
         .flatten()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
-        .filter(|e| std::fs::read_link(e.path().join("ns/mnt")).ok() != ours)
         .filter(|e| {
-            std::fs::read_to_string(e.path().join("mountinfo")).is_ok_and(|m| m.contains(&dir))
+            std::fs::read_to_string(e.path().join("stat"))
+                .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").starts_with(" Z"))
         })
         .map(|e| {
             let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            format!(
-                "pid {}: {}",
-                e.file_name().to_string_lossy(),
-                String::from_utf8_lossy(&cmd).replace('\0', " ")
-            )
+            (e.path(), String::from_utf8_lossy(&cmd).replace('\0', " "))
         })
         .collect()
+}
+
+/// `pid <n>: <command line>` for a [`live_processes`] entry, for assertion messages.
+pub fn describe(process: &(std::path::PathBuf, String)) -> String {
+    let pid = process.0.file_name().unwrap_or_default().to_string_lossy();
+    format!("pid {pid}: {}", process.1)
 }
