@@ -684,3 +684,48 @@ async fn a_hundred_pods_eight_at_a_time_leave_no_network_behind() {
     assert_no_pins(&d);
     assert_nothing_left(&d);
 }
+
+/// kubelet calls RunPodSandbox again when its call times out, which a slow CNI ADD can
+/// cause: a retry while ADD runs must wait for it, not start a second one.
+#[tokio::test]
+async fn a_retried_run_pod_sandbox_runs_add_once() {
+    require_root!(
+        "a_retried_run_pod_sandbox_runs_add_once",
+        "namespaces, mounts, bridges, iptables"
+    );
+    // Chained after bridge and portmap: logs each ADD, takes its time, passes the
+    // previous result on (a chained plugin's output is the chain's result so far).
+    let net = TestNet::new(&[r#"{ "type": "slowpoke" }"#]);
+    let log = net.dir.path().join("slowpoke.log");
+    net.fake_plugin(
+        "slowpoke",
+        &format!(
+            r#"log={log}
+case "$CNI_COMMAND" in
+ADD) conf=$(cat); echo "ADD $CNI_CONTAINERID" >>"$log"; sleep 2
+     printf '%s' "$conf" | jq -c '.prevResult' ;;
+DEL) cat >/dev/null; echo "DEL $CNI_CONTAINERID" >>"$log" ;;
+VERSION) echo '{VERSION_ANSWER}' ;;
+esac"#,
+            log = log.display()
+        ),
+    );
+    let (d, rt) = net_daemon(&net.daemon_args()).await;
+    let pc = pod_config("retried", &d.dir.path().join("logs"));
+    let first = {
+        let (mut rt, pc) = (rt.clone(), pc.clone());
+        tokio::spawn(async move { try_run_pod(&mut rt, &pc).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut rt = rt;
+    let second = try_run_pod(&mut rt, &pc).await.expect("the retry");
+    let first = first.await.expect("task").expect("the first call");
+    assert_eq!(first, second, "the retry returned another pod");
+    assert_eq!(logged(&log, "ADD"), vec![first.clone()], "ADDs run");
+    let ip = pod_ip(&mut rt, &first, &net).await;
+    assert!(ip.starts_with(&net.subnet_prefix), "{ip}");
+    stop_remove_pod(&mut rt, &first).await;
+    assert_eq!(logged(&log, "DEL"), vec![first.clone()], "DELs run");
+    assert_network_clean(&net, &[&first]);
+    assert_nothing_left(&d);
+}
