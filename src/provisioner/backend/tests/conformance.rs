@@ -67,7 +67,7 @@ fn perms(path: &Path) -> u32 {
 }
 
 fn single_layer_tar() -> Vec<u8> {
-    Tar::new()
+    Layer::new()
         .dir(".", 0o751)
         .dir("etc", 0o755)
         .xattr("user.note", b"hello")
@@ -83,8 +83,8 @@ fn single_layer_tar() -> Vec<u8> {
         .symlink("abs", "/etc/passwd")
         .dir("data", 0o750)
         .file("data/x", 0o644, b"x")
-        .node("run/fifo", EntryType::Fifo, 0o600, 0, 0)
-        .node("dev/null", EntryType::Char, 0o666, 1, 3)
+        .device("run/fifo", EntryType::Fifo, 0o600, 0, 0)
+        .device("dev/null", EntryType::Char, 0o666, 1, 3)
         .bytes()
 }
 
@@ -152,7 +152,7 @@ fn single_layer(kind: BackendKind) {
 }
 
 fn three_layer_tars() -> [Vec<u8>; 3] {
-    let base = Tar::new()
+    let base = Layer::new()
         .file("f", 0o644, b"base")
         .file("D/old", 0o644, b"old")
         .file("D/sub/x", 0o644, b"x")
@@ -163,7 +163,7 @@ fn three_layer_tars() -> [Vec<u8>; 3] {
         .file("wdir/z", 0o644, b"z")
         .file("back", 0o644, b"v1")
         .bytes();
-    let middle = Tar::new()
+    let middle = Layer::new()
         .whiteout("f")
         .dir("D", 0o755)
         .file("D/mine", 0o644, b"mine")
@@ -175,7 +175,7 @@ fn three_layer_tars() -> [Vec<u8>; 3] {
         .whiteout("wdir")
         .whiteout("back")
         .bytes();
-    let top = Tar::new()
+    let top = Layer::new()
         .file("merge/c", 0o644, b"c")
         .file("D/top", 0o644, b"top")
         .file("back", 0o644, b"v2")
@@ -340,7 +340,7 @@ fn deep_image(kind: BackendKind) {
     const DEPTH: usize = 120;
     let mut f = Fixture::new();
     for i in 0..DEPTH {
-        let mut tar = Tar::new()
+        let mut tar = Layer::new()
             .file(&format!("layer-{i}"), 0o644, i.to_string().as_bytes())
             .file("top", 0o644, i.to_string().as_bytes())
             .file(&format!("w-{i}"), 0o644, b"w");

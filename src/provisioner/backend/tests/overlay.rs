@@ -8,7 +8,11 @@ use crate::provisioner::backend::{Backend, BackendError, OverlayBackend};
 fn deep_fixture(depth: usize) -> Fixture {
     let mut f = Fixture::new();
     for i in 0..depth {
-        f.add_layer(&Tar::new().file(&format!("layer-{i}"), 0o644, b"x").bytes());
+        f.add_layer(
+            &Layer::new()
+                .file(&format!("layer-{i}"), 0o644, b"x")
+                .bytes(),
+        );
     }
     f
 }
