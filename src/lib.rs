@@ -9,7 +9,9 @@
 //! - `isolators/`: one aspect of a container each (docker/runtime first);
 //! - `launcher/`: turning a launch spec into a process (user resolution first);
 //! - `monitor/`: the per-container process that holds stdio (CRI log format first);
-//! - `sys/`: the only module allowed to call libc/nix with `unsafe`.
+//! - `sys/`: the only module allowed to call libc/nix with `unsafe`;
+//! - `db_json`: JSON records in redb, shared by the containerizer's and the image store's
+//!   databases.
 
 /// A benchmark client of the daemon (`ucr bench-cri`), not part of the runtime.
 pub mod bench;
@@ -17,6 +19,7 @@ pub mod config;
 pub mod containerizer;
 pub mod cri;
 pub mod daemon;
+pub mod db_json;
 pub mod error;
 pub mod isolators;
 pub mod launcher;

@@ -11,41 +11,23 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use redb::{ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+pub use crate::db_json::DbError;
+use crate::db_json::{encode, JsonDb, JsonTable};
 
 /// image id (`sha256:<config digest hex>`) → [`ImageRecord`].
-const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
+const IMAGES: JsonTable = JsonTable::new("images");
 /// repo tag or repo digest (`docker.io/library/busybox:latest`, `…@sha256:…`) → image id.
 const REFS: TableDefinition<&str, &str> = TableDefinition::new("refs");
 /// diff id → [`LayerRecord`].
-const LAYERS: TableDefinition<&str, &[u8]> = TableDefinition::new("layers");
+const LAYERS: JsonTable = JsonTable::new("layers");
 /// compressed blob digest → diff id, so a schema 1 pull (no diff ids up front) still
 /// finds layers it already has.
 const BLOBS: TableDefinition<&str, &str> = TableDefinition::new("blobs");
 /// image id → raw config JSON.
 const CONFIGS: TableDefinition<&str, &[u8]> = TableDefinition::new("configs");
-
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    #[error("metadata database {op}: {source}")]
-    Db {
-        op: &'static str,
-        source: Box<redb::Error>,
-    },
-    #[error("metadata record {key} is corrupt: {source}")]
-    Corrupt {
-        key: String,
-        source: serde_json::Error,
-    },
-}
-
-fn db_err<E: Into<redb::Error>>(op: &'static str) -> impl FnOnce(E) -> DbError {
-    move |e| DbError::Db {
-        op,
-        source: Box::new(e.into()),
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ImageRecord {
@@ -78,7 +60,7 @@ pub struct LayerRecord {
 }
 
 pub struct Db {
-    db: Database,
+    db: JsonDb,
 }
 
 /// Everything a write transaction may change, applied atomically by [`Db::commit`].
@@ -96,156 +78,119 @@ pub struct Batch {
 
 impl Db {
     pub fn open(path: &Path) -> Result<Self, DbError> {
-        let db = Database::create(path).map_err(db_err("open"))?;
-        // Create every table once so readers never meet a missing one.
-        let txn = db.begin_write().map_err(db_err("begin"))?;
-        {
-            txn.open_table(IMAGES).map_err(db_err("create table"))?;
-            txn.open_table(REFS).map_err(db_err("create table"))?;
-            txn.open_table(LAYERS).map_err(db_err("create table"))?;
-            txn.open_table(BLOBS).map_err(db_err("create table"))?;
-            txn.open_table(CONFIGS).map_err(db_err("create table"))?;
-        }
-        txn.commit().map_err(db_err("commit"))?;
+        let db = JsonDb::open(path, "metadata", |txn| {
+            txn.open_table(IMAGES)?;
+            txn.open_table(REFS)?;
+            txn.open_table(LAYERS)?;
+            txn.open_table(BLOBS)?;
+            txn.open_table(CONFIGS)?;
+            Ok(())
+        })?;
         Ok(Db { db })
     }
 
     pub fn commit(&self, batch: Batch) -> Result<(), DbError> {
-        let txn = self.db.begin_write().map_err(db_err("begin"))?;
+        let db = &self.db;
+        let txn = db.begin_write()?;
         {
-            let mut images = txn.open_table(IMAGES).map_err(db_err("open images"))?;
+            let mut images = txn.open_table(IMAGES).map_err(db.err("open images"))?;
             for id in &batch.del_images {
-                images.remove(id.as_str()).map_err(db_err("remove image"))?;
+                images.remove(id.as_str()).map_err(db.err("remove image"))?;
             }
             for rec in &batch.put_images {
-                let bytes = serde_json::to_vec(rec).unwrap_or_default();
+                let bytes = encode(rec);
                 images
                     .insert(rec.id.as_str(), bytes.as_slice())
-                    .map_err(db_err("insert image"))?;
+                    .map_err(db.err("insert image"))?;
             }
-            let mut configs = txn.open_table(CONFIGS).map_err(db_err("open configs"))?;
+            let mut configs = txn.open_table(CONFIGS).map_err(db.err("open configs"))?;
             for id in &batch.del_images {
                 configs
                     .remove(id.as_str())
-                    .map_err(db_err("remove config"))?;
+                    .map_err(db.err("remove config"))?;
             }
             for (id, bytes) in &batch.put_configs {
                 configs
                     .insert(id.as_str(), bytes.as_slice())
-                    .map_err(db_err("insert config"))?;
+                    .map_err(db.err("insert config"))?;
             }
-            let mut refs = txn.open_table(REFS).map_err(db_err("open refs"))?;
+            let mut refs = txn.open_table(REFS).map_err(db.err("open refs"))?;
             for r in &batch.del_refs {
-                refs.remove(r.as_str()).map_err(db_err("remove ref"))?;
+                refs.remove(r.as_str()).map_err(db.err("remove ref"))?;
             }
             for (r, id) in &batch.put_refs {
                 refs.insert(r.as_str(), id.as_str())
-                    .map_err(db_err("insert ref"))?;
+                    .map_err(db.err("insert ref"))?;
             }
-            let mut layers = txn.open_table(LAYERS).map_err(db_err("open layers"))?;
+            let mut layers = txn.open_table(LAYERS).map_err(db.err("open layers"))?;
             for d in &batch.del_layers {
-                layers.remove(d.as_str()).map_err(db_err("remove layer"))?;
+                layers.remove(d.as_str()).map_err(db.err("remove layer"))?;
             }
             for rec in &batch.put_layers {
-                let bytes = serde_json::to_vec(rec).unwrap_or_default();
+                let bytes = encode(rec);
                 layers
                     .insert(rec.diff_id.as_str(), bytes.as_slice())
-                    .map_err(db_err("insert layer"))?;
+                    .map_err(db.err("insert layer"))?;
             }
-            let mut blobs = txn.open_table(BLOBS).map_err(db_err("open blobs"))?;
+            let mut blobs = txn.open_table(BLOBS).map_err(db.err("open blobs"))?;
             if !batch.del_layers.is_empty() {
                 // Forget blob→layer mappings of removed layers.
                 let stale: Vec<String> = blobs
                     .iter()
-                    .map_err(db_err("scan blobs"))?
+                    .map_err(db.err("scan blobs"))?
                     .filter_map(|e| e.ok())
                     .filter(|(_, v)| batch.del_layers.iter().any(|d| d == v.value()))
                     .map(|(k, _)| k.value().to_string())
                     .collect();
                 for k in stale {
-                    blobs.remove(k.as_str()).map_err(db_err("remove blob"))?;
+                    blobs.remove(k.as_str()).map_err(db.err("remove blob"))?;
                 }
             }
             for (b, d) in &batch.put_blobs {
                 blobs
                     .insert(b.as_str(), d.as_str())
-                    .map_err(db_err("insert blob"))?;
+                    .map_err(db.err("insert blob"))?;
             }
         }
-        txn.commit().map_err(db_err("commit"))
-    }
-
-    fn get_json<T: DeserializeOwned>(
-        &self,
-        table: TableDefinition<&str, &[u8]>,
-        key: &str,
-    ) -> Result<Option<T>, DbError> {
-        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
-        let t = txn.open_table(table).map_err(db_err("open table"))?;
-        let Some(v) = t.get(key).map_err(db_err("get"))? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(v.value())
-            .map(Some)
-            .map_err(|source| DbError::Corrupt {
-                key: key.to_string(),
-                source,
-            })
-    }
-
-    fn all_json<T: DeserializeOwned>(
-        &self,
-        table: TableDefinition<&str, &[u8]>,
-    ) -> Result<Vec<T>, DbError> {
-        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
-        let t = txn.open_table(table).map_err(db_err("open table"))?;
-        let mut out = Vec::new();
-        for entry in t.iter().map_err(db_err("scan"))? {
-            let (k, v) = entry.map_err(db_err("scan"))?;
-            out.push(
-                serde_json::from_slice(v.value()).map_err(|source| DbError::Corrupt {
-                    key: k.value().to_string(),
-                    source,
-                })?,
-            );
-        }
-        Ok(out)
+        txn.commit().map_err(db.err("commit"))
     }
 
     pub fn image(&self, id: &str) -> Result<Option<ImageRecord>, DbError> {
-        self.get_json(IMAGES, id)
+        self.db.get(IMAGES, id)
     }
     pub fn images(&self) -> Result<Vec<ImageRecord>, DbError> {
-        self.all_json(IMAGES)
+        self.db.all(IMAGES)
     }
     pub fn layer(&self, diff_id: &str) -> Result<Option<LayerRecord>, DbError> {
-        self.get_json(LAYERS, diff_id)
+        self.db.get(LAYERS, diff_id)
     }
     pub fn layers(&self) -> Result<Vec<LayerRecord>, DbError> {
-        self.all_json(LAYERS)
+        self.db.all(LAYERS)
     }
 
     pub fn config(&self, id: &str) -> Result<Option<Vec<u8>>, DbError> {
-        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
-        let t = txn.open_table(CONFIGS).map_err(db_err("open configs"))?;
+        let txn = self.db.begin_read()?;
+        let t = txn
+            .open_table(CONFIGS)
+            .map_err(self.db.err("open configs"))?;
         Ok(t.get(id)
-            .map_err(db_err("get config"))?
+            .map_err(self.db.err("get config"))?
             .map(|v| v.value().to_vec()))
     }
 
     pub fn resolve_ref(&self, reference: &str) -> Result<Option<String>, DbError> {
-        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
-        let t = txn.open_table(REFS).map_err(db_err("open refs"))?;
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(REFS).map_err(self.db.err("open refs"))?;
         Ok(t.get(reference)
-            .map_err(db_err("get ref"))?
+            .map_err(self.db.err("get ref"))?
             .map(|v| v.value().to_string()))
     }
 
     pub fn blob_layer(&self, blob: &str) -> Result<Option<String>, DbError> {
-        let txn = self.db.begin_read().map_err(db_err("begin read"))?;
-        let t = txn.open_table(BLOBS).map_err(db_err("open blobs"))?;
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(BLOBS).map_err(self.db.err("open blobs"))?;
         Ok(t.get(blob)
-            .map_err(db_err("get blob"))?
+            .map_err(self.db.err("get blob"))?
             .map(|v| v.value().to_string()))
     }
 }
