@@ -34,11 +34,11 @@ impl Container {
     /// Runs `args`; ready once the first process's argv is `ready`.
     fn start_with(dir: &Path, rootfs: &Path, args: &[&str], ready: &[&str]) -> Container {
         let ready: String = ready.iter().map(|a| format!("{a}\0")).collect();
-        let spec = LaunchSpec {
-            args: args.iter().map(|a| a.to_string()).collect(),
+        let mut spec = LaunchSpec {
             hostname: Some(HOSTNAME.into()),
             ..launch_spec(rootfs, "")
         };
+        spec.process.args = args.iter().map(|a| a.to_string()).collect();
         let launch = ucr_with_spec(dir, "launch", &spec)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -102,14 +102,7 @@ fn wait_for<T>(mut check: impl FnMut() -> Option<T>) -> Option<T> {
 fn spec(pid: i32, script: &str) -> ExecSpec {
     ExecSpec {
         pid,
-        args: vec!["sh".into(), "-c".into(), script.into()],
-        env: vec!["PATH=/bin".into()],
-        cwd: "/".into(),
-        uid: 0,
-        gid: 0,
-        additional_gids: vec![],
-        capabilities: None,
-        no_new_privs: false,
+        process: sh_process(script),
     }
 }
 
@@ -195,10 +188,10 @@ async fn exec_runs_a_command_inside_the_running_container() {
         pid,
         "id -u; id -g; id -G; grep -E 'CapEff|NoNewPrivs' /proc/self/status",
     );
-    s.uid = 1000;
-    s.gid = 1000;
-    s.additional_gids = vec![10, 1000];
-    s.no_new_privs = true;
+    s.process.uid = 1000;
+    s.process.gid = 1000;
+    s.process.additional_gids = vec![10, 1000];
+    s.process.no_new_privs = true;
     let r = exec(d, &s);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(
@@ -208,8 +201,8 @@ async fn exec_runs_a_command_inside_the_running_container() {
 
     // Environment and working directory.
     let mut s = spec(pid, "echo $GREETING; pwd");
-    s.env.push("GREETING=hello".into());
-    s.cwd = "/etc".into();
+    s.process.env.push("GREETING=hello".into());
+    s.process.cwd = "/etc".into();
     let r = exec(d, &s);
     assert_eq!(r.stdout, "hello\n/etc\n", "{}", r.stderr);
 
@@ -220,7 +213,7 @@ async fn exec_runs_a_command_inside_the_running_container() {
     // Run without a shell: busybox sh ignores SIGQUIT for its commands. Real-time
     // signals are out of reach (glibc keeps two for itself).
     let mut s = spec(pid, "");
-    s.args = vec!["grep".into(), "SigIgn".into(), "/proc/self/status".into()];
+    s.process.args = vec!["grep".into(), "SigIgn".into(), "/proc/self/status".into()];
     let r = exec(d, &s);
     let ignored = r.stdout.trim().trim_start_matches("SigIgn:").trim();
     let ignored = u64::from_str_radix(ignored, 16).expect("SigIgn mask");
@@ -228,7 +221,7 @@ async fn exec_runs_a_command_inside_the_running_container() {
 
     // A missing program, or a working directory: 127 and why.
     let mut s = spec(pid, "");
-    s.args = vec!["no-such-program".into()];
+    s.process.args = vec!["no-such-program".into()];
     let r = exec(d, &s);
     assert_eq!(r.code, Some(127));
     assert!(
@@ -238,7 +231,7 @@ async fn exec_runs_a_command_inside_the_running_container() {
         r.stderr
     );
     let mut s = spec(pid, "true");
-    s.cwd = "/no/such/dir".into();
+    s.process.cwd = "/no/such/dir".into();
     let r = exec(d, &s);
     assert_eq!(r.code, Some(127));
     assert!(r.stderr.contains("chdir /no/such/dir"), "{}", r.stderr);
@@ -275,7 +268,7 @@ async fn exec_forwards_signals_and_dies_with_ucr_exec() {
         c.pid,
         "trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.1; done",
     );
-    s.env.push("X=1".into());
+    s.process.env.push("X=1".into());
     let mut child = exec_command(d, &s)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -303,8 +296,8 @@ async fn exec_forwards_signals_and_dies_with_ucr_exec() {
     // The daemon ends a timed-out ExecSync by SIGKILLing ucr exec: the command goes too,
     // as another user as well (the user switch resets the parent-death signal).
     let mut s = spec(c.pid, "exec sleep 977");
-    s.uid = 1000;
-    s.gid = 1000;
+    s.process.uid = 1000;
+    s.process.gid = 1000;
     let mut child = exec_command(d, &s).spawn().expect("ucr exec");
     wait_for(|| processes(&["sleep", "977"]).first().copied()).expect("sleep 977 started");
     child.kill().expect("SIGKILL ucr exec");

@@ -32,7 +32,7 @@ async fn a_process_runs_isolated_in_its_rootfs() {
                   test -e /host-marker || echo no-host; pwd";
     std::fs::write("/tmp/ucr-launcher-host-marker", b"x").ok();
     let mut s = spec(&rootfs, script);
-    s.cwd = "/work/dir".into();
+    s.process.cwd = "/work/dir".into();
     let r = launch(dir.path(), &s);
     assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
@@ -82,10 +82,10 @@ async fn user_exit_codes_mounts_and_errors() {
         &rootfs,
         "id -u; id -g; id -G; grep -E 'CapEff|NoNewPrivs' /proc/self/status",
     );
-    s.uid = 1000;
-    s.gid = 1000;
-    s.additional_gids = vec![10, 1000];
-    s.no_new_privs = true;
+    s.process.uid = 1000;
+    s.process.gid = 1000;
+    s.process.additional_gids = vec![10, 1000];
+    s.process.no_new_privs = true;
     let r = launch(dir.path(), &s);
     assert_eq!(r.code, Some(0), "{}", r.stderr);
     assert_eq!(
@@ -131,7 +131,7 @@ async fn user_exit_codes_mounts_and_errors() {
 
     // A missing program: runc's message, exit 127.
     let mut s = spec(&rootfs, "");
-    s.args = vec!["no-such-program".into()];
+    s.process.args = vec!["no-such-program".into()];
     let r = launch(dir.path(), &s);
     assert_eq!(r.code, Some(127));
     assert!(

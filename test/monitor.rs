@@ -339,7 +339,7 @@ async fn a_launch_failure_is_reported_and_leaves_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let rootfs = busybox_rootfs(dir.path()).await;
     let mut s = launch_spec(&rootfs, "");
-    s.args = vec!["no-such-program".into()];
+    s.process.args = vec!["no-such-program".into()];
     let (bundle, log) = bundle(dir.path(), "c4", s);
 
     match start(&bundle) {

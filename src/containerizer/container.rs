@@ -15,7 +15,7 @@ use super::types::{
 use super::{new_id, now_ns, validate_name, Containerizer};
 use crate::isolators::docker::runtime::{self as docker, ImageRuntime};
 use crate::launcher::spec::{
-    JoinNamespace, LaunchSpec, Mount, NamespaceKind, DEFAULT_CAPABILITIES, MASKED_PATHS,
+    JoinNamespace, LaunchSpec, Mount, NamespaceKind, Process, DEFAULT_CAPABILITIES, MASKED_PATHS,
     READONLY_PATHS,
 };
 use crate::monitor::{self, MonitorConfig};
@@ -232,12 +232,16 @@ impl Containerizer {
         };
         let spec = LaunchSpec {
             rootfs: rootfs.clone(),
-            args,
-            env,
-            cwd: docker::cri_working_dir(runtime, &config.working_dir),
-            uid: user.uid,
-            gid: user.gid,
-            additional_gids: user.additional_gids.clone(),
+            process: Process {
+                args,
+                env,
+                cwd: docker::cri_working_dir(runtime, &config.working_dir),
+                uid: user.uid,
+                gid: user.gid,
+                additional_gids: user.additional_gids.clone(),
+                no_new_privs: config.no_new_privs,
+                capabilities: Some(capabilities(config)),
+            },
             // A host-network pod has no UTS namespace of its own to join.
             hostname: pod
                 .netns
@@ -253,8 +257,6 @@ impl Containerizer {
                 self.paths.pod_shm(&pod.id)
             }),
             readonly_rootfs: config.readonly_rootfs,
-            no_new_privs: config.no_new_privs,
-            capabilities: Some(capabilities(config)),
             // Applied by the launcher where allowed; see `Containerizer::open`.
             oom_score_adj: config.oom_score_adj,
             masked_paths: paths_or(&config.masked_paths, MASKED_PATHS),

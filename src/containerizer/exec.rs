@@ -11,6 +11,7 @@ use super::error::{io, ContainerizerError};
 use super::types::{ContainerState, ExecOutput};
 use super::{new_id, Containerizer};
 use crate::launcher::exec::ExecSpec;
+use crate::launcher::Process;
 use crate::monitor::MonitorConfig;
 
 /// Output kept per stream; more is dropped (a runaway command must not fill our memory).
@@ -44,16 +45,14 @@ impl Containerizer {
                 message: crate::cri::status::chain(&e),
             })?
             .spec;
+        // The container's own process (user, env, cwd, capabilities…) with the request's
+        // argv, as containerd builds `runc exec`'s process from the container's spec.
         let spec = ExecSpec {
             pid,
-            args: cmd.to_vec(),
-            env: launch.env,
-            cwd: launch.cwd,
-            uid: launch.uid,
-            gid: launch.gid,
-            additional_gids: launch.additional_gids,
-            capabilities: launch.capabilities,
-            no_new_privs: launch.no_new_privs,
+            process: Process {
+                args: cmd.to_vec(),
+                ..launch.process
+            },
         };
         let file = bundle.join(format!("exec-{}.json", &new_id()[..16]));
         std::fs::write(&file, serde_json::to_vec(&spec).unwrap_or_default())

@@ -46,7 +46,7 @@ fn setup_and_exec(
     rootfs::prepare(spec)?;
     // The working directory is created in the image before the pivot (as root, like
     // containerd), through the same symlink-refusing walk as mount targets.
-    rootfs::target(&spec.rootfs, &spec.cwd, false)?;
+    rootfs::target(&spec.rootfs, &spec.process.cwd, false)?;
     ns::pivot_into(&spec.rootfs).map_err(step("pivot_root", spec.rootfs.display()))?;
     rootfs::finish(spec)?;
     if let Some(h) = &spec.hostname {
@@ -58,12 +58,13 @@ fn setup_and_exec(
     }
     process::install_stdio(stdio.stdin, stdio.stdout, stdio.stderr)
         .map_err(step("install stdio", ""))?;
-    let executable = path::find_executable(&spec.args, &spec.env)?;
-    std::env::set_current_dir(&spec.cwd).map_err(step("chdir", &spec.cwd))?;
-    let (groups, caps) = (&spec.additional_gids, spec.capabilities.as_deref());
-    identity::apply(spec.uid, spec.gid, groups, caps, spec.no_new_privs)?;
+    let p = &spec.process;
+    let executable = path::find_executable(&p.args, &p.env)?;
+    std::env::set_current_dir(&p.cwd).map_err(step("chdir", &p.cwd))?;
+    let (groups, caps) = (&p.additional_gids, p.capabilities.as_deref());
+    identity::apply(p.uid, p.gid, groups, caps, p.no_new_privs)?;
     // Rust's runtime ignores SIGPIPE, and an ignored signal stays ignored across exec:
     // give the container the default dispositions every process expects.
     process::default_signal_actions().map_err(step("reset signal dispositions", ""))?;
-    setup::exec(&executable, &spec.args, &spec.env).map_err(LaunchError::from)
+    setup::exec(&executable, &p.args, &p.env).map_err(LaunchError::from)
 }

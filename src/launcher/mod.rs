@@ -6,7 +6,8 @@
 //! `spawn` must run in a single-threaded process: the monitor (`ucr monitor`), or
 //! `ucr launch` for tests and debugging. The daemon itself never calls it.
 //!
-//! - `spec`: the launch spec; `rootfs`: the mounts; `child`: the steps after clone;
+//! - `spec`: the launch spec, and the `Process` it shares with `exec`'s spec; `rootfs`: the
+//!   mounts; `child`: the steps after clone;
 //! - `identity`, `path`, `setup`: the steps before exec shared with `exec` (`ucr exec`);
 //! - `user`: resolving users and groups from the image;
 //! - `pod_init`: the PID 1 of pods that share one PID namespace (`ucr pod-init`).
@@ -29,7 +30,7 @@ use nix::unistd::Pid;
 
 pub use child::Stdio;
 pub use setup::SetupError;
-pub use spec::LaunchSpec;
+pub use spec::{LaunchSpec, Process};
 
 use crate::error::{ErrorKind, Kind};
 use crate::sys::{ns, process};

@@ -6,20 +6,39 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+/// The process to run, as OCI's `process`: what a container's first process
+/// ([`LaunchSpec`]) and a command exec'd into it (`exec::ExecSpec`) have in common. Both
+/// flatten it, so its fields sit at the top level of their JSON as they always have.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct LaunchSpec {
-    /// The prepared root filesystem (a backend's rootfs directory).
-    pub rootfs: PathBuf,
-    /// argv; `args[0]` is looked up in the container's `PATH` when it has no `/`.
+pub struct Process {
+    /// argv; `args[0]` is looked up in the container's `PATH` (from `env`) when it has
+    /// no `/`.
     pub args: Vec<String>,
-    /// `KEY=VALUE` entries, already merged (image, then CRI).
+    /// `KEY=VALUE` entries, already merged (image, then CRI; for an exec, the container's
+    /// with the request's on top).
     pub env: Vec<String>,
-    /// Working directory inside the container; created when missing.
+    /// Working directory inside the container. The first process's is created when
+    /// missing; an exec's is not (an exec must not change the container's filesystem),
+    /// and empty means `/`.
     pub cwd: String,
     pub uid: u32,
     pub gid: u32,
     #[serde(default)]
     pub additional_gids: Vec<u32>,
+    /// Capability names without `CAP_`; `None` means Docker's default set. An exec gets
+    /// the container's own set, so no more than the container has.
+    #[serde(default)]
+    pub capabilities: Option<Vec<String>>,
+    #[serde(default)]
+    pub no_new_privs: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LaunchSpec {
+    /// The prepared root filesystem (a backend's rootfs directory).
+    pub rootfs: PathBuf,
+    #[serde(flatten)]
+    pub process: Process,
     #[serde(default)]
     pub hostname: Option<String>,
     /// Existing namespaces to enter (the pod's network and IPC namespaces).
@@ -37,11 +56,6 @@ pub struct LaunchSpec {
     pub shm: Option<PathBuf>,
     #[serde(default)]
     pub readonly_rootfs: bool,
-    #[serde(default)]
-    pub no_new_privs: bool,
-    /// Capability names without `CAP_`; `None` means Docker's default set.
-    #[serde(default)]
-    pub capabilities: Option<Vec<String>>,
     #[serde(default)]
     pub oom_score_adj: Option<i32>,
     /// Paths hidden from the container (an empty tmpfs on directories, `/dev/null` on
@@ -136,3 +150,67 @@ pub const READONLY_PATHS: &[&str] = &[
 ];
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A spec as builds before [`Process`] wrote it into a bundle's `monitor.json`: every
+    /// field at the top level. Containers started by such a build are still running.
+    const OLD_FORMAT: &str = r#"{
+        "rootfs": "/rootfs",
+        "args": ["sh", "-c", "echo hi"],
+        "env": ["PATH=/bin"],
+        "cwd": "/work",
+        "uid": 1000,
+        "gid": 1001,
+        "additional_gids": [10, 1001],
+        "hostname": "pod-a",
+        "join": [{"kind": "net", "path": "/run/ucr/pods/p/ns/net"}],
+        "new_pid_namespace": false,
+        "mounts": [{"source": "/host", "destination": "/data", "readonly": true}],
+        "shm": "/run/ucr/pods/p/shm",
+        "readonly_rootfs": true,
+        "no_new_privs": true,
+        "capabilities": ["CHOWN", "KILL"],
+        "oom_score_adj": -500,
+        "masked_paths": ["/proc/kcore"],
+        "readonly_paths": ["/proc/sys"],
+        "privileged": false
+    }"#;
+
+    #[test]
+    fn an_old_format_spec_parses_and_is_written_back_the_same() {
+        let spec: LaunchSpec = serde_json::from_str(OLD_FORMAT).expect("parse");
+        assert_eq!(
+            spec.process,
+            Process {
+                args: vec!["sh".into(), "-c".into(), "echo hi".into()],
+                env: vec!["PATH=/bin".into()],
+                cwd: "/work".into(),
+                uid: 1000,
+                gid: 1001,
+                additional_gids: vec![10, 1001],
+                capabilities: Some(vec!["CHOWN".into(), "KILL".into()]),
+                no_new_privs: true,
+            }
+        );
+        assert_eq!(spec.hostname.as_deref(), Some("pod-a"));
+        assert_eq!(spec.oom_score_adj, Some(-500));
+        let old: serde_json::Value = serde_json::from_str(OLD_FORMAT).expect("json");
+        assert_eq!(serde_json::to_value(&spec).expect("serialize"), old);
+    }
+
+    #[test]
+    fn an_old_minimal_spec_takes_the_defaults() {
+        let spec: LaunchSpec = serde_json::from_str(
+            r#"{"rootfs": "/r", "args": ["true"], "env": [], "cwd": "/", "uid": 0, "gid": 0}"#,
+        )
+        .expect("parse");
+        assert!(spec.process.additional_gids.is_empty());
+        assert_eq!(spec.process.capabilities, None);
+        assert!(!spec.process.no_new_privs);
+        assert!(spec.new_pid_namespace);
+        assert_eq!(spec.masked_paths, default_masked());
+    }
+}

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use tonic::transport::Channel;
-use ucr::launcher::LaunchSpec;
+use ucr::launcher::{LaunchSpec, Process};
 use ucr::provisioner::puller::registry::{auth::DockerConfig, RegistryOptions};
 use ucr::provisioner::store::{Store, StoreOptions};
 
@@ -470,26 +470,34 @@ macro_rules! require_root {
 #[allow(unused_imports)] // each test binary uses a different subset
 pub(crate) use require_root;
 
-/// A container's first process running `sh -c script` as root in `rootfs`, with its own
-/// PID namespace and `PATH=/bin` (busybox's applets), no hostname and nothing joined,
-/// the default masked and read-only kernel paths.
-pub fn launch_spec(rootfs: &Path, script: &str) -> LaunchSpec {
-    LaunchSpec {
-        rootfs: rootfs.to_path_buf(),
+/// `sh -c script` as root in `/`, with `PATH=/bin` (busybox's applets), Docker's default
+/// capabilities and no no_new_privs.
+pub fn sh_process(script: &str) -> Process {
+    Process {
         args: vec!["sh".into(), "-c".into(), script.into()],
         env: vec!["PATH=/bin".into()],
         cwd: "/".into(),
         uid: 0,
         gid: 0,
         additional_gids: vec![],
+        capabilities: None,
+        no_new_privs: false,
+    }
+}
+
+/// A container's first process running [`sh_process`] in `rootfs`, with its own PID
+/// namespace, no hostname and nothing joined, the default masked and read-only kernel
+/// paths.
+pub fn launch_spec(rootfs: &Path, script: &str) -> LaunchSpec {
+    LaunchSpec {
+        rootfs: rootfs.to_path_buf(),
+        process: sh_process(script),
         hostname: None,
         join: vec![],
         new_pid_namespace: true,
         mounts: vec![],
         shm: None,
         readonly_rootfs: false,
-        no_new_privs: false,
-        capabilities: None,
         oom_score_adj: None,
         masked_paths: strings(ucr::launcher::spec::MASKED_PATHS),
         readonly_paths: strings(ucr::launcher::spec::READONLY_PATHS),

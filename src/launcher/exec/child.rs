@@ -40,14 +40,15 @@ fn setup_and_exec(
     signals.restore().map_err(step("restore signal mask", ""))?;
     process::default_signal_actions().map_err(step("reset signal actions", ""))?;
 
-    let cwd = if spec.cwd.is_empty() { "/" } else { &spec.cwd };
-    let executable = path::find_executable(&spec.args, &spec.env)?;
+    let p = &spec.process;
+    let cwd = if p.cwd.is_empty() { "/" } else { &p.cwd };
+    let executable = path::find_executable(&p.args, &p.env)?;
     std::env::set_current_dir(cwd).map_err(step("chdir", cwd))?;
-    let (groups, caps) = (&spec.additional_gids, spec.capabilities.as_deref());
-    identity::apply(spec.uid, spec.gid, groups, caps, spec.no_new_privs)?;
+    let (groups, caps) = (&p.additional_gids, p.capabilities.as_deref());
+    identity::apply(p.uid, p.gid, groups, caps, p.no_new_privs)?;
     // The user switch cleared the parent-death signal (the kernel does on any uid change).
     die_with_parent(parent)?;
-    setup::exec(&executable, &spec.args, &spec.env).map_err(ExecError::from)
+    setup::exec(&executable, &p.args, &p.env).map_err(ExecError::from)
 }
 
 /// Sets PR_SET_PDEATHSIG, then checks the parent did not die before that took effect.

@@ -123,7 +123,7 @@ pub fn load(path: &Path) -> Result<ExecSpec, ExecError> {
 /// into the container for good: call it only from a single-threaded process that has
 /// nothing else to do (`ucr exec`).
 pub fn run(spec: &ExecSpec) -> Result<i32, ExecError> {
-    if spec.args.is_empty() {
+    if spec.process.args.is_empty() {
         return Err(SetupError::NoCommand.into());
     }
     let target = enter::Target::open(spec.pid)?;

@@ -4,26 +4,53 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::launcher::spec::Process;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ExecSpec {
     /// The container's first process as the host sees it (the pid the monitor recorded).
     /// Its namespaces and root directory are the ones joined.
     pub pid: i32,
-    /// argv; `args[0]` is looked up in `PATH` (from `env`) when it has no `/`.
-    pub args: Vec<String>,
-    /// `KEY=VALUE` entries: the container's environment with the request's on top.
-    pub env: Vec<String>,
-    /// Working directory inside the container; empty means `/`. Not created when missing
-    /// (unlike the first process's): an exec must not change the container's filesystem.
-    pub cwd: String,
-    pub uid: u32,
-    pub gid: u32,
-    #[serde(default)]
-    pub additional_gids: Vec<u32>,
-    /// Capability names without `CAP_`; `None` means Docker's default set. The daemon
-    /// passes the container's own set, so an exec gets no more than the container has.
-    #[serde(default)]
-    pub capabilities: Option<Vec<String>>,
-    #[serde(default)]
-    pub no_new_privs: bool,
+    /// What to run: the container's own process settings with the request's argv.
+    #[serde(flatten)]
+    pub process: Process,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An exec spec as builds before [`Process`] wrote it: every field at the top level.
+    const OLD_FORMAT: &str = r#"{
+        "pid": 4242,
+        "args": ["cat", "/etc/hostname"],
+        "env": ["PATH=/bin", "X=1"],
+        "cwd": "",
+        "uid": 1000,
+        "gid": 1000,
+        "additional_gids": [10],
+        "capabilities": null,
+        "no_new_privs": true
+    }"#;
+
+    #[test]
+    fn an_old_format_spec_parses_and_is_written_back_the_same() {
+        let spec: ExecSpec = serde_json::from_str(OLD_FORMAT).expect("parse");
+        assert_eq!(spec.pid, 4242);
+        assert_eq!(
+            spec.process,
+            Process {
+                args: vec!["cat".into(), "/etc/hostname".into()],
+                env: vec!["PATH=/bin".into(), "X=1".into()],
+                cwd: String::new(),
+                uid: 1000,
+                gid: 1000,
+                additional_gids: vec![10],
+                capabilities: None,
+                no_new_privs: true,
+            }
+        );
+        let old: serde_json::Value = serde_json::from_str(OLD_FORMAT).expect("json");
+        assert_eq!(serde_json::to_value(&spec).expect("serialize"), old);
+    }
 }
