@@ -17,9 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use nix::sys::signal::Signal;
-
-use crate::sys::signal as sys;
+use crate::sys::kill;
 
 /// The monitor's input, written by the daemon.
 pub const CONFIG_FILE: &str = "monitor.json";
@@ -95,8 +93,7 @@ pub fn request_reopen(bundle: &Path) -> io::Result<()> {
             ),
         )
     })?;
-    sys::send_signal(pid, Signal::SIGUSR1)
-        .map_err(|e| with_path(e, "signalling the monitor of", bundle))
+    kill::send(pid, libc::SIGUSR1).map_err(|e| with_path(e, "signalling the monitor of", bundle))
 }
 
 /// Whether `/proc/<pid>/cmdline` is `… monitor … --bundle <dir>` (or `ucr-monitor …`) with `<dir>` resolving

@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::bundle::{self, CONTAINER_PID_FILE, MONITOR_PID_FILE};
@@ -17,7 +16,7 @@ use super::supervise::{self, Output, SIGNALS};
 use super::sync::SyncFd;
 use super::{ExitRecord, MonitorConfig, MonitorError};
 use crate::launcher::{self, Stdio};
-use crate::sys::{process, signal};
+use crate::sys::{kill, process, signal};
 
 pub(super) enum Started {
     /// The short-lived parent of the detached monitor.
@@ -115,7 +114,7 @@ fn launch(
         }),
         Err(e) => {
             // The daemon is told nothing runs: make it true.
-            let _ = signal::send_signal(container.as_raw(), Signal::SIGKILL);
+            kill::signal(container.as_raw(), libc::SIGKILL);
             let _ = process::wait_exit_code(container);
             Err(e)
         }

@@ -1,11 +1,19 @@
-//! Signalling processes by pid, and signal names.
+//! Signalling processes by pid, and signal names. Signals are numbers (`libc::SIGTERM`,
+//! what [`parse_signal`] returns) so an image's `StopSignal` and a constant go the same way.
 
-/// Sends `sig` to `pid`; a process that is already gone is not an error.
+use std::io;
+
+/// Sends signal `sig` to `pid` (a negative pid: to that process group). An unknown signal
+/// number is `EINVAL`, as kill(2) says.
+pub fn send(pid: i32, sig: i32) -> io::Result<()> {
+    let sig = nix::sys::signal::Signal::try_from(sig)?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).map_err(io::Error::from)
+}
+
+/// [`send`] for the many callers with nothing to do about a failure (the process is
+/// usually just gone): whether the signal was sent.
 pub fn signal(pid: i32, sig: i32) -> bool {
-    let Ok(sig) = nix::sys::signal::Signal::try_from(sig) else {
-        return false;
-    };
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).is_ok()
+    send(pid, sig).is_ok()
 }
 
 /// Whether a process with this pid exists (signal 0).
@@ -37,5 +45,25 @@ mod tests {
         assert_eq!(super::parse_signal("quit"), Some(3));
         assert_eq!(super::parse_signal("9"), Some(9));
         assert_eq!(super::parse_signal("SIGNOPE"), None);
+    }
+
+    #[test]
+    fn send_signals_and_says_why_not() {
+        use std::os::unix::process::ExitStatusExt;
+
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("spawn sleep");
+        let pid = child.id() as i32;
+        let err = super::send(pid, 9999).expect_err("no such signal");
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        assert!(super::signal(pid, libc::SIGKILL));
+        let status = child.wait().expect("wait");
+        assert_eq!(status.signal(), Some(libc::SIGKILL));
+        // Above any pid_max, so never a process (a reaped pid might be reused already).
+        let err = super::send(i32::MAX, libc::SIGTERM).expect_err("no such process");
+        assert_eq!(err.raw_os_error(), Some(libc::ESRCH));
+        assert!(!super::signal(i32::MAX, libc::SIGTERM));
     }
 }

@@ -225,10 +225,6 @@ impl BlockedSignals {
     }
 }
 
-pub fn send_signal(pid: Pid, signal: nix::sys::signal::Signal) -> io::Result<()> {
-    nix::sys::signal::kill(pid, signal).map_err(errno)
-}
-
 /// Like [`wait_exit_code`] but returns `None` at once if `pid` is still running.
 pub fn try_exit_code(pid: Pid) -> io::Result<Option<i32>> {
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};

@@ -184,11 +184,6 @@ pub fn reap_children(pid: Pid) -> io::Result<Option<ChildExit>> {
     }
 }
 
-/// Sends `signal` to process `pid`.
-pub fn send_signal(pid: i32, signal: Signal) -> io::Result<()> {
-    nix::sys::signal::kill(Pid::from_raw(pid), signal).map_err(errno)
-}
-
 /// Sets SIGCHLD to SIG_IGN, so the kernel reaps this process's children (inherited
 /// orphans included) the moment they exit: an init that never has to call wait.
 pub fn autoreap_children() -> io::Result<()> {

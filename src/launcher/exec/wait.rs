@@ -4,6 +4,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::ExecError;
+use crate::sys::kill;
 use crate::sys::process::{self, BlockedSignals};
 
 /// Signals `ucr exec` passes on to the command rather than dying of: the daemon (or a
@@ -45,10 +46,10 @@ pub fn wait_forwarding(child: Pid, signals: &BlockedSignals) -> Result<i32, Exec
         }
         let signal = signals.wait().map_err(wait_err)?;
         if signal == KILL_COMMAND {
-            let _ = process::send_signal(child, Signal::SIGKILL);
+            kill::signal(child.as_raw(), libc::SIGKILL);
         } else if FORWARDED.contains(&signal) {
             // ESRCH: it ended meanwhile; the next round collects it.
-            let _ = process::send_signal(child, signal);
+            kill::signal(child.as_raw(), signal as i32);
         }
     }
 }
