@@ -29,21 +29,15 @@ impl Backend for BindBackend {
         rootfs: &Path,
         scratch: &Path,
     ) -> Result<(), BackendError> {
-        let layer = match layers {
-            [] => {
-                return Err(BackendError::NoLayers {
-                    rootfs: rootfs.to_path_buf(),
-                })
-            }
-            [layer] => absolute(layer)?,
-            _ => {
-                return Err(BackendError::BindMultipleLayers {
-                    count: layers.len(),
-                })
-            }
-        };
+        if layers.len() > 1 {
+            return Err(BackendError::BindMultipleLayers {
+                count: layers.len(),
+            });
+        }
         let rootfs = absolute(rootfs)?;
-        provision_or_undo(self, &rootfs, scratch, || {
+        provision_or_undo(self, layers, &rootfs, scratch, || {
+            // Exactly one layer: more are refused above, none by `provision_or_undo`.
+            let layer = absolute(&layers[0])?;
             mount::bind(&layer, &rootfs).map_err(|e| io_err("bind-mount layer at", &rootfs, e))?;
             mount::remount_read_only(&rootfs)
                 .map_err(|e| io_err("remount read-only", &rootfs, e))?;

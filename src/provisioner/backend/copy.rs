@@ -46,12 +46,7 @@ impl Backend for CopyBackend {
         rootfs: &Path,
         scratch: &Path,
     ) -> Result<(), BackendError> {
-        if layers.is_empty() {
-            return Err(BackendError::NoLayers {
-                rootfs: rootfs.to_path_buf(),
-            });
-        }
-        provision_or_undo(self, rootfs, scratch, || {
+        provision_or_undo(self, layers, rootfs, scratch, || {
             layers
                 .iter()
                 .try_for_each(|layer| apply_layer(layer, rootfs))

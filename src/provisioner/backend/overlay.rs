@@ -49,14 +49,9 @@ impl Backend for OverlayBackend {
         rootfs: &Path,
         scratch: &Path,
     ) -> Result<(), BackendError> {
-        if layers.is_empty() {
-            return Err(BackendError::NoLayers {
-                rootfs: rootfs.to_path_buf(),
-            });
-        }
         let rootfs = absolute(rootfs)?;
         let scratch = absolute(scratch)?;
-        provision_or_undo(self, &rootfs, &scratch, || {
+        provision_or_undo(self, layers, &rootfs, &scratch, || {
             mount_layers(layers, &rootfs, &scratch)
         })
     }

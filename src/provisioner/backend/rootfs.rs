@@ -1,5 +1,5 @@
-//! Creation and teardown shared by every backend, so "rootfs must not pre-exist", "undo
-//! on failure" and "no mount left behind" are written once.
+//! Creation and teardown shared by every backend, so "at least one layer", "rootfs must
+//! not pre-exist", "undo on failure" and "no mount left behind" are written once.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -29,15 +29,22 @@ pub(super) fn create_rootfs(rootfs: &Path) -> Result<(), BackendError> {
     }
 }
 
-/// Creates `rootfs`, then runs `build`; if `build` fails, destroys what it made so a
+/// Refuses an image without layers (no backend can make a rootfs of nothing), then
+/// creates `rootfs` and runs `build`; if `build` fails, destroys what it made so a
 /// failed provision leaves neither mounts nor directories behind. The original error is
 /// returned; a failing cleanup is logged.
 pub(super) fn provision_or_undo(
     backend: &dyn Backend,
+    layers: &[PathBuf],
     rootfs: &Path,
     scratch: &Path,
     build: impl FnOnce() -> Result<(), BackendError>,
 ) -> Result<(), BackendError> {
+    if layers.is_empty() {
+        return Err(BackendError::NoLayers {
+            rootfs: rootfs.to_path_buf(),
+        });
+    }
     create_rootfs(rootfs)?;
     let result = build();
     if let Err(e) = &result {
