@@ -297,3 +297,64 @@ async fn pod_sysctls_apply_to_the_pod_alone() {
     assert!(e.message().contains("vm.overcommit_memory"), "{e:?}");
     assert_nothing_left(&d);
 }
+
+/// A host-IPC pod's containers see the host's System V IPC objects; other pods see none
+/// of them.
+#[tokio::test]
+async fn host_ipc_shares_the_hosts_ipc_objects() {
+    require_root!("host_ipc_shares_the_hosts_ipc_objects");
+    let (d, mut rt) = daemon().await;
+    let logs = d.dir.path().join("logs-ipc");
+    let made = std::process::Command::new("ipcmk")
+        .args(["-M", "4096"])
+        .output()
+        .expect("ipcmk");
+    let text = String::from_utf8_lossy(&made.stdout).into_owned();
+    let shmid = text
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        made.status.success() && shmid.parse::<u32>().is_ok(),
+        "ipcmk: {text}"
+    );
+    // Column 2 of /proc/sysvipc/shm is the id, as ipcs -m shows it.
+    let ids = "awk 'NR > 1 { print $2 }' /proc/sysvipc/shm";
+    let mut host = pod_config("host-ipc", &logs);
+    let opts = host
+        .linux
+        .as_mut()
+        .and_then(|l| l.security_context.as_mut())
+        .and_then(|s| s.namespace_options.as_mut())
+        .expect("namespace options");
+    opts.ipc = cri::NamespaceMode::Node as i32;
+    let own = pod_config("own-ipc", &logs);
+    let mut seen = Vec::new();
+    for pc in [&host, &own] {
+        let pod = run_pod(&mut rt, pc).await;
+        let c = running(
+            &mut rt,
+            &pod,
+            pc,
+            container_config("ipc", "exec sleep 1000"),
+        )
+        .await;
+        seen.push(exec_ok(&mut rt, &c, &["sh", "-c", ids]).await);
+        stop_remove_pod(&mut rt, &pod).await;
+    }
+    let _ = std::process::Command::new("ipcrm")
+        .args(["-m", &shmid])
+        .status();
+    assert!(
+        seen[0].lines().any(|l| l.trim() == shmid),
+        "host-IPC pod does not see segment {shmid}: {:?}",
+        seen[0]
+    );
+    assert!(
+        !seen[1].lines().any(|l| l.trim() == shmid),
+        "a pod of its own sees the host's segment {shmid}"
+    );
+    assert_nothing_left(&d);
+}

@@ -250,6 +250,7 @@ impl Containerizer {
                 .filter(|_| !pod.config.host_network),
             join,
             new_pid_namespace,
+            new_ipc_namespace: !pod.config.host_ipc,
             mounts,
             shm: Some(if pod.config.host_ipc {
                 PathBuf::from("/dev/shm")

@@ -94,7 +94,7 @@ pub fn spawn(spec: &LaunchSpec, stdio: &Stdio) -> Result<Pid, LaunchError> {
             }
         })?;
     }
-    if !spec.join.iter().any(|j| j.kind == spec::NamespaceKind::Ipc) {
+    if spec.new_ipc_namespace && !spec.join.iter().any(|j| j.kind == spec::NamespaceKind::Ipc) {
         flags |= CloneFlags::CLONE_NEWIPC;
     }
     let pid = process::clone_process(Box::new(|| child::run(spec, stdio, &write_end)), flags)

@@ -48,6 +48,10 @@ pub struct LaunchSpec {
     /// lives in the namespace of a `Pid` entry of `join` (the pod's), else the host's.
     #[serde(default = "yes")]
     pub new_pid_namespace: bool,
+    /// Give the process its own IPC namespace when `join` has none to enter; false for a
+    /// host-IPC pod, whose containers stay in the host's.
+    #[serde(default = "yes")]
+    pub new_ipc_namespace: bool,
     /// Mounts on top of the standard ones (/proc, /sys, /dev…), in order.
     #[serde(default)]
     pub mounts: Vec<Mount>,
@@ -211,6 +215,7 @@ mod tests {
         assert_eq!(spec.process.capabilities, None);
         assert!(!spec.process.no_new_privs);
         assert!(spec.new_pid_namespace);
+        assert!(spec.new_ipc_namespace);
         assert_eq!(spec.masked_paths, default_masked());
     }
 }

@@ -495,6 +495,7 @@ pub fn launch_spec(rootfs: &Path, script: &str) -> LaunchSpec {
         hostname: None,
         join: vec![],
         new_pid_namespace: true,
+        new_ipc_namespace: true,
         mounts: vec![],
         shm: None,
         readonly_rootfs: false,
