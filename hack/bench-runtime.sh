@@ -48,7 +48,8 @@ cleanup() {
   # After a failure: containers outlive the daemon; kill them so their monitors exit.
   for f in "$run"/containers/*/pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
   mounts_left | xargs -r umount -l
-  rm -rf "$work"
+  ip link del ucrbench0 2>/dev/null
+  rm -rf "$work" /var/lib/cni/networks/ucr-bench
 }
 trap cleanup EXIT
 
@@ -56,7 +57,12 @@ kib() { awk -v k="$2:" '$1 == k {print $2}' "$1" 2>/dev/null; }   # a "Key: N kB
 mib() { echo "scale=2; $1 / 1024" | bc -l; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+# Pods are networked as on a node: a bridge network of the bench's own (ADD and DEL of
+# bridge, portmap and bandwidth are part of RunPodSandbox and StopPodSandbox).
+UCR_POD_SUBNET=10.217.0.0/16 UCR_POD_BRIDGE=ucrbench0 UCR_POD_NETWORK=ucr-bench \
+  hack/cni-default.sh "$work/net.d" >&2
 "$ucr" serve --root "$work/root" --run-root "$run" --listen "$sock" --log-level warn \
+  --cni-conf-dir "$work/net.d" --cni-bin-dir /usr/lib/cni \
   2>"$work/daemon.log" & daemon=$!
 for _ in $(seq 200); do [ -S "$sock" ] && break; sleep 0.05; done
 [ -S "$sock" ] || { cat "$work/daemon.log" >&2; echo "ucr serve did not start" >&2; exit 1; }
@@ -104,6 +110,7 @@ rss_after=$(kib "/proc/$daemon/status" VmRSS)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 kill "$daemon"; wait "$daemon" 2>/dev/null || true; daemon=''
 left_mounts=$(mounts_left); left_monitors=$(monitors)
+left_veths=$(ls /sys/class/net/ucrbench0/brif 2>/dev/null | tr '\n' ' ')
 
 mon_n=$(wc -l <"$work/mon-rss")
 summary() {
@@ -140,8 +147,8 @@ if [ "$mon_n" -gt 0 ]; then
   fi
 fi
 echo "--- leftovers"
-if [ -n "$left_mounts" ] || [ -n "$left_monitors" ]; then
-  echo "LEFT BEHIND: mounts [$left_mounts] monitors [$left_monitors]"
+if [ -n "$left_mounts" ] || [ -n "$left_monitors" ] || [ -n "$left_veths" ]; then
+  echo "LEFT BEHIND: mounts [$left_mounts] monitors [$left_monitors] veths [$left_veths]"
   exit 1
 fi
-echo "none: no mounts under $work, no monitors"
+echo "none: no mounts under $work, no monitors, no veths on ucrbench0"

@@ -7,11 +7,14 @@
 # the first one in lexical order is the pods' network, as for kubelet.
 #
 # usage: hack/cni-default.sh [CONF_DIR]   (default /etc/cni/net.d; needs root)
-# Environment: UCR_POD_SUBNET (default 10.88.0.0/16).
+# Environment: UCR_POD_SUBNET (default 10.88.0.0/16), UCR_POD_BRIDGE (ucr0),
+# UCR_POD_NETWORK (the network's name, also host-local's store; ucr).
 set -euo pipefail
 
 dir=${1:-/etc/cni/net.d}
 subnet=${UCR_POD_SUBNET:-10.88.0.0/16}
+bridge=${UCR_POD_BRIDGE:-ucr0}
+name=${UCR_POD_NETWORK:-ucr}
 mkdir -p "$dir"
 shopt -s nullglob
 existing=("$dir"/*.conflist "$dir"/*.conf "$dir"/*.json)
@@ -24,11 +27,11 @@ tmp=$(mktemp "$dir/.ucr-bridge.XXXXXX")
 cat >"$tmp" <<JSON
 {
   "cniVersion": "1.0.0",
-  "name": "ucr",
+  "name": "$name",
   "plugins": [
     {
       "type": "bridge",
-      "bridge": "ucr0",
+      "bridge": "$bridge",
       "isGateway": true,
       "ipMasq": true,
       "hairpinMode": true,
@@ -45,4 +48,4 @@ cat >"$tmp" <<JSON
 JSON
 chmod 0644 "$tmp"
 mv "$tmp" "$conf"
-echo "cni-default: wrote $conf (bridge ucr0, subnet $subnet)"
+echo "cni-default: wrote $conf (network $name, bridge $bridge, subnet $subnet)"
