@@ -201,8 +201,14 @@ mod tests {
         );
         assert_eq!(spec.hostname.as_deref(), Some("pod-a"));
         assert_eq!(spec.oom_score_adj, Some(-500));
+        // Written back, every field it had keeps its name and value (fields added since
+        // appear beside them with their defaults).
         let old: serde_json::Value = serde_json::from_str(OLD_FORMAT).expect("json");
-        assert_eq!(serde_json::to_value(&spec).expect("serialize"), old);
+        let new = serde_json::to_value(&spec).expect("serialize");
+        for (key, value) in old.as_object().expect("object") {
+            assert_eq!(new.get(key), Some(value), "field {key}");
+        }
+        assert_eq!(new["new_ipc_namespace"], true);
     }
 
     #[test]
