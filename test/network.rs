@@ -693,23 +693,7 @@ async fn a_retried_run_pod_sandbox_runs_add_once() {
         "a_retried_run_pod_sandbox_runs_add_once",
         "namespaces, mounts, bridges, iptables"
     );
-    // Chained after bridge and portmap: logs each ADD, takes its time, passes the
-    // previous result on (a chained plugin's output is the chain's result so far).
-    let net = TestNet::new(&[r#"{ "type": "slowpoke" }"#]);
-    let log = net.dir.path().join("slowpoke.log");
-    net.fake_plugin(
-        "slowpoke",
-        &format!(
-            r#"log={log}
-case "$CNI_COMMAND" in
-ADD) conf=$(cat); echo "ADD $CNI_CONTAINERID" >>"$log"; sleep 2
-     printf '%s' "$conf" | jq -c '.prevResult' ;;
-DEL) cat >/dev/null; echo "DEL $CNI_CONTAINERID" >>"$log" ;;
-VERSION) echo '{VERSION_ANSWER}' ;;
-esac"#,
-            log = log.display()
-        ),
-    );
+    let (net, log) = slow_network(2);
     let (d, rt) = net_daemon(&net.daemon_args()).await;
     let pc = pod_config("retried", &d.dir.path().join("logs"));
     let first = {
@@ -727,5 +711,137 @@ esac"#,
     stop_remove_pod(&mut rt, &first).await;
     assert_eq!(logged(&log, "DEL"), vec![first.clone()], "DELs run");
     assert_network_clean(&net, &[&first]);
+    assert_nothing_left(&d);
+}
+
+/// A dual-stack network: the pod's IPv4 address is its primary IP, the IPv6 one comes
+/// in `additional_ips`, both name the pod in its /etc/hosts, and both are released.
+#[tokio::test]
+async fn dual_stack_pods_report_both_addresses() {
+    require_root!(
+        "dual_stack_pods_report_both_addresses",
+        "namespaces, mounts, bridges, iptables"
+    );
+    let net = TestNet::dual_stack(&[]);
+    let (d, mut rt) = net_daemon(&net.daemon_args()).await;
+    let pc = pod_config("dual", &d.dir.path().join("logs"));
+    let pod = run_pod(&mut rt, &pc).await;
+    let network = pod_status(&mut rt, &pod)
+        .await
+        .network
+        .expect("network status");
+    assert!(
+        network.ip.starts_with(&net.subnet_prefix),
+        "primary {} is not the IPv4 one",
+        network.ip
+    );
+    let extra: Vec<&str> = network
+        .additional_ips
+        .iter()
+        .map(|p| p.ip.as_str())
+        .collect();
+    assert_eq!(extra.len(), 1, "additional ips {extra:?}");
+    assert!(extra[0].starts_with(&net.v6_prefix()), "{extra:?}");
+    let c = running(&mut rt, &pod, &pc, container_config("c", "exec sleep 1000")).await;
+    let hosts = exec_ok(&mut rt, &c, &["cat", "/etc/hosts"]).await;
+    for ip in [network.ip.as_str(), extra[0]] {
+        assert!(
+            hosts.lines().any(|l| l == format!("{ip}\tdual-host")),
+            "{ip} missing from /etc/hosts:\n{hosts}"
+        );
+    }
+    let inside = exec_ok(&mut rt, &c, &["ip", "-6", "addr", "show", "eth0"]).await;
+    assert!(inside.contains(extra[0]), "eth0 inside:\n{inside}");
+    assert_eq!(
+        net.ipam_reservations().len(),
+        2,
+        "one address of each family"
+    );
+    stop_remove_pod(&mut rt, &pod).await;
+    assert_network_clean(&net, &[&pod]);
+    assert_nothing_left(&d);
+}
+
+/// A network whose chain ends with `slowpoke`: it logs each ADD and DEL (`<op> <pod>`
+/// lines in the returned log), takes `seconds` over an ADD, and passes the previous
+/// result on (a chained plugin's output is the chain's result so far).
+fn slow_network(seconds: u32) -> (TestNet, std::path::PathBuf) {
+    let net = TestNet::new(&[r#"{ "type": "slowpoke" }"#]);
+    let log = net.dir.path().join("slowpoke.log");
+    net.fake_plugin(
+        "slowpoke",
+        &format!(
+            r#"log={log}
+case "$CNI_COMMAND" in
+ADD) conf=$(cat); echo "ADD $CNI_CONTAINERID" >>"$log"; sleep {seconds}
+     printf '%s' "$conf" | jq -c '.prevResult' ;;
+DEL) cat >/dev/null; echo "DEL $CNI_CONTAINERID" >>"$log" ;;
+VERSION) echo '{VERSION_ANSWER}' ;;
+esac"#,
+            log = log.display()
+        ),
+    );
+    (net, log)
+}
+
+/// `kill -9` of the daemon while a pod's CNI ADD runs: the pod never reached the
+/// database, and the next start undoes it, network included (DEL from the entry the
+/// isolator wrote before ADD began).
+#[tokio::test]
+async fn a_daemon_killed_during_add_leaves_nothing_after_restart() {
+    require_root!(
+        "a_daemon_killed_during_add_leaves_nothing_after_restart",
+        "namespaces, mounts, bridges, iptables"
+    );
+    let (net, log) = slow_network(3);
+    let (mut d, rt) = net_daemon(&net.daemon_args()).await;
+    let pc = pod_config("interrupted", &d.dir.path().join("logs"));
+    let call = {
+        let (mut rt, pc) = (rt.clone(), pc.clone());
+        tokio::spawn(async move { try_run_pod(&mut rt, &pc).await })
+    };
+    // Wait until slowpoke runs: bridge and portmap have attached the pod by then.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while logged(&log, "ADD").is_empty() {
+        assert!(Instant::now() < deadline, "ADD never reached slowpoke");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pod = logged(&log, "ADD").remove(0);
+    assert_eq!(net.veths_on_bridge().len(), 1, "the pod was attached");
+    let plugin = net.fake_bin.join("slowpoke").display().to_string();
+    let running_plugin = || {
+        live_processes()
+            .into_iter()
+            .any(|(_, cmd)| cmd.contains(&plugin))
+    };
+    assert!(running_plugin(), "the scan cannot see slowpoke running");
+    d.kill9();
+    assert!(
+        call.await.expect("task").is_err(),
+        "the call died with the daemon"
+    );
+    // The plugin dies with the daemon: it must not finish its ADD behind the back of
+    // the restarted daemon.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while running_plugin() {
+        assert!(Instant::now() < deadline, "slowpoke outlived the daemon");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    d.restart();
+    let mut rt = d.runtime().await;
+    assert!(
+        list_pods(&mut rt, cri::PodSandboxFilter::default())
+            .await
+            .is_empty(),
+        "a half-made pod is listed"
+    );
+    assert_eq!(
+        logged(&log, "DEL"),
+        vec![pod.clone()],
+        "DEL after the restart"
+    );
+    assert_network_clean(&net, &[&pod]);
+    assert!(!cache_entry(&d, &pod).exists(), "CNI cache of {pod} kept");
+    assert_no_pins(&d);
     assert_nothing_left(&d);
 }

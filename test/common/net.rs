@@ -27,8 +27,8 @@ const BRIDGE: &str = r#"{
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
-        "ranges": [[{ "subnet": "10.215.{octet}.0/24" }]],
-        "routes": [{ "dst": "0.0.0.0/0" }],
+        "ranges": [[{ "subnet": "10.215.{octet}.0/24" }]{v6range}],
+        "routes": [{ "dst": "0.0.0.0/0" }{v6route}],
         "dataDir": "{data}"
       }
     }"#;
@@ -41,6 +41,7 @@ pub struct TestNet {
     /// The network's name (host-local keeps its reservations under `dataDir/<name>`).
     pub name: String,
     pub bridge: String,
+    pub dual_stack: bool,
     /// `10.215.<octet>.`: every pod address starts with it.
     pub subnet_prefix: String,
     pub conf_dir: PathBuf,
@@ -56,6 +57,15 @@ impl TestNet {
     /// A new network: bridge + host-local, portmap, then `extra_plugins_json` (one JSON
     /// object each), cniVersion 1.0.0, written to `conf/10-test.conflist`.
     pub fn new(extra_plugins_json: &[&str]) -> TestNet {
+        Self::make(extra_plugins_json, false)
+    }
+
+    /// A network handing out an IPv6 address too, from `fd00:215:<octet>::/64`.
+    pub fn dual_stack(extra_plugins_json: &[&str]) -> TestNet {
+        Self::make(extra_plugins_json, true)
+    }
+
+    fn make(extra_plugins_json: &[&str], dual_stack: bool) -> TestNet {
         std::fs::create_dir_all(CLAIMS).expect("claims dir");
         let (octet, claim, lock) = (0..2000)
             .find_map(|_| {
@@ -78,6 +88,7 @@ impl TestNet {
             name: format!("ucrn-{octet}"),
             bridge: bridge_name(octet),
             subnet_prefix: format!("10.215.{octet}."),
+            dual_stack,
             conf_dir,
             ipam_dir,
             fake_bin,
@@ -98,7 +109,13 @@ impl TestNet {
         let bridge = BRIDGE
             .replace("{bridge}", &self.bridge)
             .replace("{octet}", &self.octet.to_string())
-            .replace("{data}", &self.ipam_dir.display().to_string());
+            .replace("{data}", &self.ipam_dir.display().to_string())
+            .replace(
+                "{v6range}",
+                &self.v6(r#", [{ "subnet": "fd00:215:{octet}::/64" }]"#),
+            )
+            .replace("{v6route}", &self.v6(r#", { "dst": "::/0" }"#))
+            .replace("{octet}", &self.octet.to_string());
         let mut plugins = vec![bridge, PORTMAP.to_string()];
         plugins.extend(extra_plugins_json.iter().map(|p| p.to_string()));
         format!(
@@ -106,6 +123,20 @@ impl TestNet {
             self.name,
             plugins.join(",\n    ")
         )
+    }
+
+    /// `text` on a dual-stack network, else nothing.
+    fn v6(&self, text: &str) -> String {
+        if self.dual_stack {
+            text.to_string()
+        } else {
+            String::new()
+        }
+    }
+
+    /// `fd00:215:<octet>:`: every pod IPv6 address starts with it (dual stack only).
+    pub fn v6_prefix(&self) -> String {
+        format!("fd00:215:{}:", self.octet)
     }
 
     /// `--cni-conf-dir` and `--cni-bin-dir` for a daemon on this network.

@@ -150,6 +150,7 @@ fn command(path: &Path, bin_dirs: &[PathBuf], call: &Call<'_>) -> Command {
     if std::env::var_os("PATH").is_none() {
         cmd.env("PATH", DEFAULT_PATH);
     }
+    crate::sys::spawn::die_with_spawner(&mut cmd);
     let vars = [
         ("CNI_CONTAINERID", call.container_id),
         ("CNI_NETNS", call.netns),
