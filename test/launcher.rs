@@ -112,6 +112,7 @@ async fn user_exit_codes_mounts_and_errors() {
         source: data.clone(),
         destination: "/mnt/data".into(),
         readonly: true,
+        propagation: Default::default(),
     });
     let r = launch(dir.path(), &s);
     assert_eq!(r.stdout, "from hostro\n", "{}", r.stderr);
@@ -124,6 +125,7 @@ async fn user_exit_codes_mounts_and_errors() {
         source: data.clone(),
         destination: "/evil/x".into(),
         readonly: false,
+        propagation: Default::default(),
     });
     let r = launch(dir.path(), &s);
     assert_eq!(r.code, Some(127));

@@ -169,6 +169,7 @@ async fn output_goes_to_the_cri_log_and_the_exit_is_recorded() {
         source: gate.clone(),
         destination: "/gate".into(),
         readonly: true,
+        propagation: Default::default(),
     });
     let (bundle, log) = bundle(dir.path(), "c1", s);
     let before = std::time::SystemTime::now();

@@ -15,8 +15,8 @@ use super::types::{
 use super::{new_id, now_ns, validate_name, Containerizer};
 use crate::isolators::docker::runtime::{self as docker, ImageRuntime};
 use crate::launcher::spec::{
-    JoinNamespace, LaunchSpec, Mount, NamespaceKind, Process, DEFAULT_CAPABILITIES, MASKED_PATHS,
-    READONLY_PATHS,
+    JoinNamespace, LaunchSpec, Mount, MountPropagation, NamespaceKind, Process,
+    DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS,
 };
 use crate::monitor::{self, MonitorConfig};
 
@@ -107,6 +107,7 @@ impl Containerizer {
                     reason: "does not exist",
                 });
             }
+            check_propagation(m)?;
         }
         let id = new_id();
         let layers = self.store.layer_dirs(&image.id)?;
@@ -192,6 +193,7 @@ impl Containerizer {
                     source: self.paths.pod_etc(&pod.id).join(file),
                     destination: dest,
                     readonly: false,
+                    propagation: MountPropagation::Private,
                 });
             }
         }
@@ -199,6 +201,7 @@ impl Containerizer {
             source: m.host_path.clone(),
             destination: m.container_path.clone(),
             readonly: m.readonly,
+            propagation: m.propagation,
         }));
         let mut join = Vec::new();
         if let Some(net) = &pod.netns {
@@ -637,6 +640,34 @@ impl Containerizer {
         let bundle = self.paths.bundle(&id);
         monitor::request_reopen(&bundle).map_err(io("signal monitor", &bundle))
     }
+}
+
+/// A volume that should see host mounts must come from a mount that passes them on: a
+/// shared one (or, host-to-container only, a slave), as containerd insists too.
+/// Otherwise the request would silently get a private mount.
+fn check_propagation(m: &crate::containerizer::types::Mount) -> Result<(), ContainerizerError> {
+    let (wanted, reason): (&[&str], &'static str) = match m.propagation {
+        MountPropagation::Private => return Ok(()),
+        MountPropagation::HostToContainer => (
+            &["shared:", "master:"],
+            "is not on a shared or slave mount (HOST_TO_CONTAINER needs one)",
+        ),
+        MountPropagation::Bidirectional => (
+            &["shared:"],
+            "is not on a shared mount (BIDIRECTIONAL needs one)",
+        ),
+    };
+    let tags = crate::sys::mount::propagation_of(&m.host_path)
+        .map_err(io("read mount propagation of", &m.host_path))?
+        .unwrap_or_default();
+    if tags.iter().any(|t| wanted.iter().any(|w| t.starts_with(w))) {
+        return Ok(());
+    }
+    Err(ContainerizerError::Invalid {
+        field: "mounts.host_path",
+        value: m.host_path.display().to_string(),
+        reason,
+    })
 }
 
 /// The capability set for a container: Docker's default plus adds minus drops; all of

@@ -113,6 +113,8 @@ pub struct Mount {
     pub host_path: PathBuf,
     pub container_path: String,
     pub readonly: bool,
+    #[serde(default)]
+    pub propagation: crate::launcher::spec::MountPropagation,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

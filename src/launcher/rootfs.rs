@@ -10,9 +10,9 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::setup::{self, SetupError};
-use super::spec::LaunchSpec;
+use super::spec::{LaunchSpec, MountPropagation};
 use super::LaunchError;
-use crate::sys::mount::{self, MsFlags};
+use crate::sys::mount::{self, MsFlags, Propagation};
 
 fn step<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SetupError + 'a {
     setup::step(step, path.display())
@@ -70,7 +70,29 @@ const NOSUID_NOEXEC_NODEV: MsFlags = MsFlags::MS_NOSUID
 /// Everything before the pivot: runs in the child, in its new mount namespace.
 pub fn prepare(spec: &LaunchSpec) -> Result<(), LaunchError> {
     let root = &spec.rootfs;
-    mount::make_tree_slave(Path::new("/")).map_err(step("make / rslave", Path::new("/")))?;
+    // Normally every mount becomes a slave: host events come in, ours never go out. A
+    // bidirectional volume must stay a peer of its source on the host, so then the
+    // host's mounts are left as they are and the rootfs, under which everything of ours
+    // goes, is made private instead; each bind below then gets its propagation set.
+    let bidirectional = spec
+        .mounts
+        .iter()
+        .any(|m| m.propagation == MountPropagation::Bidirectional);
+    if bidirectional {
+        mount::set_propagation_recursive(root, Propagation::Private)
+            .map_err(step("make the rootfs rprivate", root))?;
+    } else {
+        mount::make_tree_slave(Path::new("/")).map_err(step("make / rslave", Path::new("/")))?;
+    }
+    // A bind of a host mount joins that mount's peer group; only bidirectional volumes
+    // may stay there.
+    let private = |t: &Path| -> Result<(), LaunchError> {
+        if bidirectional {
+            mount::set_propagation_recursive(t, Propagation::Private)
+                .map_err(step("make mount rprivate", t))?;
+        }
+        Ok(())
+    };
     // pivot_root needs the new root to be a mount point.
     mount::bind_recursive(root, root).map_err(step("bind rootfs", root))?;
 
@@ -109,6 +131,7 @@ pub fn prepare(spec: &LaunchSpec) -> Result<(), LaunchError> {
         let host = Path::new("/dev").join(&name);
         let t = target(root, &format!("/dev/{name}"), true)?;
         mount::bind(&host, &t).map_err(step("bind device", &t))?;
+        private(&t)?;
     }
     let pts = target(root, "/dev/pts", false)?;
     mount::mount_fs(
@@ -130,7 +153,10 @@ pub fn prepare(spec: &LaunchSpec) -> Result<(), LaunchError> {
     }
     let shm = target(root, "/dev/shm", false)?;
     match &spec.shm {
-        Some(pod_shm) => mount::bind(pod_shm, &shm).map_err(step("bind pod /dev/shm", &shm))?,
+        Some(pod_shm) => {
+            mount::bind(pod_shm, &shm).map_err(step("bind pod /dev/shm", &shm))?;
+            private(&shm)?;
+        }
         None => mount::mount_fs(
             "tmpfs",
             &shm,
@@ -151,6 +177,13 @@ pub fn prepare(spec: &LaunchSpec) -> Result<(), LaunchError> {
         if m.readonly {
             mount::remount_read_only(&t).map_err(step("make mount read-only", &t))?;
         }
+        let propagation = match m.propagation {
+            MountPropagation::Private => Propagation::Private,
+            MountPropagation::HostToContainer => Propagation::Slave,
+            MountPropagation::Bidirectional => Propagation::Shared,
+        };
+        mount::set_propagation_recursive(&t, propagation)
+            .map_err(step("set mount propagation", &t))?;
     }
     Ok(())
 }

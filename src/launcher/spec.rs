@@ -111,6 +111,21 @@ pub struct Mount {
     pub destination: String,
     #[serde(default)]
     pub readonly: bool,
+    #[serde(default)]
+    pub propagation: MountPropagation,
+}
+
+/// How mount events cross a bind mount (CRI `MountPropagation`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MountPropagation {
+    /// Neither way (`rprivate`).
+    #[default]
+    Private,
+    /// Mounts made on the host under the source appear in the container (`rslave`).
+    HostToContainer,
+    /// Both ways (`rshared`); the source must be on a shared mount.
+    Bidirectional,
 }
 
 /// The capabilities Docker and containerd give a container by default.
@@ -205,10 +220,28 @@ mod tests {
         // appear beside them with their defaults).
         let old: serde_json::Value = serde_json::from_str(OLD_FORMAT).expect("json");
         let new = serde_json::to_value(&spec).expect("serialize");
-        for (key, value) in old.as_object().expect("object") {
-            assert_eq!(new.get(key), Some(value), "field {key}");
-        }
+        assert_kept(&old, &new, "spec");
         assert_eq!(new["new_ipc_namespace"], true);
+        assert_eq!(new["mounts"][0]["propagation"], "private");
+    }
+
+    /// Every field of `old`, at any depth, is in `new` with the same value.
+    fn assert_kept(old: &serde_json::Value, new: &serde_json::Value, at: &str) {
+        match (old, new) {
+            (serde_json::Value::Object(o), serde_json::Value::Object(n)) => {
+                for (key, value) in o {
+                    let got = n.get(key).unwrap_or_else(|| panic!("{at}.{key} dropped"));
+                    assert_kept(value, got, &format!("{at}.{key}"));
+                }
+            }
+            (serde_json::Value::Array(o), serde_json::Value::Array(n)) => {
+                assert_eq!(o.len(), n.len(), "{at}");
+                for (i, (a, b)) in o.iter().zip(n).enumerate() {
+                    assert_kept(a, b, &format!("{at}[{i}]"));
+                }
+            }
+            _ => assert_eq!(old, new, "{at}"),
+        }
     }
 
     #[test]

@@ -121,6 +121,28 @@ pub fn set_propagation(target: &Path, propagation: Propagation) -> io::Result<()
     Ok(())
 }
 
+/// [`set_propagation`] for `target` and every mount below it.
+pub fn set_propagation_recursive(target: &Path, propagation: Propagation) -> io::Result<()> {
+    let flags = match propagation {
+        Propagation::Private => MsFlags::MS_PRIVATE,
+        Propagation::Slave => MsFlags::MS_SLAVE,
+        Propagation::Shared => MsFlags::MS_SHARED,
+    };
+    nix::mount::mount(NONE, target, NONE, flags | MsFlags::MS_REC, NONE)?;
+    Ok(())
+}
+
+/// The propagation tags (`shared:N`, `master:N`) of the mount `path` is on, as this
+/// process sees it; `None` when mountinfo names no mount containing it.
+pub fn propagation_of(path: &Path) -> io::Result<Option<Vec<String>>> {
+    let path = std::fs::canonicalize(path)?;
+    Ok(mountinfo()?
+        .into_iter()
+        .filter(|m| path.starts_with(&m.mount_point))
+        .max_by_key(|m| m.mount_point.components().count())
+        .map(|m| m.propagation))
+}
+
 /// Lazily unmounts the top mount at `target` (`umount2(MNT_DETACH)`): it disappears from
 /// the namespace at once, together with everything mounted below it, and the kernel
 /// finishes the unmount when the last user lets go. Returns whether something was

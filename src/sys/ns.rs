@@ -24,8 +24,22 @@ pub fn unshare(flags: CloneFlags) -> io::Result<()> {
 /// Makes `new_root` the process's root and detaches the old one. The `pivot_root(".",
 /// ".")` form needs no directory for the old root inside the image.
 pub fn pivot_into(new_root: &Path) -> io::Result<()> {
+    let old_root = std::fs::File::open("/")?;
     nix::unistd::chdir(new_root).map_err(errno)?;
     nix::unistd::pivot_root(".", ".").map_err(errno)?;
+    // The old root now sits on top of the new one. Step onto it (the kernel does not
+    // promise where "." is after pivot_root) and make it a slave before unmounting it, so
+    // the unmount cannot reach the host's peers of its mounts (they are left shared when
+    // the container has a bidirectional volume). runc does the same.
+    nix::unistd::fchdir(&old_root).map_err(errno)?;
+    nix::mount::mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        nix::mount::MsFlags::MS_SLAVE | nix::mount::MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(errno)?;
     umount2(".", MntFlags::MNT_DETACH).map_err(errno)?;
     nix::unistd::chdir("/").map_err(errno)
 }

@@ -9,6 +9,7 @@ use super::pod::labels;
 use crate::containerizer::types::{
     Container, ContainerConfig, ContainerFilter, ContainerMetadata, ContainerState, Labels, Mount,
 };
+use crate::launcher::spec::MountPropagation;
 
 fn to_map(labels: &Labels) -> HashMap<String, String> {
     labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
@@ -65,6 +66,15 @@ pub fn config(c: cri::ContainerConfig) -> Result<ContainerConfig, Status> {
             .mounts
             .into_iter()
             .map(|m| Mount {
+                propagation: match cri::MountPropagation::try_from(m.propagation) {
+                    Ok(cri::MountPropagation::PropagationHostToContainer) => {
+                        MountPropagation::HostToContainer
+                    }
+                    Ok(cri::MountPropagation::PropagationBidirectional) => {
+                        MountPropagation::Bidirectional
+                    }
+                    _ => MountPropagation::Private,
+                },
                 host_path: m.host_path.into(),
                 container_path: m.container_path,
                 readonly: m.readonly,
@@ -148,6 +158,15 @@ pub fn status(c: &Container) -> cri::ContainerStatus {
                 host_path: m.host_path.display().to_string(),
                 container_path: m.container_path.clone(),
                 readonly: m.readonly,
+                propagation: (match m.propagation {
+                    MountPropagation::Private => cri::MountPropagation::PropagationPrivate,
+                    MountPropagation::HostToContainer => {
+                        cri::MountPropagation::PropagationHostToContainer
+                    }
+                    MountPropagation::Bidirectional => {
+                        cri::MountPropagation::PropagationBidirectional
+                    }
+                }) as i32,
                 ..Default::default()
             })
             .collect(),
