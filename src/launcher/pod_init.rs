@@ -82,16 +82,6 @@ pub fn stop(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// The init's pid if it is still running.
-pub fn running(dir: &Path) -> Option<i32> {
-    let pid = std::fs::read_to_string(dir.join(PID_FILE))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    is_init_of(pid, dir).then_some(pid)
-}
-
 /// Whether `pid` is a live `ucr pod-init --dir <dir>` (its command line says so).
 fn is_init_of(pid: i32, dir: &Path) -> bool {
     let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {

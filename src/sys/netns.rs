@@ -187,18 +187,12 @@ pub fn unpin(pin: &Path) -> io::Result<()> {
     remove_pin(pin)
 }
 
-/// Whether a namespace is pinned at `path`, i.e. it is a mount point of an nsfs file
-/// (discovered from mountinfo, never remembered). Unreadable mountinfo counts as no.
+/// Whether a namespace is pinned at `path`, i.e. the file there is an nsfs file (a bind
+/// mount of one), asked of the kernel with one statfs rather than a mountinfo scan:
+/// StopPodSandbox asks it for every pod. A missing or plain file counts as no.
 pub fn is_pinned(path: &Path) -> bool {
-    let Ok(path) = std::fs::canonicalize(path) else {
-        return false;
-    };
-    // Kernels before 3.19 showed namespace files as "proc"; those are not supported.
-    mount::mountinfo()
-        .map(|all| {
-            all.iter()
-                .any(|m| m.mount_point == path && m.fs_type == "nsfs")
-        })
+    nix::sys::statfs::statfs(path)
+        .map(|st| st.filesystem_type() == nix::sys::statfs::NSFS_MAGIC)
         .unwrap_or(false)
 }
 

@@ -165,14 +165,7 @@ impl Cni {
         self.inner.cache.store(entry.clone()).await?;
         let cni_args = entry.runtime.cni_args_string();
         let netns = att.netns.to_string_lossy();
-        let call = Call {
-            op: Op::Add,
-            network: &list.name,
-            container_id: cid,
-            netns: &netns,
-            ifname,
-            args: &cni_args,
-        };
+        let call = call_for(Op::Add, list, &entry, &netns, &cni_args);
         let added = self
             .inner
             .runner
@@ -229,22 +222,13 @@ impl Cni {
     }
 
     async fn del_entry(&self, entry: &Entry, netns: Option<&Path>) -> Result<(), CniError> {
-        let path = self.inner.cache.path(&entry.container_id, &entry.ifname);
-        let list = conf::from_list(entry.config.clone())
-            .map_err(|reason| CniError::CorruptCache { path, reason })?;
+        let list = self.list_of(entry)?;
         let netns = netns
             .filter(|p| p.exists())
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
         let cni_args = entry.runtime.cni_args_string();
-        let call = Call {
-            op: Op::Del,
-            network: &list.name,
-            container_id: &entry.container_id,
-            netns: &netns,
-            ifname: &entry.ifname,
-            args: &cni_args,
-        };
+        let call = call_for(Op::Del, &list, entry, &netns, &cni_args);
         self.inner
             .runner
             .del(&list, &call, &entry.runtime, entry.result.as_ref())
@@ -271,26 +255,26 @@ impl Cni {
             .await?
             .ok_or_else(not_attached)?;
         let result = entry.result.as_ref().ok_or_else(not_attached)?;
-        let path = self.inner.cache.path(cid, ifname);
-        let list = conf::from_list(entry.config.clone())
-            .map_err(|reason| CniError::CorruptCache { path, reason })?;
+        let list = self.list_of(&entry)?;
         if list.disable_check || !list.version_at_least((0, 4, 0)) {
             return Ok(());
         }
         let cni_args = entry.runtime.cni_args_string();
         let netns = att.netns.to_string_lossy();
-        let call = Call {
-            op: Op::Check,
-            network: &list.name,
-            container_id: cid,
-            netns: &netns,
-            ifname,
-            args: &cni_args,
-        };
+        let call = call_for(Op::Check, &list, &entry, &netns, &cni_args);
         self.inner
             .runner
             .check(&list, &call, &entry.runtime, result)
             .await
+    }
+
+    /// The network list `entry` was made with. DEL and CHECK use it, not the config dir,
+    /// whose file may have changed or gone since.
+    fn list_of(&self, entry: &Entry) -> Result<conf::NetworkList, CniError> {
+        conf::from_list(entry.config.clone()).map_err(|reason| CniError::CorruptCache {
+            path: self.inner.cache.path(&entry.container_id, &entry.ifname),
+            reason,
+        })
     }
 
     /// The cached result of a completed ADD (for pod status after a restart).
@@ -305,5 +289,23 @@ impl Cni {
     pub async fn validate(&self, network: Option<&str>) -> Result<(), CniError> {
         let network = self.network(network)?;
         self.inner.runner.versions(&network.list).await
+    }
+}
+
+/// The call that runs `op` for the attachment `entry` records.
+fn call_for<'a>(
+    op: Op,
+    list: &'a conf::NetworkList,
+    entry: &'a Entry,
+    netns: &'a str,
+    args: &'a str,
+) -> Call<'a> {
+    Call {
+        op,
+        network: &list.name,
+        container_id: &entry.container_id,
+        netns,
+        ifname: &entry.ifname,
+        args,
     }
 }
