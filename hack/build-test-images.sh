@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Builds the integration-test images from busybox-static with umoci, pushes
-# them to the registries of hack/registries.sh (which must be running) and
-# writes image archives. Needs root (umoci unpack keeps uid/gid). Skips all of
-# it when the stamp file exists and the registries still hold the images.
+# Builds the integration-test images from busybox-static with umoci (and one
+# real Debian image with debootstrap), pushes them to the registries of
+# hack/registries.sh (which must be running) and writes image archives. Needs
+# root (umoci unpack keeps uid/gid; device nodes, setuid bits, debootstrap).
+# Skips all of it when the stamp files exist and the registries still hold the
+# images.
 #
 # usage: hack/build-test-images.sh [--big]
 #
 # All images: linux/amd64, Env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin,
-# Cmd ["sh"], no Entrypoint, no WorkingDir, no User.
+# Cmd ["sh"] (debian: Cmd ["bash"]), no Entrypoint, no WorkingDir, no User.
 #
 # busybox (1 layer):
 #   /bin/busybox (static) and /bin/<applet> -> busybox (relative symlink) for
@@ -43,6 +45,60 @@
 # big (only with --big; for benchmarks): busybox + 4 layers, each one file
 #   /big/layerN.bin (N=1..4) of 30 MiB from /dev/urandom.
 #
+# debian-layout (1 layer; busybox shaped like Debian/Ubuntu, merged /usr):
+#   /bin -> usr/bin, /sbin -> usr/sbin, /lib -> usr/lib (relative symlinks)
+#   /usr/bin/busybox (static, 0755) and /usr/bin/<applet> -> busybox (relative
+#     symlink) for every applet of `busybox --list`, so /bin/sh is reached
+#     through the /bin symlink; /usr/sbin, /usr/lib empty directories 0755
+#   /usr/bin/suid-busybox  a copy of busybox (own inode, not a link), mode
+#     4755 (setuid), owned 0:0
+#   /run 0755 directory, /run/lock 1777 directory, /var 0755 directory
+#   /var/run -> /run, /var/lock -> /run/lock (ABSOLUTE symlinks, as in Debian)
+#   /etc/passwd, /etc/group, /tmp 1777, /root 0700, /home/ucruser 0755 1000:1000
+#     exactly as in busybox (no /dev, /proc, /sys)
+#
+# devnodes = busybox + 1 layer (umoci), device nodes at the top of the rootfs
+#   (not under /dev, which the runtime covers with a tmpfs), both owned 0:0:
+#   /loop0  block device 7:0, mode 0666
+#   /mem    character device 1:1, mode 0666
+#
+# hostile-links = busybox + 1 layer (umoci), symlinks that lead out of the
+#   rootfs if followed on the host:
+#   /vol -> /etc              (absolute symlink)
+#   /up  -> ../../../../tmp   (relative symlink that climbs above the root)
+#
+# debian (ucr-test/debian:bookworm; its own stamp: built once per machine, not
+#   again when only the busybox images change): a real Debian 12, one layer
+#   made by `debootstrap --variant=minbase bookworm DIR $DEBIAN_MIRROR` and
+#   packed with `tar --numeric-owner --xattrs -C DIR -c .`: pax format, entries
+#   named "./", "./etc/", "./usr/bin/bash" ... in directory (not sorted) order,
+#   ~128 MB uncompressed, ~50 MB gzipped. Removed before packing:
+#   /var/cache/apt/archives/*.deb, /var/lib/apt/lists/* (both directories
+#   stay; archives/ keeps its empty partial/), and /etc/resolv.conf and
+#   /etc/hostname (debootstrap copies the build host's). What tests can rely on:
+#   /bin -> usr/bin, /sbin -> usr/sbin, /lib -> usr/lib, /lib64 -> usr/lib64
+#     (relative symlinks, merged /usr); /usr/bin/bash; /usr/bin/sh -> dash
+#   /var/run -> /run, /var/lock -> /run/lock (absolute symlinks); /run 0755,
+#     /run/lock 1777, /tmp 1777, /var/tmp 1777, /root 0700; /proc, /sys, /home
+#     empty directories
+#   setuid root, mode 4755, 0:0: /usr/bin/su /usr/bin/passwd /usr/bin/mount
+#     /usr/bin/umount /usr/bin/chsh /usr/bin/chfn /usr/bin/gpasswd
+#     /usr/bin/newgrp; setgid shadow, mode 2755, 0:42: /usr/bin/chage
+#     /usr/bin/expiry /usr/sbin/unix_chkpwd
+#   /dev (debootstrap's mknod): character devices, mode 0666, 0:0, null 1:3
+#     zero 1:5 full 1:7 random 1:8 urandom 1:9 tty 5:0 console 5:1 ptmx 5:2;
+#     directories pts/ shm/; absolute symlinks fd -> /proc/self/fd,
+#     stdin -> /proc/self/fd/0, stdout -> /proc/self/fd/1,
+#     stderr -> /proc/self/fd/2
+#   hardlinks (a tar "link to" entry): /usr/bin/perl and /usr/bin/perl5.36.0,
+#     /usr/bin/gunzip and /usr/bin/uncompress (which of each pair is the link
+#     depends on directory order)
+#   /etc/passwd: root:x:0:0:root:/root:/bin/bash ...
+#     nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin (no uid 1000)
+#   /etc/debian_version "12.<point release>"; /etc/apt/sources.list
+#     "deb $DEBIAN_MIRROR bookworm main"; no /etc/hosts, /etc/resolv.conf,
+#     /etc/hostname; no xattrs in the layer (minbase sets none)
+#
 # Pushed (registry 127.0.0.1:5000 unless said otherwise):
 #   ucr-test/busybox:latest v2s2   ucr-test/busybox-oci:latest OCI
 #   library/busybox:latest v2s2 (serves `busybox` via a docker.io mirror)
@@ -57,6 +113,8 @@
 #                                  linux/arm64 -> layered-oci
 #   ucr-test/armonly:latest        docker manifest list: linux/arm64 -> busybox,
 #                                  linux/ppc64le -> layered (no amd64 match)
+#   ucr-test/debian-layout:latest v2s2   ucr-test/devnodes:latest v2s2
+#   ucr-test/hostile-links:latest v2s2   ucr-test/debian:bookworm v2s2
 #   ucr-test/big:latest v2s2 (with --big)
 # (The arm64/ppc64le entries point at amd64 images: only the list matters.)
 # Archives in $UCR_TEST_DIR/archives: busybox:latest.tar and layered:latest.tar
@@ -71,7 +129,14 @@ set -euo pipefail
 UCR_TEST_DIR=${UCR_TEST_DIR:-/var/lib/ucr-test}
 images="$UCR_TEST_DIR/images" archives="$UCR_TEST_DIR/archives"
 oci="$images/oci" work="$images/work"
-stamp="$images/.stamp-v2" big_stamp="$images/.stamp-big-v1"
+stamp="$images/.stamp-v3" big_stamp="$images/.stamp-big-v1"
+# The debian image has its own layout, work directory and stamp, out of reach
+# of build_main (which wipes $oci, $work and the other stamps): debootstrap
+# takes minutes, so it runs once per machine, not on every busybox change.
+debian_oci="$images/debian-oci" debian_work="$images/debian-work"
+debian_stamp="$images/.stamp-debian-v1"
+# The Debian mirror of the machines' own /etc/apt/sources.list.d/debian.sources.
+DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 R=127.0.0.1:5000 RA=127.0.0.1:5001 RS=127.0.0.1:5002 RT=127.0.0.1:5003 CREDS=ucr:ucr-secret
 TOKEN_SERVER=127.0.0.1:5004 TOKEN_SERVICE=ucr-test-registry
 PATH_ENV=PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -112,14 +177,15 @@ digest() {
     tr -d '\r' | awk 'tolower($1) == "docker-content-digest:" { print $2; f = 1 } END { exit !f }'
 }
 
-# push LAYOUT_TAG FORMAT HOST/REPO:TAG (skopeo fetches the bearer registry's
-# push token itself, with the same credentials)
+# push LAYOUT_TAG FORMAT HOST/REPO:TAG [LAYOUT] (skopeo fetches the bearer
+# registry's push token itself, with the same credentials; LAYOUT defaults to
+# $oci)
 push() {
   local creds=(); [[ ${3%%/*} == "$RA" || ${3%%/*} == "$RT" ]] && creds=(--dest-creds "$CREDS")
   log "push $1 -> $3 ($2)"
   # --insecure-policy: don't depend on /etc/containers/policy.json.
   skopeo --insecure-policy copy -q --dest-tls-verify=false "${creds[@]}" \
-    --format "$2" "oci:$oci:$1" "docker://$3"
+    --format "$2" "oci:${4:-$oci}:$1" "docker://$3"
 }
 
 # layer TAG FUNCTION: adds a layer to TAG made of what FUNCTION (run inside
@@ -132,19 +198,60 @@ layer() {
   rm -rf "$work/bundle"
 }
 
-busybox_rootfs() {
-  mkdir -p bin etc root tmp home/ucruser
-  install -m 0755 /bin/busybox bin/busybox
+# busybox_in DIR: /DIR/busybox and a relative symlink DIR/<applet> -> busybox
+# for every applet.
+busybox_in() {
+  mkdir -p "$1"
+  install -m 0755 /bin/busybox "$1/busybox"
   local a
   for a in $(/bin/busybox --list); do
-    [[ $a == busybox ]] || ln -sfn busybox "bin/$a"
+    [[ $a == busybox ]] || ln -sfn busybox "$1/$a"
   done
+}
+
+# Users, groups and home directories shared by busybox and debian-layout.
+users_and_homes() {
+  mkdir -p etc root tmp home/ucruser
   printf '%s\n' root:x:0:0:root:/root:/bin/sh \
     nobody:x:65534:65534:nobody:/nonexistent:/bin/false \
     ucruser:x:1000:1000::/home/ucruser:/bin/sh >etc/passwd
   printf '%s\n' root:x:0: nogroup:x:65534: ucrgroup:x:1000:ucruser wheel:x:10:ucruser >etc/group
   chmod 1777 tmp; chmod 0700 root; chmod 0755 home/ucruser
   chown 1000:1000 home/ucruser
+}
+
+busybox_rootfs() {
+  busybox_in bin
+  users_and_homes
+}
+
+# Debian's merged /usr and /run layout, which a runtime resolving paths in the
+# rootfs must follow: /bin/sh only exists through the /bin -> usr/bin symlink,
+# and /var/run, /var/lock are absolute symlinks that must resolve inside the
+# rootfs, not on the host.
+debian_layout_rootfs() {
+  busybox_in usr/bin
+  mkdir -p usr/sbin usr/lib run/lock var
+  ln -s usr/bin bin; ln -s usr/sbin sbin; ln -s usr/lib lib
+  # A copy, not a link: tests need a setuid file of its own (nosuid, no_new_privs).
+  install -m 4755 -o 0 -g 0 /bin/busybox usr/bin/suid-busybox
+  chmod 0755 run; chmod 1777 run/lock
+  ln -s /run var/run; ln -s /run/lock var/lock
+  users_and_homes
+}
+
+# Device nodes outside /dev: the runtime mounts a tmpfs on /dev, so only nodes
+# elsewhere show what it does with the ones a layer carries.
+devnodes_l2() {
+  mknod -m 0666 loop0 b 7 0
+  mknod -m 0666 mem c 1 1
+}
+
+# Symlinks that point out of the rootfs when followed on the host: extracting
+# or mounting onto /vol/... or /up/... must stay inside the rootfs.
+hostile_links_l2() {
+  ln -s /etc vol
+  ln -s ../../../../tmp up
 }
 
 layered_l2() {
@@ -217,7 +324,11 @@ archive() {
 }
 
 build_main() {
-  rm -rf "$oci" "$work" "$images"/.stamp-*; mkdir -p "$work"   # older stamps too
+  rm -rf "$oci" "$work"; mkdir -p "$work"
+  local s
+  for s in "$images"/.stamp-*; do   # older stamps too, but not the debian one
+    [[ $s == "$images"/.stamp-debian-* ]] || rm -f "$s"
+  done
   ldd /bin/busybox >/dev/null 2>&1 && die "/bin/busybox is dynamically linked; install busybox-static"
   umoci init --layout "$oci"
   umoci new --image "$oci:busybox"
@@ -230,6 +341,16 @@ build_main() {
   layered_l3
   layer layered layered_l4
 
+  umoci new --image "$oci:debian-layout"
+  layer debian-layout debian_layout_rootfs
+  umoci config --image "$oci:debian-layout" --no-history --os linux --architecture amd64 \
+    --config.env "$PATH_ENV" --config.cmd sh
+
+  umoci tag --image "$oci:busybox" devnodes
+  layer devnodes devnodes_l2
+  umoci tag --image "$oci:busybox" hostile-links
+  layer hostile-links hostile_links_l2
+
   push busybox v2s2 "$R/ucr-test/busybox:latest"
   push busybox oci "$R/ucr-test/busybox-oci:latest"
   push busybox v2s2 "$R/library/busybox:latest"
@@ -238,6 +359,9 @@ build_main() {
   push busybox v2s1 "$RS/ucr-test/busybox:schema1"
   push layered v2s2 "$R/ucr-test/layered:latest"
   push layered oci "$R/ucr-test/layered-oci:latest"
+  push debian-layout v2s2 "$R/ucr-test/debian-layout:latest"
+  push devnodes v2s2 "$R/ucr-test/devnodes:latest"
+  push hostile-links v2s2 "$R/ucr-test/hostile-links:latest"
 
   # The schema1 registry must hand back the signed manifest as such.
   local ct
@@ -271,10 +395,45 @@ build_big() {
   touch "$big_stamp"
 }
 
+# debootstrap writes its target's proc/sys mounts away on exit, but a killed
+# run can leave them: unmount them before rm -rf walks into them.
+clear_debian_work() {
+  awk -v d="$debian_work/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts |
+    sort -r | while read -r m; do umount -l "$m"; done
+  rm -rf --one-file-system "$debian_work"
+}
+
+build_debian() {
+  local t0=$SECONDS root="$debian_work/rootfs" log_file="$images/debootstrap.log"
+  clear_debian_work; rm -rf "$debian_oci" "$debian_stamp"; mkdir -p "$debian_work"
+  command -v debootstrap >/dev/null || die "debootstrap missing; run hack/install-deps.sh --test"
+  log "debootstrap --variant=minbase bookworm from $DEBIAN_MIRROR (a minute or more; log in $log_file)"
+  if ! debootstrap --variant=minbase bookworm "$root" "$DEBIAN_MIRROR" >"$log_file" 2>&1; then
+    tail -n 20 "$log_file" >&2
+    [[ -e $root/debootstrap/debootstrap.log ]] && tail -n 20 "$root/debootstrap/debootstrap.log" >&2
+    die "debootstrap of bookworm from $DEBIAN_MIRROR failed (network? mirror?); see $log_file"
+  fi
+  # What apt downloaded is not part of the system; resolv.conf and hostname
+  # are the build host's, copied in by debootstrap (the runtime provides both).
+  rm -f "$root"/var/cache/apt/archives/*.deb "$root/etc/resolv.conf" "$root/etc/hostname"
+  rm -rf "$root"/var/lib/apt/lists/*
+  tar --numeric-owner --xattrs -C "$root" -cf "$debian_work/layer.tar" .
+  umoci init --layout "$debian_oci"
+  umoci new --image "$debian_oci:bookworm"
+  umoci raw add-layer --image "$debian_oci:bookworm" \
+    --history.created_by "debootstrap --variant=minbase bookworm $DEBIAN_MIRROR" "$debian_work/layer.tar"
+  umoci config --image "$debian_oci:bookworm" --no-history --os linux --architecture amd64 \
+    --config.env "$PATH_ENV" --config.cmd bash
+  clear_debian_work
+  log "debian image built in $((SECONDS - t0)) s"
+}
+
 refs=("$R/ucr-test/busybox:latest" "$R/ucr-test/busybox-oci:latest" "$R/library/busybox:latest"
       "$RA/ucr-test/busybox:latest" "$RT/ucr-test/busybox:latest" "$RS/ucr-test/busybox:schema1"
       "$R/ucr-test/layered:latest" "$R/ucr-test/layered-oci:latest"
-      "$R/ucr-test/multiarch:latest" "$R/ucr-test/multiarch-oci:latest" "$R/ucr-test/armonly:latest")
+      "$R/ucr-test/multiarch:latest" "$R/ucr-test/multiarch-oci:latest" "$R/ucr-test/armonly:latest"
+      "$R/ucr-test/debian-layout:latest" "$R/ucr-test/devnodes:latest" "$R/ucr-test/hostile-links:latest"
+      "$R/ucr-test/debian:bookworm")
 archive_files=(busybox:latest.tar busybox-oci:latest.tar layered:latest.tar)
 
 # Up to date = stamp + layout + archives present and every registry still
@@ -282,8 +441,9 @@ archive_files=(busybox:latest.tar busybox-oci:latest.tar layered:latest.tar)
 up_to_date() {
   [[ -e $stamp && -d $oci ]] || return 1
   local f; for f in "${archive_files[@]}"; do [[ -s "$archives/$f" ]] || return 1; done
-  digest "$R/ucr-test/armonly:latest" && digest "$RA/ucr-test/busybox:latest" &&
-    digest "$RT/ucr-test/busybox:latest" && digest "$RS/ucr-test/busybox:schema1"
+  digest "$R/ucr-test/armonly:latest" && digest "$R/ucr-test/hostile-links:latest" &&
+    digest "$RA/ucr-test/busybox:latest" && digest "$RT/ucr-test/busybox:latest" &&
+    digest "$RS/ucr-test/busybox:schema1"
 } >/dev/null 2>&1
 
 for r in $R $RA $RS $RT; do
@@ -292,6 +452,15 @@ done
 curl -s -o /dev/null --max-time 2 "http://$TOKEN_SERVER/token" ||
   die "no token server on $TOKEN_SERVER; run hack/registries.sh start"
 if up_to_date; then log "images up to date ($stamp)"; else build_main; fi
+# The stamp is written only after a complete build and push, so with it the
+# layout is whole: when just the registry lost the image, push it again.
+if [[ -e $debian_stamp ]] && digest "$R/ucr-test/debian:bookworm" >/dev/null 2>&1; then
+  log "debian image up to date ($debian_stamp)"
+else
+  [[ -e $debian_stamp && -d $debian_oci ]] || build_debian
+  push bookworm v2s2 "$R/ucr-test/debian:bookworm" "$debian_oci"
+  touch "$debian_stamp"
+fi
 if $big; then
   if [[ -e $big_stamp ]] && digest "$R/ucr-test/big:latest" >/dev/null 2>&1; then
     log "big image up to date"

@@ -20,10 +20,11 @@ case "${1:-}" in
     # xfsprogs/e2fsprogs: filesystem-backed storage tests; jq: scripts parse
     # registry JSON; iproute2/util-linux: network namespaces, setsid, flock;
     # python3-jwt/python3-cryptography: hack/token-server.py, the token
-    # server of the bearer-auth registry (signs ES256 JWTs, makes its cert).
+    # server of the bearer-auth registry (signs ES256 JWTs, makes its cert);
+    # debootstrap: the real-Debian test image (ucr-test/debian:bookworm).
     pkgs+=(docker-registry skopeo umoci busybox-static apache2-utils
            xfsprogs e2fsprogs jq bc iproute2 util-linux
-           python3-jwt python3-cryptography) ;;
+           python3-jwt python3-cryptography debootstrap) ;;
   *) echo "usage: $0 [--test]" >&2; exit 2 ;;
 esac
 
