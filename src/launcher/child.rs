@@ -3,7 +3,7 @@
 //! ordinary Rust is safe here; on failure it reports the error through the pipe and exits
 //! 127, never returning into the launcher's code.
 
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 
 use nix::sched::CloneFlags;
 
@@ -43,11 +43,9 @@ fn setup_and_exec(
         };
         ns::join(&j.path, kind).map_err(step("join namespace", j.path.display()))?;
     }
-    rootfs::prepare(spec)?;
-    // The working directory is created in the image before the pivot (as root, like
-    // containerd), through the same symlink-refusing walk as mount targets.
-    rootfs::target(&spec.rootfs, &spec.process.cwd, false)?;
-    ns::pivot_into(&spec.rootfs).map_err(step("pivot_root", spec.rootfs.display()))?;
+    let root = rootfs::prepare(spec)?;
+    let cwd = rootfs::workdir(&root, &spec.process.cwd)?;
+    ns::pivot_into(root.as_fd()).map_err(step("pivot_root", spec.rootfs.display()))?;
     rootfs::finish(spec)?;
     if let Some(h) = &spec.hostname {
         ns::set_hostname(h).map_err(step("set hostname", h))?;
@@ -60,7 +58,8 @@ fn setup_and_exec(
         .map_err(step("install stdio", ""))?;
     let p = &spec.process;
     let executable = path::find_executable(&p.args, &p.env)?;
-    std::env::set_current_dir(&p.cwd).map_err(step("chdir", &p.cwd))?;
+    ns::change_dir(cwd.as_fd()).map_err(step("chdir", &p.cwd))?;
+    drop(cwd);
     let (groups, caps) = (&p.additional_gids, p.capabilities.as_deref());
     identity::apply(p.uid, p.gid, groups, caps, p.no_new_privs)?;
     // Rust's runtime ignores SIGPIPE, and an ignored signal stays ignored across exec:

@@ -3,73 +3,89 @@
 //! private devpts, /dev/shm, /dev/mqueue, the spec's own mounts, masked and read-only
 //! kernel paths.
 //!
-//! Mount targets come from the image, which may be hostile: a target whose path crosses
-//! a symlink inside the rootfs is refused (the mount would land wherever the link
-//! points, possibly on the host).
+//! Mount targets and the working directory come from the image and the request, and the
+//! image may be hostile: every one is resolved *inside* the rootfs (`sys::inroot`), its
+//! symlinks followed as the container would see them (`/var/run -> /run` works, `/vol ->
+//! /etc` means the image's own /etc, `..` stops at the rootfs), and each mount is made
+//! detached and attached onto the descriptor that resolution returned, so nothing can
+//! redirect it between the lookup and the mount.
+//!
+//! The rootfs itself is mounted `nodev`: a device node shipped in an image layer (a
+//! `0666` block device, say) cannot be opened. /dev is a tmpfs of our own, without
+//! `nodev`, holding only the nodes bound in from the host.
 
-use std::path::{Component, Path, PathBuf};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 use super::setup::{self, SetupError};
 use super::spec::{LaunchSpec, MountPropagation};
 use super::LaunchError;
-use crate::sys::mount::{self, MsFlags, Propagation};
+use crate::sys::inroot::{Create, Root};
+use crate::sys::mount::{self, Attrs, MsFlags, Propagation};
 
 fn step<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SetupError + 'a {
     setup::step(step, path.display())
 }
 
-/// `dest` (absolute, inside the container) as a host path under `rootfs`, creating what is
-/// missing: directories, and the last component as a file when `file` is true.
-pub fn target(rootfs: &Path, dest: &str, file: bool) -> Result<PathBuf, LaunchError> {
-    let rel = Path::new(dest);
-    if !rel.is_absolute() {
+/// `dest` (absolute, inside the container) resolved inside `root`, creating what is
+/// missing: directories, and the last component as `last` says.
+pub fn target(root: &Root, dest: &str, last: Create) -> Result<OwnedFd, LaunchError> {
+    if !dest.starts_with('/') {
         return Err(LaunchError::BadTarget {
             target: dest.to_string(),
             reason: "not an absolute path",
         });
     }
-    let parts: Vec<_> = rel
-        .components()
-        .filter(|c| !matches!(c, Component::RootDir | Component::CurDir))
-        .collect();
-    let mut path = rootfs.to_path_buf();
-    for (i, part) in parts.iter().enumerate() {
-        let Component::Normal(name) = part else {
-            return Err(LaunchError::BadTarget {
-                target: dest.to_string(),
-                reason: "contains ..",
-            });
-        };
-        path.push(name);
-        let last = i + 1 == parts.len();
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(LaunchError::BadTarget {
-                    target: dest.to_string(),
-                    reason: "crosses a symlink in the image",
-                })
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if last && file {
-                    std::fs::File::create(&path).map_err(step("create mount target", &path))?;
-                } else {
-                    std::fs::create_dir(&path).map_err(step("create mount target", &path))?;
-                }
-            }
-            Err(e) => return Err(step("inspect mount target", &path)(e).into()),
-        }
-    }
-    Ok(path)
+    root.resolve_or_create(Path::new(dest), last)
+        .map_err(|e| step("resolve mount target", Path::new(dest))(e).into())
 }
 
-const NOSUID_NOEXEC_NODEV: MsFlags = MsFlags::MS_NOSUID
-    .union(MsFlags::MS_NOEXEC)
-    .union(MsFlags::MS_NODEV);
+/// A new filesystem attached at `dest` inside `root`; returns the mount, whose
+/// descriptor names it (so files can be made inside it).
+fn mount_fs_at(
+    root: &Root,
+    dest: &str,
+    fstype: &'static str,
+    options: &[(&str, Option<&str>)],
+    attrs: Attrs,
+) -> Result<OwnedFd, LaunchError> {
+    let t = target(root, dest, Create::Dir)?;
+    let m = mount::new_fs(fstype, options, attrs).map_err(step("mount", Path::new(fstype)))?;
+    mount::attach(m.as_fd(), t.as_fd()).map_err(step("attach mount", Path::new(dest)))?;
+    Ok(m)
+}
 
-/// Everything before the pivot: runs in the child, in its new mount namespace.
-pub fn prepare(spec: &LaunchSpec) -> Result<(), LaunchError> {
-    let root = &spec.rootfs;
+/// A bind of the host's `source` at `dest` inside `root`, read-only when asked.
+fn bind_at(
+    root: &Root,
+    source: &Path,
+    dest: &str,
+    recursive: bool,
+    readonly: bool,
+) -> Result<OwnedFd, LaunchError> {
+    let is_file = std::fs::metadata(source)
+        .map(|md| !md.is_dir())
+        .map_err(step("inspect mount source", source))?;
+    let last = if is_file { Create::File } else { Create::Dir };
+    let t = target(root, dest, last)?;
+    let m = mount::clone_tree(source, recursive).map_err(step("bind", source))?;
+    if readonly {
+        // Before it is attached: the mount is never writable where the container is.
+        mount::set_attrs(m.as_fd(), Attrs::MOUNT_ATTR_RDONLY, false)
+            .map_err(step("make mount read-only", source))?;
+    }
+    mount::attach(m.as_fd(), t.as_fd()).map_err(step("attach bind mount", Path::new(dest)))?;
+    Ok(m)
+}
+
+const NOSUID_NOEXEC_NODEV: Attrs = Attrs::MOUNT_ATTR_NOSUID
+    .union(Attrs::MOUNT_ATTR_NOEXEC)
+    .union(Attrs::MOUNT_ATTR_NODEV);
+
+/// Everything before the pivot: runs in the child, in its new mount namespace. Returns
+/// the container's root: the rootfs mount the pivot goes into.
+pub fn prepare(spec: &LaunchSpec) -> Result<Root, LaunchError> {
+    let rootfs = &spec.rootfs;
     // Normally every mount becomes a slave: host events come in, ours never go out. A
     // bidirectional volume must stay a peer of its source on the host, so then the
     // host's mounts are left as they are and the rootfs, under which everything of ours
@@ -79,44 +95,47 @@ pub fn prepare(spec: &LaunchSpec) -> Result<(), LaunchError> {
         .iter()
         .any(|m| m.propagation == MountPropagation::Bidirectional);
     if bidirectional {
-        mount::set_propagation_recursive(root, Propagation::Private)
-            .map_err(step("make the rootfs rprivate", root))?;
+        mount::set_propagation_recursive(rootfs, Propagation::Private)
+            .map_err(step("make the rootfs rprivate", rootfs))?;
     } else {
         mount::make_tree_slave(Path::new("/")).map_err(step("make / rslave", Path::new("/")))?;
     }
     // A bind of a host mount joins that mount's peer group; only bidirectional volumes
     // may stay there.
-    let private = |t: &Path| -> Result<(), LaunchError> {
+    let private = |m: &OwnedFd, what: &Path| -> Result<(), LaunchError> {
         if bidirectional {
-            mount::set_propagation_recursive(t, Propagation::Private)
-                .map_err(step("make mount rprivate", t))?;
+            mount::set_propagation_of(m.as_fd(), Propagation::Private, true)
+                .map_err(step("make mount rprivate", what))?;
         }
         Ok(())
     };
-    // pivot_root needs the new root to be a mount point.
-    mount::bind_recursive(root, root).map_err(step("bind rootfs", root))?;
+    // pivot_root needs the new root to be a mount point: a bind of the rootfs onto
+    // itself, nodev (see the module comment; the backends mount theirs nodev too).
+    let top = mount::clone_tree(rootfs, true).map_err(step("bind rootfs", rootfs))?;
+    mount::set_attrs(top.as_fd(), Attrs::MOUNT_ATTR_NODEV, false)
+        .map_err(step("make the rootfs nodev", rootfs))?;
+    let at = Root::open(rootfs).map_err(step("open rootfs", rootfs))?;
+    mount::attach(top.as_fd(), at.as_fd()).map_err(step("attach rootfs", rootfs))?;
+    let root = Root::from_fd(top);
 
-    let proc_ = target(root, "/proc", false)?;
-    mount::mount_fs("proc", &proc_, NOSUID_NOEXEC_NODEV, None)
-        .map_err(step("mount proc", &proc_))?;
-    let sys = target(root, "/sys", false)?;
+    mount_fs_at(&root, "/proc", "proc", &[], NOSUID_NOEXEC_NODEV)?;
     // Privileged containers may change kernel settings (as with Docker's --privileged).
     let sys_ro = if spec.privileged {
-        MsFlags::empty()
+        Attrs::empty()
     } else {
-        MsFlags::MS_RDONLY
+        Attrs::MOUNT_ATTR_RDONLY
     };
-    mount::mount_fs("sysfs", &sys, NOSUID_NOEXEC_NODEV | sys_ro, None)
-        .map_err(step("mount sysfs", &sys))?;
+    mount_fs_at(&root, "/sys", "sysfs", &[], NOSUID_NOEXEC_NODEV | sys_ro)?;
 
-    let dev = target(root, "/dev", false)?;
-    mount::mount_fs(
+    let dev = mount_fs_at(
+        &root,
+        "/dev",
         "tmpfs",
-        &dev,
-        MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
-        Some("mode=755,size=65536k"),
-    )
-    .map_err(step("mount /dev", &dev))?;
+        &[("mode", Some("755")), ("size", Some("65536k"))],
+        Attrs::MOUNT_ATTR_NOSUID | Attrs::MOUNT_ATTR_STRICTATIME,
+    )?;
+    // Everything below goes into our fresh tmpfs, through its own descriptor.
+    let dev = Root::from_fd(dev);
     // The host's device nodes, bound in: no mknod needed, and the same nodes Mesos copies.
     // A privileged container gets every device the host has, as runc gives it.
     let devices = if spec.privileged {
@@ -129,18 +148,20 @@ pub fn prepare(spec: &LaunchSpec) -> Result<(), LaunchError> {
     };
     for name in devices {
         let host = Path::new("/dev").join(&name);
-        let t = target(root, &format!("/dev/{name}"), true)?;
-        mount::bind(&host, &t).map_err(step("bind device", &t))?;
-        private(&t)?;
+        let m = bind_at(&dev, &host, &format!("/{name}"), false, false)?;
+        private(&m, &host)?;
     }
-    let pts = target(root, "/dev/pts", false)?;
-    mount::mount_fs(
+    mount_fs_at(
+        &dev,
+        "/pts",
         "devpts",
-        &pts,
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
-    )
-    .map_err(step("mount devpts", &pts))?;
+        &[
+            ("ptmxmode", Some("0666")),
+            ("mode", Some("0620")),
+            ("gid", Some("5")),
+        ],
+        Attrs::MOUNT_ATTR_NOSUID | Attrs::MOUNT_ATTR_NOEXEC,
+    )?;
     for (link, to) in [
         ("ptmx", "pts/ptmx"),
         ("fd", "/proc/self/fd"),
@@ -148,44 +169,47 @@ pub fn prepare(spec: &LaunchSpec) -> Result<(), LaunchError> {
         ("stdout", "/proc/self/fd/1"),
         ("stderr", "/proc/self/fd/2"),
     ] {
-        let l = dev.join(link);
-        std::os::unix::fs::symlink(to, &l).map_err(step("link", &l))?;
+        crate::sys::fs::symlink_at(to, dev.as_fd(), link)
+            .map_err(step("link", &Path::new("/dev").join(link)))?;
     }
-    let shm = target(root, "/dev/shm", false)?;
     match &spec.shm {
         Some(pod_shm) => {
-            mount::bind(pod_shm, &shm).map_err(step("bind pod /dev/shm", &shm))?;
-            private(&shm)?;
+            let m = bind_at(&dev, pod_shm, "/shm", false, false)?;
+            private(&m, pod_shm)?;
         }
-        None => mount::mount_fs(
-            "tmpfs",
-            &shm,
-            NOSUID_NOEXEC_NODEV,
-            Some("mode=1777,size=65536k"),
-        )
-        .map_err(step("mount /dev/shm", &shm))?,
+        None => {
+            mount_fs_at(
+                &dev,
+                "/shm",
+                "tmpfs",
+                &[("mode", Some("1777")), ("size", Some("65536k"))],
+                NOSUID_NOEXEC_NODEV,
+            )?;
+        }
     }
-    let mq = target(root, "/dev/mqueue", false)?;
-    mount::mount_fs("mqueue", &mq, NOSUID_NOEXEC_NODEV, None).map_err(step("mount mqueue", &mq))?;
+    mount_fs_at(&dev, "/mqueue", "mqueue", &[], NOSUID_NOEXEC_NODEV)?;
 
     for m in &spec.mounts {
-        let is_file = std::fs::metadata(&m.source)
-            .map(|md| !md.is_dir())
-            .map_err(step("inspect mount source", &m.source))?;
-        let t = target(root, &m.destination, is_file)?;
-        mount::bind_recursive(&m.source, &t).map_err(step("bind mount", &t))?;
-        if m.readonly {
-            mount::remount_read_only(&t).map_err(step("make mount read-only", &t))?;
-        }
+        let mnt = bind_at(&root, &m.source, &m.destination, true, m.readonly)?;
         let propagation = match m.propagation {
             MountPropagation::Private => Propagation::Private,
             MountPropagation::HostToContainer => Propagation::Slave,
             MountPropagation::Bidirectional => Propagation::Shared,
         };
-        mount::set_propagation_recursive(&t, propagation)
-            .map_err(step("set mount propagation", &t))?;
+        mount::set_propagation_of(mnt.as_fd(), propagation, true).map_err(step(
+            "set mount propagation",
+            &PathBuf::from(&m.destination),
+        ))?;
     }
-    Ok(())
+    Ok(root)
+}
+
+/// The working directory, resolved inside `root` like a mount target and created when
+/// missing (as root, like containerd); after the volumes, so that one inside a volume is
+/// the volume's. The descriptor stays valid across the pivot, for `fchdir`.
+pub fn workdir(root: &Root, cwd: &str) -> Result<OwnedFd, LaunchError> {
+    let cwd = if cwd.is_empty() { "/" } else { cwd };
+    target(root, cwd, Create::Dir)
 }
 
 /// After the pivot: hide and freeze kernel paths, make / read-only if asked.
@@ -249,16 +273,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn targets_are_created_and_symlinks_refused() {
+    fn targets_resolve_inside_the_rootfs() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path();
-        let t = target(root, "/etc/hosts", true).expect("created");
-        assert!(t.is_file() && t.starts_with(root));
-        assert!(target(root, "/a/b/c", false).expect("dirs").is_dir());
-        std::os::unix::fs::symlink("/etc", root.join("evil")).expect("symlink");
-        let e = target(root, "/evil/passwd", true).expect_err("through a symlink");
-        assert!(e.to_string().contains("crosses a symlink"), "{e}");
-        assert!(target(root, "relative", false).is_err());
-        assert!(target(root, "/a/../../x", false).is_err());
+        let root_path = dir.path().join("rootfs");
+        std::fs::create_dir(&root_path).expect("mkdir");
+        std::os::unix::fs::symlink("/etc", root_path.join("vol")).expect("symlink");
+        let root = Root::open(&root_path).expect("open");
+        target(&root, "/etc/hosts", Create::File).expect("created");
+        assert!(root_path.join("etc/hosts").is_file());
+        target(&root, "/a/b/c", Create::Dir).expect("dirs");
+        assert!(root_path.join("a/b/c").is_dir());
+        target(&root, "/vol/passwd", Create::File).expect("through the image's link");
+        assert!(root_path.join("etc/passwd").is_file());
+        let e = target(&root, "relative", Create::Dir).expect_err("relative");
+        assert!(e.to_string().contains("not an absolute path"), "{e}");
+        target(&root, "/a/../../x", Create::Dir).expect("stops at the root");
+        assert!(root_path.join("x").is_dir());
     }
 }

@@ -54,6 +54,12 @@ fn mknod(path: &Path, kind: SFlag, mode: u32, dev: libc::dev_t) -> io::Result<()
     Ok(())
 }
 
+/// Creates the symlink `name` -> `target` in the directory `dir`.
+pub fn symlink_at(target: &str, dir: impl AsFd, name: &str) -> io::Result<()> {
+    rustix::fs::symlinkat(target, dir, name)?;
+    Ok(())
+}
+
 /// Sets access and modification times of `path` itself: a symlink's own times are set,
 /// never its target's (`utimensat(AT_FDCWD, path, .., AT_SYMLINK_NOFOLLOW)`).
 pub fn lutimes(path: &Path, atime: Timestamp, mtime: Timestamp) -> io::Result<()> {

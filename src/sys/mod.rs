@@ -2,6 +2,7 @@
 //! safe wrappers; every `unsafe` block carries a `SAFETY:` comment.
 
 pub mod fs;
+pub mod inroot;
 pub mod kill;
 pub mod mount;
 pub mod netns;

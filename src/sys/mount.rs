@@ -11,6 +11,7 @@
 
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
@@ -24,13 +25,13 @@ const NONE: Option<&str> = None;
 
 /// Mounts an overlayfs at `target` with `options` as the mount data (`lowerdir=...,
 /// upperdir=...,workdir=...`; bytes, since paths need not be UTF-8). The caller keeps
-/// `options` within [`mount_data_limit`].
+/// `options` within [`mount_data_limit`]. `nodev`: an image's device nodes stay inert.
 pub fn mount_overlay(target: &Path, options: &[u8]) -> io::Result<()> {
     nix::mount::mount(
         Some("overlay"),
         target,
         Some("overlay"),
-        MsFlags::empty(),
+        MsFlags::MS_NODEV,
         Some(options),
     )?;
     Ok(())
@@ -50,8 +51,14 @@ pub fn bind(source: &Path, target: &Path) -> io::Result<()> {
 /// all per-mount flags, and dropping a flag that is locked (inherited from a more
 /// privileged mount namespace) fails with EPERM, as runc found out.
 pub fn remount_read_only(target: &Path) -> io::Result<()> {
+    remount_bind(target, MsFlags::MS_RDONLY)
+}
+
+/// Adds the per-mount flags `add` (`MS_RDONLY`, `MS_NODEV`…) to the bind mount at
+/// `target`, keeping the ones it has, as [`remount_read_only`] explains.
+pub fn remount_bind(target: &Path, add: MsFlags) -> io::Result<()> {
     let current = statvfs(target)?.flags();
-    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | add;
     for (have, keep) in [
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
         (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
@@ -154,6 +161,125 @@ pub fn detach(target: &Path) -> io::Result<bool> {
         Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+// ---- Mounts as descriptors (the new mount API, Linux 5.2+; mount_setattr 5.12+) ----
+//
+// The launcher builds the container's mounts with these: a mount is made detached,
+// given its flags while nobody can see it, then attached onto a descriptor that
+// `sys::inroot` resolved inside the rootfs. No path is looked up twice, and the mount's
+// own descriptor stays usable afterwards (to create files in a fresh /dev, say), which
+// `mount(2)` onto `/proc/self/fd/N` cannot offer: that path names what lies *under* the
+// new mount.
+
+pub use rustix::mount::MountAttrFlags as Attrs;
+
+/// A new, detached instance of a kernel filesystem (`proc`, `sysfs`, `tmpfs`, `devpts`,
+/// `mqueue`) with `options` (`key=value`, or a bare flag when the value is `None`) and the
+/// per-mount `attrs` (`MOUNT_ATTR_RDONLY`, `NOSUID`…). Filesystems tied to a namespace
+/// (proc, sysfs, mqueue) take the caller's.
+pub fn new_fs(fstype: &str, options: &[(&str, Option<&str>)], attrs: Attrs) -> io::Result<OwnedFd> {
+    use rustix::mount::{fsconfig_create, fsconfig_set_flag, fsconfig_set_string, fsmount};
+    use rustix::mount::{FsMountFlags, FsOpenFlags};
+    let fs = rustix::mount::fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)?;
+    for (key, value) in options {
+        match value {
+            Some(v) => fsconfig_set_string(&fs, *key, *v)?,
+            None => fsconfig_set_flag(&fs, *key)?,
+        }
+    }
+    fsconfig_create(&fs)?;
+    Ok(fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, attrs)?)
+}
+
+/// A detached copy of the mount at `source` (a trusted host path), with everything
+/// mounted below it when `recursive` (a bind mount, not yet attached anywhere). The copy
+/// keeps the propagation of what it copies: a copy of a shared mount is its peer.
+pub fn clone_tree(source: &Path, recursive: bool) -> io::Result<OwnedFd> {
+    use rustix::mount::OpenTreeFlags;
+    let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
+    if recursive {
+        flags |= OpenTreeFlags::AT_RECURSIVE;
+    }
+    Ok(rustix::mount::open_tree(rustix::fs::CWD, source, flags)?)
+}
+
+/// Attaches the detached `mount` onto `target` (any descriptor of a file or directory,
+/// usually `O_PATH` from `sys::inroot`). `mount` then names the attached mount.
+pub fn attach(mount: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
+    use rustix::mount::MoveMountFlags;
+    rustix::mount::move_mount(
+        mount,
+        "",
+        target,
+        "",
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
+    )?;
+    Ok(())
+}
+
+/// Sets `attrs` on the mount behind `mount` (and every mount below it when `recursive`),
+/// leaving its other flags alone; unlike a remount, a flag locked by a more privileged
+/// namespace is never touched. Works on detached mounts too.
+pub fn set_attrs(mount: BorrowedFd<'_>, attrs: Attrs, recursive: bool) -> io::Result<()> {
+    setattr(mount, attrs.bits().into(), 0, recursive)
+}
+
+/// Changes the propagation of the mount behind `mount` (and below it when `recursive`).
+pub fn set_propagation_of(
+    mount: BorrowedFd<'_>,
+    propagation: Propagation,
+    recursive: bool,
+) -> io::Result<()> {
+    use rustix::mount::MountPropagationFlags as P;
+    let flag = match propagation {
+        Propagation::Private => P::PRIVATE,
+        Propagation::Slave => P::DOWNSTREAM,
+        Propagation::Shared => P::SHARED,
+    };
+    setattr(mount, 0, flag.bits().into(), recursive)
+}
+
+fn setattr(mount: BorrowedFd<'_>, set: u64, propagation: u64, recursive: bool) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    /// `struct mount_attr` (linux/mount.h); libc has no binding for it yet.
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation,
+        userns_fd: 0,
+    };
+    /// `AT_RECURSIVE` (linux/fcntl.h), which libc lacks for Linux.
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let mut flags = libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive {
+        flags |= AT_RECURSIVE;
+    }
+    // SAFETY: mount_setattr reads `size_of::<MountAttr>()` bytes from `&attr`, a live,
+    // properly laid out `struct mount_attr` (repr(C), four u64s, as the kernel's
+    // MOUNT_ATTR_SIZE_VER0); the path is a NUL-terminated empty string; `mount` is an
+    // open descriptor for the duration of the call. Nothing is retained afterwards.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            mount.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The longest mount data string (`mount(2)`'s last argument) the kernel accepts: it copies

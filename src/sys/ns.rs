@@ -2,6 +2,7 @@
 //! in the container's first process (after clone, before exec). Mounts are in `mount`.
 
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 
 use nix::mount::{umount2, MntFlags};
@@ -21,11 +22,12 @@ pub fn unshare(flags: CloneFlags) -> io::Result<()> {
     nix::sched::unshare(flags).map_err(errno)
 }
 
-/// Makes `new_root` the process's root and detaches the old one. The `pivot_root(".",
-/// ".")` form needs no directory for the old root inside the image.
-pub fn pivot_into(new_root: &Path) -> io::Result<()> {
+/// Makes the directory behind `new_root` (a mount's root) the process's root and detaches
+/// the old one. The `pivot_root(".", ".")` form needs no directory for the old root
+/// inside the image.
+pub fn pivot_into(new_root: BorrowedFd<'_>) -> io::Result<()> {
     let old_root = std::fs::File::open("/")?;
-    nix::unistd::chdir(new_root).map_err(errno)?;
+    nix::unistd::fchdir(new_root).map_err(errno)?;
     nix::unistd::pivot_root(".", ".").map_err(errno)?;
     // The old root now sits on top of the new one. Step onto it (the kernel does not
     // promise where "." is after pivot_root) and make it a slave before unmounting it, so
@@ -42,6 +44,11 @@ pub fn pivot_into(new_root: &Path) -> io::Result<()> {
     .map_err(errno)?;
     umount2(".", MntFlags::MNT_DETACH).map_err(errno)?;
     nix::unistd::chdir("/").map_err(errno)
+}
+
+/// Makes the directory behind `dir` the working directory (an `O_PATH` descriptor will do).
+pub fn change_dir(dir: BorrowedFd<'_>) -> io::Result<()> {
+    nix::unistd::fchdir(dir).map_err(errno)
 }
 
 pub fn set_hostname(name: &str) -> io::Result<()> {

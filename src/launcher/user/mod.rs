@@ -16,20 +16,19 @@
 //!
 //! The rootfs is untrusted: `/etc` or `/etc/passwd` may be symlinks meant to make a
 //! privileged process read host files (`etc/passwd -> /etc/shadow`). Every path is resolved
-//! with [`resolve_in_root`], and only regular files of sane size are read.
+//! inside the rootfs (`sys::inroot`), and only regular files of sane size are read.
 
-use std::ffi::OsString;
-use std::fs;
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use crate::error::{io_kind, ErrorKind, Kind};
+use crate::sys::inroot::Root;
 
 #[cfg(test)]
 mod tests;
 
 /// Linux's own limit on symlinks followed in one lookup (`MAXSYMLINKS`).
-pub const MAX_SYMLINK_HOPS: u32 = 40;
+pub const MAX_SYMLINK_HOPS: u32 = crate::sys::inroot::MAX_SYMLINKS;
 
 /// Largest passwd or group file we will read. Real ones are kilobytes; the cap only stops a
 /// hostile image from making the daemon read gigabytes.
@@ -234,31 +233,48 @@ fn invalid(spec: &str, reason: &'static str) -> UserError {
     }
 }
 
-/// Reads `rootfs/<rel>` resolved inside the rootfs; `None` when the image has no such file.
+/// Reads `rootfs/<rel>` resolved inside the rootfs (`sys::inroot`); `None` when the image
+/// has no such file.
 fn read_db(rootfs: &Path, rel: &str) -> Result<Option<Vec<u8>>, UserError> {
-    let path = resolve_in_root(rootfs, Path::new(rel))?;
-    let meta = match fs::symlink_metadata(&path) {
-        Ok(meta) => meta,
+    use std::io::Read;
+    let path = rootfs.join(rel);
+    let root = Root::open(rootfs).map_err(|source| UserError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    // Only a regular file is opened at all: a fifo planted at etc/passwd would block
+    // forever, and a device could be read without end.
+    let (file, len) = match root.open_regular_file(Path::new(rel)) {
+        Ok(found) => found,
         Err(e) if is_absent(&e) => return Ok(None),
-        Err(source) => return Err(UserError::Read { path, source }),
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            return Err(UserError::NotRegularFile { path })
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(UserError::TooManySymlinks {
+                root: rootfs.to_path_buf(),
+                path: PathBuf::from(rel),
+            })
+        }
+        Err(source) => {
+            return Err(UserError::Resolve {
+                root: rootfs.to_path_buf(),
+                path: PathBuf::from(rel),
+                source,
+            })
+        }
     };
-    // Checked before opening: opening a fifo planted at etc/passwd would block forever, and
-    // a device could be read without end. The image is unpacked and not running yet, so
-    // nothing swaps the file between this check and the read.
-    if !meta.file_type().is_file() {
-        return Err(UserError::NotRegularFile { path });
-    }
-    if meta.len() > MAX_DB_BYTES {
+    if len > MAX_DB_BYTES {
         return Err(UserError::TooLarge {
             path,
             limit: MAX_DB_BYTES,
         });
     }
-    match fs::read(&path) {
-        Ok(data) => Ok(Some(data)),
-        Err(e) if is_absent(&e) => Ok(None),
-        Err(source) => Err(UserError::Read { path, source }),
-    }
+    let mut data = Vec::new();
+    file.take(MAX_DB_BYTES)
+        .read_to_end(&mut data)
+        .map_err(|source| UserError::Read { path, source })?;
+    Ok(Some(data))
 }
 
 /// "Not there": the file, or a directory on the way, is missing or is not a directory.
@@ -267,93 +283,6 @@ fn is_absent(err: &io::Error) -> bool {
         err.kind(),
         io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
     )
-}
-
-/// Resolves `path` as if `root` were `/`: each component is looked up under `root`,
-/// symlinks are followed with absolute targets taken relative to `root`, and `..` never
-/// climbs above `root` (at the root it stays there, as the kernel does at `/`). Returns
-/// `root` joined with a path free of symlinks, `.` and `..`.
-///
-/// Components that do not exist (or sit under a non-directory) are kept as written, so the
-/// launcher can also use this for working directories and mount targets it is about to
-/// create. At most [`MAX_SYMLINK_HOPS`] symlinks are followed.
-///
-/// This is a lexical walk with `lstat`/`readlink` (like Docker's `FollowSymlinkInScope` and
-/// filepath-securejoin), safe while nothing else modifies the rootfs, which holds for an
-/// image not yet running. Once the container runs, use `openat2(RESOLVE_IN_ROOT)` instead.
-pub fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf, UserError> {
-    /// A step still to take: `..` or a name.
-    enum Step {
-        Up,
-        Name(OsString),
-    }
-    /// Pushes `path`'s steps so that its first component is popped first.
-    fn push_steps(todo: &mut Vec<Step>, path: &Path) {
-        let start = todo.len();
-        for component in path.components() {
-            match component {
-                Component::ParentDir => todo.push(Step::Up),
-                Component::Normal(name) => todo.push(Step::Name(name.to_os_string())),
-                // The root is handled by the caller; `.` changes nothing; no prefixes on Unix.
-                Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-            }
-        }
-        todo[start..].reverse();
-    }
-
-    let mut todo = Vec::new();
-    push_steps(&mut todo, path);
-    let mut resolved = PathBuf::new();
-    let mut hops = 0;
-    while let Some(step) = todo.pop() {
-        let name = match step {
-            Step::Up => {
-                resolved.pop();
-                continue;
-            }
-            Step::Name(name) => name,
-        };
-        let candidate = root.join(&resolved).join(&name);
-        let meta = match fs::symlink_metadata(&candidate) {
-            Ok(meta) => meta,
-            Err(e) if is_absent(&e) => {
-                resolved.push(name);
-                continue;
-            }
-            Err(source) => {
-                return Err(UserError::Resolve {
-                    root: root.to_path_buf(),
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-        };
-        if !meta.file_type().is_symlink() {
-            resolved.push(name);
-            continue;
-        }
-        hops += 1;
-        if hops > MAX_SYMLINK_HOPS {
-            return Err(UserError::TooManySymlinks {
-                root: root.to_path_buf(),
-                path: path.to_path_buf(),
-            });
-        }
-        let target = fs::read_link(&candidate).map_err(|source| UserError::Resolve {
-            root: root.to_path_buf(),
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if target.has_root() {
-            resolved.clear();
-        }
-        push_steps(&mut todo, &target);
-    }
-    if resolved.as_os_str().is_empty() {
-        // `join("")` would add a trailing slash.
-        return Ok(root.to_path_buf());
-    }
-    Ok(root.join(resolved))
 }
 
 /// One usable `/etc/passwd` line: `name:password:uid:gid:gecos:home:shell`.

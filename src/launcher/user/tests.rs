@@ -287,10 +287,6 @@ fn absolute_symlink_to_shadow_resolves_inside_the_rootfs() {
         ("etc/group", GROUP_TEXT),
     ]);
     symlink("/etc/shadow", root.path().join("etc/passwd")).expect("symlink");
-    assert_eq!(
-        resolve_in_root(root.path(), Path::new("/etc/passwd")).expect("resolve"),
-        root.path().join("etc/shadow")
-    );
     let got = ok(root.path(), "app");
     assert_eq!((got.uid, got.gid, got.home.as_str()), (555, 556, "/inside"));
 }
@@ -309,15 +305,7 @@ fn absolute_symlink_to_a_host_file_missing_in_the_image_is_just_missing() {
 fn dot_dot_chains_stay_inside() {
     let root = rootfs(&[("real/etc/passwd", "app:x:777:778::/r:/bin/sh\n")]);
     symlink("../../../../../../../real/etc", root.path().join("etc")).expect("symlink");
-    assert_eq!(
-        resolve_in_root(root.path(), Path::new("etc/passwd")).expect("resolve"),
-        root.path().join("real/etc/passwd")
-    );
     assert_eq!(ok(root.path(), "app").uid, 777);
-    assert_eq!(
-        resolve_in_root(root.path(), Path::new("../../../../etc/../../x")).expect("resolve"),
-        root.path().join("x")
-    );
 }
 
 #[test]
@@ -330,27 +318,16 @@ fn relative_symlink_in_a_subdirectory_is_resolved_from_its_directory() {
 
 #[test]
 fn dot_dot_after_a_symlink_climbs_from_its_target() {
-    let root = rootfs(&[("a/b/file", ""), ("c/file", "")]);
+    let root = rootfs(&[
+        ("a/etc/passwd", "app:x:3:4::/a:/bin/sh\n"),
+        ("etc/passwd", ""),
+    ]);
+    fs::create_dir(root.path().join("a/b")).expect("mkdir");
+    fs::remove_file(root.path().join("etc/passwd")).expect("rm");
     symlink("a/b", root.path().join("link")).expect("symlink");
     // Physical semantics, as the kernel resolves it: link/.. is a/, not the root.
-    assert_eq!(
-        resolve_in_root(root.path(), Path::new("link/../b/file")).expect("resolve"),
-        root.path().join("a/b/file")
-    );
-}
-
-#[test]
-fn nonexistent_components_are_kept_as_written() {
-    let root = rootfs(&[("srv/.keep", "")]);
-    symlink("/srv", root.path().join("data")).expect("symlink");
-    assert_eq!(
-        resolve_in_root(root.path(), Path::new("/data/new/./deeper/../leaf")).expect("resolve"),
-        root.path().join("srv/new/leaf")
-    );
-    assert_eq!(
-        resolve_in_root(root.path(), Path::new("/")).expect("resolve"),
-        root.path().to_path_buf()
-    );
+    symlink("/link/../etc/passwd", root.path().join("etc/passwd")).expect("symlink");
+    assert_eq!(ok(root.path(), "app").uid, 3);
 }
 
 #[test]
@@ -362,32 +339,6 @@ fn symlink_loops_are_cut_off() {
     let err = resolve(root.path(), "0", &[]).expect_err("loop");
     assert!(matches!(err, UserError::TooManySymlinks { .. }), "{err:?}");
     assert!(err.to_string().contains("more than 40 symlinks"), "{err}");
-}
-
-#[test]
-fn forty_hops_are_allowed_and_forty_one_are_not() {
-    let root = rootfs(&[("end", "")]);
-    // l0 -> l1 -> … -> l{n-1} -> end: n hops to reach `end` from l0.
-    let chain = |n: usize, prefix: &str| {
-        for i in 0..n {
-            let target = if i + 1 == n {
-                "end".to_string()
-            } else {
-                format!("{prefix}{}", i + 1)
-            };
-            symlink(target, root.path().join(format!("{prefix}{i}"))).expect("symlink");
-        }
-    };
-    chain(40, "a");
-    chain(41, "b");
-    assert_eq!(
-        resolve_in_root(root.path(), Path::new("a0")).expect("40 hops"),
-        root.path().join("end")
-    );
-    assert!(matches!(
-        resolve_in_root(root.path(), Path::new("b0")),
-        Err(UserError::TooManySymlinks { .. })
-    ));
 }
 
 #[test]

@@ -12,7 +12,7 @@ use super::rootfs::{
     absolute, provision_or_undo, remove_mount_point, remove_tree, share, unmount_all,
 };
 use super::{Backend, BackendError, BackendKind};
-use crate::sys::mount;
+use crate::sys::mount::{self, MsFlags};
 
 /// See the module documentation.
 #[derive(Debug, Default, Clone, Copy)]
@@ -39,7 +39,8 @@ impl Backend for BindBackend {
             // Exactly one layer: more are refused above, none by `provision_or_undo`.
             let layer = absolute(&layers[0])?;
             mount::bind(&layer, &rootfs).map_err(|e| io_err("bind-mount layer at", &rootfs, e))?;
-            mount::remount_read_only(&rootfs)
+            // nodev: device nodes in the image stay inert (the launcher binds the real ones).
+            mount::remount_bind(&rootfs, MsFlags::MS_RDONLY | MsFlags::MS_NODEV)
                 .map_err(|e| io_err("remount read-only", &rootfs, e))?;
             share(&rootfs)
         })

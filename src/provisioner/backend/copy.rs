@@ -15,7 +15,8 @@
 //!
 //! File data goes through `copy_file_range` (std's `io::copy` between files), which clones
 //! extents instead of copying them on filesystems that can (btrfs, XFS with reflink), so
-//! no explicit `FICLONE` is needed. The result is an ordinary writable directory.
+//! no explicit `FICLONE` is needed. The result is an ordinary writable directory, bind
+//! mounted onto itself `nodev` (as the overlay and bind backends mount theirs).
 
 use std::collections::HashMap;
 use std::fs::{self, File, Metadata, OpenOptions};
@@ -24,9 +25,10 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt
 use std::path::{Path, PathBuf};
 
 use super::error::io_err;
-use super::rootfs::{provision_or_undo, remove_tree};
+use super::rootfs::{provision_or_undo, remove_tree, share};
 use super::{Backend, BackendError, BackendKind};
 use crate::sys::fs::{self as sysfs, Timestamp};
+use crate::sys::mount::{self, MsFlags};
 
 const OPAQUE_XATTR: &[u8] = b"trusted.overlay.opaque";
 const OVERLAY_XATTR_PREFIX: &[u8] = b"trusted.overlay.";
@@ -49,7 +51,14 @@ impl Backend for CopyBackend {
         provision_or_undo(self, layers, rootfs, scratch, || {
             layers
                 .iter()
-                .try_for_each(|layer| apply_layer(layer, rootfs))
+                .try_for_each(|layer| apply_layer(layer, rootfs))?;
+            // A mount of its own, like the other backends' rootfs, so that it can be
+            // `nodev`: device nodes copied from the image stay inert.
+            mount::bind(rootfs, rootfs)
+                .map_err(|e| io_err("bind rootfs onto itself", rootfs, e))?;
+            mount::remount_bind(rootfs, MsFlags::MS_NODEV)
+                .map_err(|e| io_err("make rootfs nodev", rootfs, e))?;
+            share(rootfs)
         })
     }
 

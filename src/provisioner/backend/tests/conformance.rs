@@ -146,6 +146,14 @@ fn single_layer(kind: BackendKind) {
     let null = lstat(&r.join("dev/null"));
     assert!(null.file_type().is_char_device());
     assert_eq!(null.rdev(), lstat(&f.layers[0].join("dev/null")).rdev());
+    // ...but it cannot be opened, not even by root: the rootfs is mounted nodev.
+    let flags = nix::sys::statvfs::statvfs(&r).expect("statvfs").flags();
+    assert!(
+        flags.contains(nix::sys::statvfs::FsFlags::ST_NODEV),
+        "{flags:?}"
+    );
+    let e = fs::File::open(r.join("dev/null")).expect_err("a device on a nodev mount");
+    assert_eq!(e.raw_os_error(), Some(libc::EACCES), "{e}");
 
     backend.destroy(&f.rootfs(), &f.scratch()).expect("destroy");
     f.assert_nothing_left();
