@@ -91,9 +91,13 @@ pub struct PodInitFlags {
 
 #[derive(Debug, Args)]
 pub struct ExecFlags {
-    /// The exec spec, as JSON (target pid, argv, env, user, cwd).
+    /// The exec spec, as JSON (target process, argv, env, user, cwd).
     #[arg(long)]
     pub spec: PathBuf,
+    /// An inherited descriptor on which a failure to start the command is reported, as
+    /// one JSON line `{"kind": …, "message": …}`; nothing is written once it runs.
+    #[arg(long)]
+    pub report_fd: Option<i32>,
 }
 
 #[derive(Debug, Args)]

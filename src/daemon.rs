@@ -11,9 +11,14 @@ use crate::provisioner::store::gc::{self, GcConfig};
 use crate::provisioner::store::{Store, StoreOptions};
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
-    for dir in [&settings.root, &settings.run_root] {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+    // 0711, and what an older version left readable below them closed (see `perm`).
+    for (dir, other) in [
+        (&settings.root, &settings.run_root),
+        (&settings.run_root, &settings.root),
+    ] {
+        crate::perm::root_dir(dir)
+            .and_then(|()| crate::perm::tighten(dir, &[other.as_path()]))
+            .map_err(|e| anyhow::anyhow!("preparing {}: {e}", dir.display()))?;
     }
     let docker_config = settings
         .docker_config

@@ -3,6 +3,7 @@
 //! redb and why JSON records: see the latter. Each database names itself ("metadata",
 //! "containerizer") so its errors say which one failed.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use redb::{
@@ -45,7 +46,18 @@ impl JsonDb {
         name: &'static str,
         create_tables: impl FnOnce(&WriteTransaction) -> Result<(), TableError>,
     ) -> Result<Self, DbError> {
-        let db = Database::create(path).map_err(db_err(name, "open"))?;
+        // Created 0600: records hold container environments (see `perm`).
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(crate::perm::PRIVATE_FILE)
+            .open(path)
+            .map_err(|e| db_err(name, "open")(redb::StorageError::from(e)))?;
+        let db = redb::backends::FileBackend::new(file)
+            .and_then(|backend| redb::Builder::new().create_with_backend(backend))
+            .map_err(db_err(name, "open"))?;
         let db = JsonDb { db, name };
         let txn = db.begin_write()?;
         create_tables(&txn).map_err(db.err("create table"))?;

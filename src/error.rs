@@ -3,8 +3,9 @@
 //! The front doors map kinds to their transport's codes in exactly one place each
 //! (`cri::status` for gRPC; the Mesos adapter will add one for HTTP).
 
-/// What sort of failure happened, independent of transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What sort of failure happened, independent of transport. Serializable, for helper
+/// processes that report a failure to the daemon (`ucr exec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     /// The request itself is malformed (a bad reference, an empty name).
     InvalidArgument,

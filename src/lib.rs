@@ -10,6 +10,7 @@
 //! - `launcher/`: turning a launch spec into a process (user resolution first);
 //! - `monitor/`: the per-container process that holds stdio (CRI log format first);
 //! - `sys/`: the only module allowed to call libc/nix with `unsafe`;
+//! - `perm`: the modes of ucr's state (nobody but root reads it);
 //! - `db_json`: JSON records in redb, shared by the containerizer's and the image store's
 //!   databases.
 
@@ -24,6 +25,7 @@ pub mod error;
 pub mod isolators;
 pub mod launcher;
 pub mod monitor;
+pub mod perm;
 pub mod provisioner;
 #[allow(unsafe_code)]
 pub mod sys;

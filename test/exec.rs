@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use ucr::launcher::exec::ExecSpec;
+use ucr::error::ErrorKind;
+use ucr::launcher::exec::{ExecSpec, Report};
 use ucr::launcher::spec::LaunchSpec;
+use ucr::sys::pidfd::ProcessId;
 
 const HOSTNAME: &str = "exec-box";
 
@@ -99,9 +101,15 @@ fn wait_for<T>(mut check: impl FnMut() -> Option<T>) -> Option<T> {
     }
 }
 
+/// An exec into the process that has `pid` now.
 fn spec(pid: i32, script: &str) -> ExecSpec {
+    let target = ProcessId::of(pid).unwrap_or(ProcessId { pid, start_time: 1 });
+    spec_for(target, script)
+}
+
+fn spec_for(target: ProcessId, script: &str) -> ExecSpec {
     ExecSpec {
-        pid,
+        target,
         process: sh_process(script),
     }
 }
@@ -112,6 +120,23 @@ fn exec_command(dir: &Path, spec: &ExecSpec) -> Command {
 
 fn exec(dir: &Path, spec: &ExecSpec) -> Run {
     capture(&mut exec_command(dir, spec))
+}
+
+/// [`exec`] as the daemon runs it, with a report descriptor: the run, and what `ucr exec`
+/// reported on it (nothing once the command has started).
+fn exec_reporting(dir: &Path, spec: &ExecSpec) -> (Run, Option<Report>) {
+    let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
+    let mut cmd = exec_command(dir, spec);
+    cmd.arg("--report-fd").arg("3");
+    ucr::sys::spawn::pass_fd(&mut cmd, &write_end);
+    let run = capture(&mut cmd);
+    drop(write_end);
+    let text = std::io::read_to_string(std::fs::File::from(read_end)).expect("read report");
+    let report = text
+        .lines()
+        .next()
+        .map(|l| serde_json::from_str(l).expect("a JSON report line"));
+    (run, report)
 }
 
 /// Kills the container and checks nothing of it (or of the execs) is left.
@@ -219,36 +244,78 @@ async fn exec_runs_a_command_inside_the_running_container() {
     let ignored = u64::from_str_radix(ignored, 16).expect("SigIgn mask");
     assert_eq!(ignored & 0x7fff_ffff, 0, "ignored signals: {ignored:#x}");
 
-    // A missing program, or a working directory: 127 and why.
+    // A missing program, or a working directory: 127 and why, and on the report
+    // descriptor a failure of the right kind (the daemon's error, not an exit code).
     let mut s = spec(pid, "");
     s.process.args = vec!["no-such-program".into()];
-    let r = exec(d, &s);
+    let (r, report) = exec_reporting(d, &s);
     assert_eq!(r.code, Some(127));
-    assert!(
-        r.stderr
-            .contains(r#"exec: "no-such-program": executable file not found in $PATH"#),
-        "{}",
-        r.stderr
-    );
+    let why = r#"exec: "no-such-program": executable file not found in $PATH"#;
+    assert!(r.stderr.contains(why), "{}", r.stderr);
+    let report = report.expect("a report");
+    assert_eq!(report.kind, ErrorKind::NotFound);
+    assert!(report.message.contains(why), "{report:?}");
     let mut s = spec(pid, "true");
     s.process.cwd = "/no/such/dir".into();
-    let r = exec(d, &s);
+    let (r, report) = exec_reporting(d, &s);
     assert_eq!(r.code, Some(127));
     assert!(r.stderr.contains("chdir /no/such/dir"), "{}", r.stderr);
+    assert_eq!(report.map(|r| r.kind), Some(ErrorKind::NotFound));
     assert!(
         !rootfs.join("no").exists(),
         "exec creates no working directory"
     );
+    // A command that exits 255 or 127 by itself is just that: nothing is reported.
+    for code in [255, 127] {
+        let (r, report) = exec_reporting(d, &spec(pid, &format!("exit {code}")));
+        assert_eq!((r.code, report), (Some(code), None));
+    }
+
+    // The recorded pid now names another process (a host `sleep`, standing in for a pid
+    // the kernel reused after the container ended): refused, nothing runs there.
+    let container = ProcessId::of(pid).expect("the container's process");
+    let mut host = Command::new("sleep").arg("60").spawn().expect("host sleep");
+    let reused = ProcessId {
+        pid: host.id() as i32,
+        start_time: container.start_time,
+    };
+    let marker = std::env::temp_dir().join(format!("ucr-exec-reused-{}", std::process::id()));
+    let (r, report) = exec_reporting(d, &spec_for(reused, &format!("touch {}", marker.display())));
+    assert_eq!(r.code, Some(255), "{}", r.stderr);
+    let report = report.expect("a report");
+    assert_eq!(report.kind, ErrorKind::FailedPrecondition, "{report:?}");
+    assert!(
+        report.message.contains("the container is not running"),
+        "{report:?}"
+    );
+    assert!(
+        !marker.exists(),
+        "the command ran in the host process's namespaces"
+    );
+    host.kill().expect("kill host sleep");
+    host.wait().expect("wait");
 
     stop(c, &[]);
 
     // A container that is not running (any more): 255, said plainly.
-    for gone in [pid, i32::MAX, -1] {
-        let r = exec(d, &spec(gone, "true"));
-        assert_eq!(r.code, Some(255), "pid {gone}");
+    for gone in [
+        container,
+        ProcessId {
+            pid: i32::MAX,
+            start_time: 1,
+        },
+        ProcessId {
+            pid: -1,
+            start_time: 1,
+        },
+    ] {
+        let r = exec(d, &spec_for(gone, "true"));
+        assert_eq!(r.code, Some(255), "{gone:?}");
         assert!(
-            r.stderr
-                .contains(&format!("no process {gone}: the container is not running")),
+            r.stderr.contains(&format!(
+                "the container is not running: its process {} (started at tick {}) has ended",
+                gone.pid, gone.start_time
+            )),
             "{}",
             r.stderr
         );

@@ -110,7 +110,10 @@ fn detached_monitor(bundle: &Path) -> i32 {
         "the monitor is not our child"
     );
     assert_eq!(session, pid, "the monitor leads its own session");
-    assert_eq!(monitor::live_monitor(bundle).expect("live"), Some(pid));
+    assert_eq!(
+        monitor::live_monitor(bundle).expect("live").map(|m| m.pid),
+        Some(pid)
+    );
     pid
 }
 
@@ -179,6 +182,11 @@ async fn output_goes_to_the_cri_log_and_the_exit_is_recorded() {
         monitor::read_pid(&bundle, monitor::CONTAINER_PID_FILE).expect("pid"),
         Some(pid),
         "pid is written before the report"
+    );
+    // With its start time, which names the process for good.
+    assert_eq!(
+        monitor::recorded_container(&bundle).expect("pid file"),
+        Some(ucr::sys::pidfd::ProcessId::of(pid).expect("running"))
     );
     let monitor_pid = detached_monitor(&bundle);
     std::fs::write(gate.join("open"), b"").expect("open the gate");

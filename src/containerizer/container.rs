@@ -19,6 +19,7 @@ use crate::launcher::spec::{
     DEFAULT_CAPABILITIES, MASKED_PATHS, READONLY_PATHS,
 };
 use crate::monitor::{self, MonitorConfig};
+use crate::sys::pidfd::ProcessId;
 
 /// In the bundle while a stop is under way: the deadline (ns) after which it kills.
 const STOP_MARKER: &str = "stopping";
@@ -140,7 +141,7 @@ impl Containerizer {
             reason: String::new(),
             message: String::new(),
             log_path,
-            pid: None,
+            process: None,
         };
         if let Err(e) = self.db.put_container(&container) {
             let _ = self.store.release(&image.id).await;
@@ -167,7 +168,7 @@ impl Containerizer {
     ) -> Result<(), ContainerizerError> {
         let rootfs = self.paths.rootfs(id);
         let scratch = self.paths.scratch(id);
-        std::fs::create_dir_all(self.paths.container_dir(id))
+        crate::perm::private_dir(&self.paths.container_dir(id))
             .map_err(io("create container dir", &rootfs))?;
         self.backend.provision(layers, &rootfs, &scratch)?;
         let user_spec = config
@@ -208,16 +209,19 @@ impl Containerizer {
             join.push(JoinNamespace {
                 kind: NamespaceKind::Net,
                 path: net.clone(),
+                owner: None,
             });
             join.push(JoinNamespace {
                 kind: NamespaceKind::Uts,
                 path: self.paths.pod_ns(&pod.id, "uts"),
+                owner: None,
             });
         }
         if !pod.config.host_ipc {
             join.push(JoinNamespace {
                 kind: NamespaceKind::Ipc,
                 path: self.paths.pod_ns(&pod.id, "ipc"),
+                owner: None,
             });
         }
         let (new_pid_namespace, pid_join) = self.pid_namespace(pod, config)?;
@@ -268,19 +272,18 @@ impl Containerizer {
             privileged: config.privileged,
         };
         let bundle = self.paths.bundle(id);
-        std::fs::create_dir_all(&bundle).map_err(io("create bundle", &bundle))?;
+        crate::perm::private_dir(&bundle).map_err(io("create bundle", &bundle))?;
         let log_path = (!pod.config.log_directory.is_empty() && !config.log_path.is_empty())
             .then(|| Path::new(&pod.config.log_directory).join(&config.log_path));
         let monitor_config = MonitorConfig {
             spec,
             log_path: log_path.unwrap_or_default(),
         };
+        // 0600: the spec holds the container's environment (see `perm`).
         let file = bundle.join(monitor::CONFIG_FILE);
-        std::fs::write(
-            &file,
-            serde_json::to_vec(&monitor_config).unwrap_or_default(),
-        )
-        .map_err(io("write launch spec", &file))
+        monitor_config
+            .store(&bundle)
+            .map_err(io("write launch spec", &file))
     }
 
     /// Whether the container gets a PID namespace of its own, and which one it joins if not.
@@ -289,10 +292,11 @@ impl Containerizer {
         pod: &Pod,
         config: &ContainerConfig,
     ) -> Result<(bool, Option<JoinNamespace>), ContainerizerError> {
-        let join = |path: PathBuf| {
+        let join = |path: PathBuf, owner: Option<ProcessId>| {
             Some(JoinNamespace {
                 kind: NamespaceKind::Pid,
                 path,
+                owner,
             })
         };
         match &config.pid {
@@ -306,15 +310,16 @@ impl Containerizer {
                         reason: "the pod sandbox was not created with a shared PID namespace",
                     });
                 }
-                Ok((false, join(self.paths.pod_ns(&pod.id, "pid"))))
+                Ok((false, join(self.paths.pod_ns(&pod.id, "pid"), None)))
             }
             PidMode::Target(target) => {
                 let id = self.known_container(target)?;
                 let c = self.refreshed(&id)?;
-                match (c.state, c.pid) {
-                    (ContainerState::Running, Some(pid)) => {
-                        Ok((false, join(PathBuf::from(format!("/proc/{pid}/ns/pid")))))
-                    }
+                match (c.state, c.process) {
+                    (ContainerState::Running, Some(p)) if p.is_running() => Ok((
+                        false,
+                        join(PathBuf::from(format!("/proc/{}/ns/pid", p.pid)), Some(p)),
+                    )),
                     _ => Err(ContainerizerError::BadState {
                         id,
                         state: c.state,
@@ -362,13 +367,13 @@ impl Containerizer {
             .await
             .map_err(|e| ContainerizerError::Task(e.to_string()))?;
         match started {
-            Ok(pid) => {
+            Ok(process) => {
                 c.state = ContainerState::Running;
-                c.pid = Some(pid);
+                c.process = Some(process);
                 c.started_at_ns = now_ns();
                 self.save(&c)?;
                 self.emit(&c, EventKind::Started);
-                tracing::info!(container = %id, pid, "container started");
+                tracing::info!(container = %id, pid = process.pid, "container started");
                 self.watch_exit(&id);
                 Ok(())
             }
@@ -398,9 +403,10 @@ impl Containerizer {
             })
     }
 
-    /// The container, with a recorded exit applied if the monitor wrote one. Applying it
-    /// is atomic: of two callers racing, one records the exit and emits STOPPED.
-    fn refreshed(&self, id: &str) -> Result<Container, ContainerizerError> {
+    /// The container, with its end applied if it has ended (see [`Self::ended`]).
+    /// Applying it is atomic: of two callers racing, one records the exit and emits
+    /// STOPPED.
+    pub(super) fn refreshed(&self, id: &str) -> Result<Container, ContainerizerError> {
         let _one = self.exits.lock().unwrap_or_else(|p| p.into_inner());
         let mut c = self
             .cache()
@@ -408,9 +414,12 @@ impl Containerizer {
             .get(id)
             .cloned()
             .ok_or_else(|| ContainerizerError::ContainerNotFound { id: id.to_string() })?;
-        if c.state == ContainerState::Running {
-            if let Ok(Some(exit)) = monitor::read_exit(&self.paths.bundle(id)) {
-                c.state = ContainerState::Exited;
+        if c.state != ContainerState::Running {
+            return Ok(c);
+        }
+        match self.ended(&c) {
+            None => return Ok(c),
+            Some(Some(exit)) => {
                 c.exit_code = exit.exit_code;
                 c.finished_at_ns = exit.finished_at_ns;
                 // The monitor saw the exec; the daemon only saw its report, possibly
@@ -426,12 +435,48 @@ impl Containerizer {
                     "Error"
                 }
                 .into();
-                c.pid = None;
-                self.save(&c)?;
-                self.emit(&c, EventKind::Stopped);
+            }
+            Some(None) => {
+                // containerd's answer when a shim is gone: exit code 255, reason Unknown.
+                c.exit_code = 255;
+                c.finished_at_ns = now_ns();
+                c.reason = "Unknown".into();
+                c.message = "its monitor ended without recording how the container ended".into();
             }
         }
+        c.state = ContainerState::Exited;
+        c.process = None;
+        self.save(&c)?;
+        self.emit(&c, EventKind::Stopped);
         Ok(c)
+    }
+
+    /// Whether a running container has ended: `Some(Some(record))` when its monitor
+    /// recorded the end; `Some(None)` when the monitor is gone without a record, and then
+    /// the container's process, if it still runs with nobody to collect its output or
+    /// exit, is killed (a container is never left running unwatched); `None` while the
+    /// monitor watches it.
+    fn ended(&self, c: &Container) -> Option<Option<monitor::ExitRecord>> {
+        let bundle = self.paths.bundle(&c.id);
+        if let Ok(Some(exit)) = monitor::read_exit(&bundle) {
+            return Some(Some(exit));
+        }
+        match monitor::live_monitor(&bundle) {
+            // A pid file we cannot read is no proof that the monitor is gone.
+            Ok(Some(_)) | Err(_) => return None,
+            Ok(None) => {}
+        }
+        // The monitor records the end before it goes: look again, it may have just done so.
+        if let Ok(Some(exit)) = monitor::read_exit(&bundle) {
+            return Some(Some(exit));
+        }
+        if let Some(p) = c.process {
+            if p.signal(libc::SIGKILL).unwrap_or(false) {
+                tracing::warn!(container = %c.id, pid = p.pid, "monitor gone: killed the container's process");
+            }
+        }
+        tracing::warn!(container = %c.id, "monitor gone without an exit record");
+        Some(None)
     }
 
     pub fn container_status(&self, wanted: &str) -> Result<Container, ContainerizerError> {
@@ -489,26 +534,34 @@ impl Containerizer {
         let lock = self.lock_for(&id);
         let _held = lock.lock().await;
         let c = self.refreshed(&id)?;
-        let (ContainerState::Running, Some(pid)) = (c.state, c.pid) else {
+        let (ContainerState::Running, Some(process)) = (c.state, c.process) else {
             return Ok(());
         };
         let signal = self.stop_signal(&c);
         let bundle = self.paths.bundle(&id);
-        let grace = Duration::from_secs(timeout.max(0) as u64);
+        let grace = super::timeout(timeout).unwrap_or(Duration::ZERO);
         // Written before the first signal: if the daemon dies mid-stop, the restarted one
         // finishes the stop by this deadline (`resume_stops`).
         let marker = bundle.join(STOP_MARKER);
-        let deadline = now_ns() + grace.as_nanos() as i64;
-        std::fs::write(&marker, deadline.to_string()).map_err(io("record stop", &marker))?;
+        let deadline = now_ns().saturating_add(grace.as_nanos() as i64);
+        crate::perm::write_private(&marker, deadline.to_string().as_bytes())
+            .map_err(io("record stop", &marker))?;
         tokio::task::spawn_blocking(move || {
-            if !grace.is_zero() {
-                crate::sys::kill::signal(pid, signal);
-                if wait_exit(&bundle, grace) {
-                    return;
+            // Signals go to the recorded process only, through a pidfd: once it has
+            // ended, its pid may be another process's (see `sys::pidfd`).
+            let send = |sig| match process.signal(sig) {
+                Ok(sent) => sent,
+                Err(e) => {
+                    tracing::warn!(pid = process.pid, error = %e, "signalling the container");
+                    false
                 }
+            };
+            if !grace.is_zero() && send(signal) && wait_exit(&bundle, grace) {
+                return;
             }
-            crate::sys::kill::signal(pid, libc::SIGKILL);
-            // SIGKILL cannot be ignored; the wait is for the monitor to record it.
+            send(libc::SIGKILL);
+            // SIGKILL cannot be ignored; the wait is for the monitor to record it (or,
+            // when the process had already ended, to finish doing so).
             wait_exit(&bundle, Duration::from_secs(10));
         })
         .await
@@ -525,10 +578,10 @@ impl Containerizer {
         let bundle = self.paths.bundle(id);
         // The monitor removes its pid file as it exits: no file, or no such process,
         // means the container has already ended and its record is there to read.
-        let monitor_fd = monitor::read_pid(&bundle, monitor::MONITOR_PID_FILE)
+        let monitor_fd = monitor::live_monitor(&bundle)
             .ok()
             .flatten()
-            .and_then(|pid| crate::sys::pidfd::open(pid).ok());
+            .and_then(|m| m.open().ok().flatten());
         let me = Arc::clone(self);
         let id = id.to_string();
         tokio::spawn(async move {
@@ -699,8 +752,10 @@ fn capabilities(config: &ContainerConfig) -> Vec<String> {
 }
 
 /// Runs the monitor for a bundle and waits for its `ok <pid>` / `error <why>` report:
-/// `ucr-monitor` when it sits beside `ucr` (it is smaller), else `ucr monitor`.
-fn spawn_monitor(binary: &Path, bundle: &Path) -> Result<i32, String> {
+/// `ucr-monitor` when it sits beside `ucr` (it is smaller), else `ucr monitor`. Returns
+/// the container's process as the monitor recorded it in the bundle (with its start
+/// time) before reporting.
+fn spawn_monitor(binary: &Path, bundle: &Path) -> Result<ProcessId, String> {
     let (read_end, write_end) =
         crate::sys::process::cloexec_pipe().map_err(|e| format!("pipe: {e}"))?;
     let own = binary.with_file_name("ucr-monitor");
@@ -729,10 +784,16 @@ fn spawn_monitor(binary: &Path, bundle: &Path) -> Result<i32, String> {
     let _ = child.wait();
     let report = report.trim();
     if let Some(pid) = report.strip_prefix("ok ") {
-        return pid
+        let pid: i32 = pid
             .trim()
             .parse()
-            .map_err(|_| format!("monitor reported a bad pid {pid:?}"));
+            .map_err(|_| format!("monitor reported a bad pid {pid:?}"))?;
+        return match monitor::read_process(bundle, monitor::CONTAINER_PID_FILE) {
+            Ok(Some((p, Some(start_time)))) if p == pid => Ok(ProcessId { pid, start_time }),
+            other => Err(format!(
+                "the monitor reported pid {pid} but recorded {other:?} in its bundle"
+            )),
+        };
     }
     Err(report
         .strip_prefix("error ")

@@ -51,6 +51,15 @@ pub enum ContainerizerError {
     Start { id: String, message: String },
     #[error("exec in container {id} timed out after {seconds}s")]
     ExecTimeout { id: String, seconds: i64 },
+    /// The command could not be started; `kind` is `ucr exec`'s verdict.
+    #[error("exec in container {id}: {message}")]
+    Exec {
+        id: String,
+        kind: ErrorKind,
+        message: String,
+    },
+    #[error("container {id} is not running: its process {pid} has ended")]
+    ProcessGone { id: String, pid: i32 },
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -69,7 +78,10 @@ impl Kind for ContainerizerError {
             PodNotFound { .. } | ContainerNotFound { .. } | ImageNotFound { .. } => {
                 ErrorKind::NotFound
             }
-            PodNotReady { .. } | BadState { .. } => ErrorKind::FailedPrecondition,
+            PodNotReady { .. } | BadState { .. } | ProcessGone { .. } => {
+                ErrorKind::FailedPrecondition
+            }
+            Exec { kind, .. } => *kind,
             ExecTimeout { .. } => ErrorKind::DeadlineExceeded,
             Store(e) => e.kind(),
             Backend(e) => e.kind(),

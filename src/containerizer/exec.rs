@@ -10,7 +10,7 @@ use tokio::io::AsyncReadExt;
 use super::error::{io, ContainerizerError};
 use super::types::{ContainerState, ExecOutput};
 use super::{new_id, Containerizer};
-use crate::launcher::exec::ExecSpec;
+use crate::launcher::exec::{ExecSpec, Report};
 use crate::launcher::Process;
 use crate::monitor::MonitorConfig;
 
@@ -22,8 +22,10 @@ const DRAIN: Duration = Duration::from_millis(200);
 
 impl Containerizer {
     /// Runs `cmd` in the container and returns its output and exit code. `timeout`
-    /// seconds (0: none) bounds the wait; when it passes the command is killed and the
-    /// call fails with DeadlineExceeded.
+    /// seconds (0 or less: none; clamped to a year) bounds the wait; when it passes the
+    /// command is killed and the call fails with DeadlineExceeded. A command that could
+    /// not be started (no such program, the container's process gone) is an error of
+    /// its own kind, never an exit code: a command may exit 127 or 255 too.
     pub async fn exec_sync(
         self: &Arc<Self>,
         wanted: &str,
@@ -31,13 +33,21 @@ impl Containerizer {
         timeout: i64,
     ) -> Result<ExecOutput, ContainerizerError> {
         let c = self.container_status(wanted)?;
-        let (ContainerState::Running, Some(pid)) = (c.state, c.pid) else {
+        let (ContainerState::Running, Some(process)) = (c.state, c.process) else {
             return Err(ContainerizerError::BadState {
                 id: c.id,
                 state: c.state,
                 op: "exec in it",
             });
         };
+        // Checked here for a clear answer, and again by `ucr exec` around opening the
+        // namespaces: a pid alone may name another process by now.
+        if !process.is_running() {
+            return Err(ContainerizerError::ProcessGone {
+                id: c.id,
+                pid: process.pid,
+            });
+        }
         let bundle = self.paths.bundle(&c.id);
         let launch = MonitorConfig::load(&bundle)
             .map_err(|e| ContainerizerError::Start {
@@ -48,51 +58,68 @@ impl Containerizer {
         // The container's own process (user, env, cwd, capabilities…) with the request's
         // argv, as containerd builds `runc exec`'s process from the container's spec.
         let spec = ExecSpec {
-            pid,
+            target: process,
             process: Process {
                 args: cmd.to_vec(),
                 ..launch.process
             },
         };
         let file = bundle.join(format!("exec-{}.json", &new_id()[..16]));
-        std::fs::write(&file, serde_json::to_vec(&spec).unwrap_or_default())
+        // 0600: it holds the container's environment (see `perm`).
+        crate::perm::write_private(&file, &serde_json::to_vec(&spec).unwrap_or_default())
             .map_err(io("write exec spec", &file))?;
-        let result = self.run_exec(&file, timeout).await;
+        let result = self.run_exec(&file, super::timeout(timeout)).await;
         let _ = std::fs::remove_file(&file);
         match result {
-            Err(ContainerizerError::Task(msg)) if msg == "timeout" => {
-                Err(ContainerizerError::ExecTimeout {
-                    id: c.id,
-                    seconds: timeout,
-                })
-            }
-            other => other,
+            Err(Ran::TimedOut) => Err(ContainerizerError::ExecTimeout {
+                id: c.id,
+                seconds: timeout,
+            }),
+            Err(Ran::NotStarted(report)) => Err(ContainerizerError::Exec {
+                id: c.id,
+                kind: report.kind,
+                message: report.message,
+            }),
+            Err(Ran::Failed(e)) => Err(e),
+            Ok(output) => Ok(output),
         }
     }
 
     async fn run_exec(
         &self,
         spec: &std::path::Path,
-        timeout: i64,
-    ) -> Result<ExecOutput, ContainerizerError> {
-        let mut child = tokio::process::Command::new(&self.binary)
-            .arg("exec")
+        timeout: Option<Duration>,
+    ) -> Result<ExecOutput, Ran> {
+        let failed = |e| Ran::Failed(io("start ucr exec", &self.binary)(e));
+        let (report_r, report_w) = crate::sys::process::cloexec_pipe().map_err(failed)?;
+        let mut cmd = std::process::Command::new(&self.binary);
+        cmd.arg("exec")
             .arg("--spec")
             .arg(spec)
+            .arg("--report-fd")
+            .arg(crate::sys::spawn::PASSED_FD.to_string())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        crate::sys::spawn::pass_fd(&mut cmd, &report_w);
+        let mut child = tokio::process::Command::from(cmd)
             .kill_on_drop(true)
             .spawn()
-            .map_err(io("start ucr exec", &self.binary))?;
+            .map_err(failed)?;
+        drop(report_w);
+        // Read as it comes: EOF once `ucr exec` and the command's process before its
+        // exec (both hold the descriptor, close-on-exec) are done with it.
+        let report = tokio::task::spawn_blocking(move || {
+            std::io::read_to_string(std::fs::File::from(report_r)).unwrap_or_default()
+        });
         let out = Arc::new(Mutex::new(Vec::new()));
         let err = Arc::new(Mutex::new(Vec::new()));
         let readers = [
             tokio::spawn(collect(child.stdout.take(), out.clone())),
             tokio::spawn(collect(child.stderr.take(), err.clone())),
         ];
-        let status = if timeout > 0 {
-            match tokio::time::timeout(Duration::from_secs(timeout as u64), child.wait()).await {
+        let status = match timeout {
+            Some(limit) => match tokio::time::timeout(limit, child.wait()).await {
                 Ok(s) => s,
                 Err(_) => {
                     // Ask `ucr exec` to kill and reap the command (see
@@ -109,13 +136,24 @@ impl Containerizer {
                     for r in readers {
                         r.abort();
                     }
-                    return Err(ContainerizerError::Task("timeout".into()));
+                    return Err(Ran::TimedOut);
                 }
-            }
-        } else {
-            child.wait().await
+            },
+            None => child.wait().await,
         }
-        .map_err(io("wait for ucr exec", &self.binary))?;
+        .map_err(|e| Ran::Failed(io("wait for ucr exec", &self.binary)(e)))?;
+        if let Ok(Ok(text)) = tokio::time::timeout(DRAIN, report).await {
+            if let Some(line) = text.lines().next() {
+                let report = serde_json::from_str(line).unwrap_or_else(|_| Report {
+                    kind: crate::error::ErrorKind::Internal,
+                    message: line.to_string(),
+                });
+                for r in readers {
+                    r.abort();
+                }
+                return Err(Ran::NotStarted(report));
+            }
+        }
         for r in readers {
             if tokio::time::timeout(DRAIN, r).await.is_err() {
                 tracing::debug!("exec left a process holding its output open; not waiting for it");
@@ -133,6 +171,14 @@ impl Containerizer {
             }),
         })
     }
+}
+
+/// How a `ucr exec` run went wrong.
+enum Ran {
+    TimedOut,
+    /// The command never ran; `ucr exec` said why.
+    NotStarted(Report),
+    Failed(ContainerizerError),
 }
 
 async fn collect(pipe: Option<impl tokio::io::AsyncRead + Unpin>, into: Arc<Mutex<Vec<u8>>>) {

@@ -27,6 +27,7 @@ pub mod types;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::broadcast;
 
@@ -75,7 +76,7 @@ impl Containerizer {
     /// Opens the database and reconciles it with what is really running.
     pub fn open(opts: Options) -> Result<Arc<Self>, ContainerizerError> {
         let paths = Paths::new(&opts.root, &opts.run_root);
-        std::fs::create_dir_all(&opts.root).map_err(error::io("create", &opts.root))?;
+        paths.prepare().map_err(error::io("prepare", &opts.root))?;
         let db = db::Db::open(&paths.db())?;
         let (events, _) = broadcast::channel(1024);
         let c = Containerizer {
@@ -173,6 +174,17 @@ impl Containerizer {
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
     }
+}
+
+/// The longest wait a client may ask for (StopContainer's grace period, ExecSync's
+/// timeout): a year is "forever" for any real use, and anything longer could overflow
+/// the clock arithmetic (`Instant + Duration` panics), which no request may make happen.
+pub const MAX_TIMEOUT_SECS: i64 = 365 * 24 * 3600;
+
+/// A client's timeout in seconds as a duration, clamped to [`MAX_TIMEOUT_SECS`]; `None`
+/// for zero or less.
+pub fn timeout(seconds: i64) -> Option<Duration> {
+    (seconds > 0).then(|| Duration::from_secs(seconds.min(MAX_TIMEOUT_SECS) as u64))
 }
 
 pub fn now_ns() -> i64 {

@@ -11,6 +11,9 @@
 //! <run-root>/containers/<cid>/           the monitor's bundle: monitor.json, pid,
 //!                                        monitor.pid, exit.json
 //! ```
+//! Every directory here is 0700 and every file holding a spec 0600 (`perm`); only the
+//! pod's `etc/` files, bound into its containers, are readable by others (0644).
+//!
 //! Rootfses live under the persistent root (upper dirs can be large, and a running
 //! container must survive a daemon restart); everything that dies with a reboot lives in
 //! the run root.
@@ -29,6 +32,24 @@ impl Paths {
             root: root.to_path_buf(),
             run_root: run_root.to_path_buf(),
         }
+    }
+    /// Creates the directories everything else lives in, 0700 (see `perm`), and closes
+    /// what an older version left readable below them: each container's and pod's
+    /// directory, and the files in bundles (specs with environments).
+    pub fn prepare(&self) -> std::io::Result<()> {
+        let dirs = [
+            self.root.join("containers"),
+            self.run_root.join("containers"),
+            self.run_root.join("pods"),
+        ];
+        for dir in &dirs {
+            crate::perm::own_dir(dir)?;
+            crate::perm::tighten(dir, &[])?;
+        }
+        for id in names_in(&dirs[1]) {
+            crate::perm::tighten(&self.bundle(&id), &[])?;
+        }
+        Ok(())
     }
     pub fn db(&self) -> PathBuf {
         self.root.join("containerizer.redb")

@@ -244,7 +244,7 @@ fn setup_pod(
 ) -> Result<Option<PathBuf>, ContainerizerError> {
     let dir = paths.pod_dir(id);
     for d in [dir.join("ns"), paths.pod_etc(id), paths.pod_shm(id)] {
-        std::fs::create_dir_all(&d).map_err(io("create pod dir", &d))?;
+        crate::perm::private_dir(&d).map_err(io("create pod dir", &d))?;
     }
     let mut kinds = Vec::new();
     if !config.host_network {

@@ -1,7 +1,10 @@
 //! What a restarted daemon finds: every pod and container from the database, checked
-//! against reality. A running container whose monitor is alive stays running; one whose
-//! monitor recorded an exit meanwhile gets that exit (applied on first look); one whose
-//! monitor is gone without a record is Unknown. A pod whose pinned namespaces are gone
+//! against reality. A running container whose monitor is alive stays running, with its
+//! process identity (pid and start time) read again from the monitor's record; one whose
+//! monitor recorded an exit meanwhile gets that exit; one whose monitor is gone without a
+//! record has exited with an unknown end (`Containerizer::ended`: liveness is decided by
+//! process identity, never by `kill(pid, 0)`, which a reused pid passes). A pod whose
+//! pinned namespaces are gone
 //! (the run root is lost at reboot) is NotReady. What a crash left half made (a pod or
 //! container on disk that never reached the database) is undone.
 
@@ -22,20 +25,15 @@ impl Containerizer {
             }
             cache.pods.insert(pod.id.clone(), pod);
         }
+        let mut running = Vec::new();
         for mut c in containers {
             if c.state == ContainerState::Running {
-                let bundle = self.paths.bundle(&c.id);
-                let exited = matches!(monitor::read_exit(&bundle), Ok(Some(_)));
-                let monitor_alive = monitor::read_pid(&bundle, monitor::MONITOR_PID_FILE)
-                    .ok()
-                    .flatten()
-                    .is_some_and(crate::sys::kill::alive);
-                if !exited && !monitor_alive {
-                    tracing::warn!(container = %c.id, "monitor gone without an exit record: state unknown");
-                    c.state = ContainerState::Unknown;
-                    c.pid = None;
-                    self.db.put_container(&c)?;
+                // The monitor's record is the truth (a database from before process
+                // identities holds a bare pid).
+                if let Ok(Some(p)) = monitor::recorded_container(&self.paths.bundle(&c.id)) {
+                    c.process = Some(p);
                 }
+                running.push(c.id.clone());
             }
             cache.containers.insert(c.id.clone(), c);
         }
@@ -44,6 +42,10 @@ impl Containerizer {
             containers = cache.containers.len(),
             "recovered containerizer state"
         );
+        drop(cache);
+        for id in running {
+            self.refreshed(&id)?;
+        }
         Ok(())
     }
 

@@ -180,8 +180,11 @@ pub struct Container {
     pub message: String,
     /// Absolute path of the CRI log (pod log directory + config log path), if any.
     pub log_path: Option<PathBuf>,
-    /// The container's first process on the host, while it runs.
-    pub pid: Option<i32>,
+    /// The container's first process on the host, while it runs: pid and start time, as
+    /// its monitor recorded them (a pid alone could name another process by now).
+    /// Records of older versions held a bare `pid`; recovery reads the bundle again.
+    #[serde(default)]
+    pub process: Option<crate::sys::pidfd::ProcessId>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -41,7 +41,7 @@ fn setup_and_exec(
             // Joined by the parent before the clone (see `spawn`).
             NamespaceKind::Pid => continue,
         };
-        ns::join(&j.path, kind).map_err(step("join namespace", j.path.display()))?;
+        super::join(j, kind).map_err(step("join namespace", j.path.display()))?;
     }
     let root = rootfs::prepare(spec)?;
     let cwd = rootfs::workdir(&root, &spec.process.cwd)?;

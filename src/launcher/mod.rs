@@ -33,7 +33,7 @@ pub use setup::SetupError;
 pub use spec::{LaunchSpec, Process};
 
 use crate::error::{ErrorKind, Kind};
-use crate::sys::{ns, process};
+use crate::sys::process;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -87,11 +87,9 @@ pub fn spawn(spec: &LaunchSpec, stdio: &Stdio) -> Result<Pid, LaunchError> {
         // Joining a PID namespace only moves this process's future children there, so it
         // happens here, before the clone, not in the child. The caller is single-threaded
         // and starts no other process afterwards (the monitor, `ucr launch`).
-        ns::join(&pid_ns.path, CloneFlags::CLONE_NEWPID).map_err(|source| {
-            LaunchError::JoinPid {
-                path: pid_ns.path.clone(),
-                source,
-            }
+        join(pid_ns, CloneFlags::CLONE_NEWPID).map_err(|source| LaunchError::JoinPid {
+            path: pid_ns.path.clone(),
+            source,
         })?;
     }
     if spec.new_ipc_namespace && !spec.join.iter().any(|j| j.kind == spec::NamespaceKind::Ipc) {
@@ -108,6 +106,21 @@ pub fn spawn(spec: &LaunchSpec, stdio: &Stdio) -> Result<Pid, LaunchError> {
     }
     let exit_code = process::wait_exit_code(pid).unwrap_or(127);
     Err(LaunchError::Child { message, exit_code })
+}
+
+/// Enters the namespace `j` names; when it is another process's (`owner`), only if that
+/// process still runs once the file is open (then the file is surely its).
+pub(crate) fn join(j: &spec::JoinNamespace, kind: CloneFlags) -> std::io::Result<()> {
+    let file = std::fs::File::open(&j.path)?;
+    if let Some(owner) = j.owner {
+        if !owner.is_running() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("process {} has ended", owner.pid),
+            ));
+        }
+    }
+    process::join_namespace(&file, kind)
 }
 
 /// `ucr launch`: runs a spec in the foreground with this process's stdio and returns the

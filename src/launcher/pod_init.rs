@@ -136,6 +136,6 @@ pub fn main(dir: &Path, sync_fd: i32) -> ExitCode {
 
 fn write_pid(dir: &Path, pid: i32) -> io::Result<()> {
     let tmp: PathBuf = dir.join(format!(".{PID_FILE}.tmp"));
-    std::fs::write(&tmp, format!("{pid}\n"))?;
+    crate::perm::write_private(&tmp, format!("{pid}\n").as_bytes())?;
     std::fs::rename(&tmp, dir.join(PID_FILE))
 }

@@ -38,7 +38,15 @@ impl Kind for SetupError {
         match self {
             SetupError::NoCommand | SetupError::Nul { .. } => ErrorKind::InvalidArgument,
             SetupError::NotInPath { .. } => ErrorKind::NotFound,
-            SetupError::Step { .. } | SetupError::Exec { .. } => ErrorKind::Internal,
+            // A program or working directory named by path that is not there, or a file
+            // that is not executable: what the caller asked for, not our failure.
+            SetupError::Step { source, .. } | SetupError::Exec { source, .. } => {
+                match source.raw_os_error() {
+                    Some(libc::ENOENT) | Some(libc::ENOTDIR) => ErrorKind::NotFound,
+                    Some(libc::EACCES) | Some(libc::ENOEXEC) => ErrorKind::FailedPrecondition,
+                    _ => ErrorKind::Internal,
+                }
+            }
         }
     }
 }

@@ -101,6 +101,11 @@ pub struct JoinNamespace {
     pub kind: NamespaceKind,
     /// A namespace file, e.g. a bind mount of `/proc/<pid>/ns/net` under the run root.
     pub path: PathBuf,
+    /// When `path` is a `/proc/<pid>/ns/*` file of another container's process: that
+    /// process. The namespace is joined only if it still runs after the file is opened,
+    /// so a reused pid cannot lead into a stranger's (or the host's) namespace.
+    #[serde(default)]
+    pub owner: Option<crate::sys::pidfd::ProcessId>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -3,8 +3,9 @@
 //! ```text
 //! <bundle>/
 //! ├── monitor.json   written by the daemon before `ucr monitor`: spec + log path
-//! ├── monitor.pid    the monitor's pid, from detaching until it exits
-//! ├── pid            the container's pid, once it has exec'd (stale after exit.json)
+//! ├── monitor.pid    the monitor's pid and start time, from detaching until it exits
+//! ├── pid            the container's pid and start time, once it has exec'd (stale
+//! │                  after exit.json)
 //! └── exit.json      how the container ended; its presence means "exited"
 //! ```
 //!
@@ -17,7 +18,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::sys::kill;
+use crate::sys::pidfd::ProcessId;
 
 /// The monitor's input, written by the daemon.
 pub const CONFIG_FILE: &str = "monitor.json";
@@ -29,7 +30,8 @@ pub const CONTAINER_PID_FILE: &str = "pid";
 pub const EXIT_FILE: &str = "exit.json";
 
 /// Writes `contents` to `bundle/name` so that readers see either no file (or the previous
-/// one) or all of it: a temporary file in the same directory, then rename(2).
+/// one) or all of it: a temporary file in the same directory, then rename(2). Created
+/// 0600: a bundle's files are the daemon's and the monitor's alone (see `perm`).
 ///
 /// No fsync: bundles live with the containers they describe, and after a host crash those
 /// containers are gone whatever the files say.
@@ -40,7 +42,7 @@ pub fn write_atomic(bundle: &Path, name: &str, contents: &[u8]) -> io::Result<()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o644)
+        .mode(crate::perm::PRIVATE_FILE)
         .open(&temp)
         .and_then(|mut f| f.write_all(contents))
         .and_then(|()| std::fs::rename(&temp, &target));
@@ -51,40 +53,92 @@ pub fn write_atomic(bundle: &Path, name: &str, contents: &[u8]) -> io::Result<()
     Ok(())
 }
 
-/// Reads a pid file of the bundle ([`MONITOR_PID_FILE`] or [`CONTAINER_PID_FILE`]);
-/// `None` when it does not exist.
-pub fn read_pid(bundle: &Path, name: &str) -> io::Result<Option<i32>> {
+/// A pid file's line: `<pid> <start time>`.
+pub fn process_line(id: ProcessId) -> String {
+    format!("{} {}\n", id.pid, id.start_time)
+}
+
+/// Reads a pid file of the bundle ([`MONITOR_PID_FILE`] or [`CONTAINER_PID_FILE`]): the
+/// pid, and the start time when the file has one (monitors before 0.1 wrote the pid
+/// alone). `None` when it does not exist.
+pub fn read_process(bundle: &Path, name: &str) -> io::Result<Option<(i32, Option<u64>)>> {
     let path = bundle.join(name);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(with_path(e, "reading", &path)),
     };
-    match text.trim().parse::<i32>() {
-        Ok(pid) if pid > 0 => Ok(Some(pid)),
-        _ => Err(io::Error::new(
+    let bad = || {
+        io::Error::new(
             io::ErrorKind::InvalidData,
             format!("reading {}: not a pid: {text:?}", path.display()),
-        )),
-    }
+        )
+    };
+    let mut fields = text.split_ascii_whitespace();
+    let pid = match fields.next().map(str::parse::<i32>) {
+        Some(Ok(pid)) if pid > 0 => pid,
+        _ => return Err(bad()),
+    };
+    let start_time = match fields.next().map(str::parse::<u64>) {
+        None => None,
+        Some(Ok(t)) => Some(t),
+        Some(Err(_)) => return Err(bad()),
+    };
+    Ok(Some((pid, start_time)))
 }
 
-/// The pid of the monitor of `bundle` if it is still running: `monitor.pid` exists and
-/// names a live `ucr monitor` process for this very bundle. The identity check matters
-/// because a monitor killed with SIGKILL leaves its pid file behind, and the kernel may
-/// have given that pid to an unrelated process since.
-pub fn live_monitor(bundle: &Path) -> io::Result<Option<i32>> {
-    let Some(pid) = read_pid(bundle, MONITOR_PID_FILE)? else {
+/// The pid in a pid file of the bundle, as [`read_process`] reads it.
+pub fn read_pid(bundle: &Path, name: &str) -> io::Result<Option<i32>> {
+    Ok(read_process(bundle, name)?.map(|(pid, _)| pid))
+}
+
+/// The monitor of `bundle` if it is still running: the process `monitor.pid` records,
+/// pid and start time. The check matters because a monitor killed with SIGKILL leaves
+/// its pid file behind, and the kernel may have given that pid to an unrelated process
+/// since. A file without a start time (an older monitor) is checked by the process's
+/// command line instead.
+pub fn live_monitor(bundle: &Path) -> io::Result<Option<ProcessId>> {
+    let Some((pid, start_time)) = read_process(bundle, MONITOR_PID_FILE)? else {
         return Ok(None);
     };
-    Ok(is_monitor_of(pid, bundle).then_some(pid))
+    let id = match start_time {
+        Some(start_time) => ProcessId { pid, start_time },
+        None if is_monitor_of(pid, bundle) => match ProcessId::of(pid) {
+            Ok(id) => id,
+            Err(_) => return Ok(None),
+        },
+        None => return Ok(None),
+    };
+    Ok(id.is_running().then_some(id))
+}
+
+/// The container's first process as the bundle records it, whether or not it still runs.
+/// A file without a start time (an older monitor) is trusted only while the process with
+/// that pid is still the child of the bundle's live monitor, which cannot have reaped it.
+pub fn recorded_container(bundle: &Path) -> io::Result<Option<ProcessId>> {
+    let Some((pid, start_time)) = read_process(bundle, CONTAINER_PID_FILE)? else {
+        return Ok(None);
+    };
+    if let Some(start_time) = start_time {
+        return Ok(Some(ProcessId { pid, start_time }));
+    }
+    let Some(monitor) = live_monitor(bundle)? else {
+        return Ok(None);
+    };
+    Ok(match crate::sys::pidfd::stat(pid) {
+        Ok(s) if s.ppid == monitor.pid => Some(ProcessId {
+            pid,
+            start_time: s.start_time,
+        }),
+        _ => None,
+    })
 }
 
 /// For CRI `ReopenContainerLog`: asks the monitor of `bundle` to reopen its log file
 /// (SIGUSR1), after kubelet renamed the old one. Returns once the signal is sent; the
 /// monitor reopens on its next loop turn, so new output lands in the new file shortly.
 pub fn request_reopen(bundle: &Path) -> io::Result<()> {
-    let pid = live_monitor(bundle)?.ok_or_else(|| {
+    let monitor = live_monitor(bundle)?.ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::NotFound,
             format!(
@@ -93,7 +147,17 @@ pub fn request_reopen(bundle: &Path) -> io::Result<()> {
             ),
         )
     })?;
-    kill::send(pid, libc::SIGUSR1).map_err(|e| with_path(e, "signalling the monitor of", bundle))
+    match monitor.signal(libc::SIGUSR1) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "reopening the log of {}: its monitor has exited",
+                bundle.display()
+            ),
+        )),
+        Err(e) => Err(with_path(e, "signalling the monitor of", bundle)),
+    }
 }
 
 /// Whether `/proc/<pid>/cmdline` is `… monitor … --bundle <dir>` (or `ucr-monitor …`) with `<dir>` resolving
@@ -171,6 +235,39 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         std::fs::write(dir.path().join("pid"), "0").expect("write");
         assert!(read_pid(dir.path(), "pid").is_err(), "0 is no pid");
+        std::fs::write(dir.path().join("pid"), "12 x").expect("write");
+        assert!(
+            read_process(dir.path(), "pid").is_err(),
+            "x is no start time"
+        );
+        std::fs::write(dir.path().join("pid"), "12 345\n").expect("write");
+        assert_eq!(
+            read_process(dir.path(), "pid").expect("read"),
+            Some((12, Some(345)))
+        );
+        std::fs::write(dir.path().join("pid"), "12\n").expect("write");
+        assert_eq!(
+            read_process(dir.path(), "pid").expect("read"),
+            Some((12, None))
+        );
+    }
+
+    #[test]
+    fn a_recorded_pid_that_now_names_another_process_is_not_live() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Our own pid with someone else's start time: what a reused pid looks like.
+        let me = ProcessId::of(std::process::id() as i32).expect("stat");
+        let other = ProcessId {
+            start_time: me.start_time + 1,
+            ..me
+        };
+        write_atomic(dir.path(), MONITOR_PID_FILE, process_line(other).as_bytes()).expect("write");
+        assert_eq!(live_monitor(dir.path()).expect("check"), None);
+        write_atomic(dir.path(), MONITOR_PID_FILE, process_line(me).as_bytes()).expect("write");
+        assert_eq!(live_monitor(dir.path()).expect("check"), Some(me));
+        // Without a start time, a container pid is believed only as the monitor's child.
+        write_atomic(dir.path(), CONTAINER_PID_FILE, b"1\n").expect("write");
+        assert_eq!(recorded_container(dir.path()).expect("read"), None);
     }
 
     #[test]

@@ -48,8 +48,8 @@ mod sync;
 use std::process::ExitCode;
 
 pub use bundle::{
-    live_monitor, read_pid, request_reopen, CONFIG_FILE, CONTAINER_PID_FILE, EXIT_FILE,
-    MONITOR_PID_FILE,
+    live_monitor, read_pid, read_process, recorded_container, request_reopen, CONFIG_FILE,
+    CONTAINER_PID_FILE, EXIT_FILE, MONITOR_PID_FILE,
 };
 pub use config::MonitorConfig;
 pub use error::MonitorError;

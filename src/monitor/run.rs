@@ -16,6 +16,7 @@ use super::supervise::{self, Output, SIGNALS};
 use super::sync::SyncFd;
 use super::{ExitRecord, MonitorConfig, MonitorError};
 use crate::launcher::{self, Stdio};
+use crate::sys::pidfd::ProcessId;
 use crate::sys::{kill, process, signal};
 
 pub(super) enum Started {
@@ -98,9 +99,15 @@ fn launch(
                 source,
             })?;
         let output = Output::new(stdout_r, stderr_r, log).map_err(stdio_err("output pipes"))?;
-        let pid = format!("{}\n", container.as_raw());
-        bundle::write_atomic(&bundle, CONTAINER_PID_FILE, pid.as_bytes())
-            .map_err(MonitorError::Bundle)?;
+        // With its start time: the process is our unreaped child, so its pid cannot have
+        // been reused yet, and the pair names it for good (see `sys::pidfd`).
+        let id = ProcessId::of(container.as_raw()).map_err(MonitorError::Bundle)?;
+        bundle::write_atomic(
+            &bundle,
+            CONTAINER_PID_FILE,
+            bundle::process_line(id).as_bytes(),
+        )
+        .map_err(MonitorError::Bundle)?;
         Ok((signals, output))
     };
     match setup() {
@@ -145,9 +152,13 @@ struct MonitorPidFile {
 
 impl MonitorPidFile {
     fn write(bundle: &Path) -> Result<Self, MonitorError> {
-        let pid = format!("{}\n", std::process::id());
-        bundle::write_atomic(bundle, MONITOR_PID_FILE, pid.as_bytes())
-            .map_err(MonitorError::Bundle)?;
+        let me = ProcessId::of(std::process::id() as i32).map_err(MonitorError::Bundle)?;
+        bundle::write_atomic(
+            bundle,
+            MONITOR_PID_FILE,
+            bundle::process_line(me).as_bytes(),
+        )
+        .map_err(MonitorError::Bundle)?;
         Ok(Self {
             path: bundle.join(MONITOR_PID_FILE),
         })

@@ -201,7 +201,7 @@ pub fn filter(f: Option<cri::ContainerFilter>) -> ContainerFilter {
 pub fn info(c: &Container) -> HashMap<String, String> {
     let info = serde_json::json!({
         "id": c.id,
-        "pid": c.pid,
+        "pid": c.process.map(|p| p.pid),
         "podId": c.pod_id,
         "config": c.config,
     });

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 
 use super::{ExecError, ExecSpec};
+use crate::error::{ErrorKind, Kind};
 use crate::launcher::setup::{self, step};
 use crate::launcher::{identity, path};
 use crate::sys::process::{self, BlockedSignals};
@@ -21,8 +22,26 @@ pub fn run(spec: &ExecSpec, signals: &BlockedSignals, parent: u32, report: Owned
         Err(e) => e,
         Ok(never) => match never {},
     };
-    let _ = File::from(report).write_all(crate::cri::status::chain(&err).as_bytes());
+    // `<kind> <message>`: the kind travels on to the daemon's error code.
+    let kind = serde_json::to_string(&err.kind()).unwrap_or_default();
+    let line = format!(
+        "{} {}",
+        kind.trim_matches('"'),
+        crate::cri::status::chain(&err)
+    );
+    let _ = File::from(report).write_all(line.as_bytes());
     127
+}
+
+/// The parent's reading of what [`run`] reported; a report without a known kind is
+/// `Internal`.
+pub fn parse_report(text: &str) -> (ErrorKind, String) {
+    if let Some((kind, message)) = text.split_once(' ') {
+        if let Ok(kind) = serde_json::from_value(serde_json::Value::String(kind.into())) {
+            return (kind, message.to_string());
+        }
+    }
+    (ErrorKind::Internal, text.to_string())
 }
 
 fn setup_and_exec(

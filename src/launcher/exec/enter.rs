@@ -6,6 +6,7 @@ use std::io;
 use nix::sched::CloneFlags;
 
 use super::ExecError;
+use crate::sys::pidfd::ProcessId;
 use crate::sys::process;
 
 /// The namespaces joined, in order. The mount namespace comes last: joining it changes
@@ -29,16 +30,25 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn open(pid: i32) -> Result<Target, ExecError> {
+    /// Opens the namespaces and root of `target`, refusing (`NoProcess`) unless that very
+    /// process, pid *and* start time, runs from before the first open until after the
+    /// last: its pid cannot be reused meanwhile, so every file opened belongs to it, never
+    /// to whichever process got the pid after the container ended.
+    pub fn open(target: ProcessId) -> Result<Target, ExecError> {
+        let pid = target.pid;
+        let gone = || ExecError::NoProcess {
+            pid,
+            start_time: target.start_time,
+        };
         // Non-positive pids would name no process in /proc (or worse, a process group for
-        // kill): refuse them with the same error as a vanished container.
-        if pid <= 0 {
-            return Err(ExecError::NoProcess { pid });
+        // kill): refused by `is_running` like a vanished container.
+        if !target.is_running() {
+            return Err(gone());
         }
         let open = |what: &str| {
             File::open(format!("/proc/{pid}/{what}")).map_err(|source| {
                 if source.kind() == io::ErrorKind::NotFound {
-                    ExecError::NoProcess { pid }
+                    gone()
                 } else {
                     ExecError::Enter {
                         step: "open",
@@ -54,6 +64,9 @@ impl Target {
             namespaces.push((name, kind, open(&format!("ns/{name}"))?));
         }
         let root = open("root")?;
+        if !target.is_running() {
+            return Err(gone());
+        }
         Ok(Target {
             pid,
             namespaces,

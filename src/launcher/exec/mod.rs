@@ -9,15 +9,16 @@
 //!    the program in `PATH` and execs it (`child`);
 //! 3. forwards SIGTERM, SIGINT, SIGHUP and SIGQUIT to it and waits (`wait`).
 //!
-//! Exit status: the command's (128 + signal when killed). Two codes belong to
-//! `ucr exec` itself, each with a `ucr exec: <why>` line on stderr:
-//! - 127: the command could not be started inside the container (no such program, bad
-//!   working directory, user switch refused), as `ucr launch` and shells report it;
-//! - 255: anything that failed before the command's process existed: the spec is
-//!   unreadable, no process has the pid (the container is not running), a namespace
-//!   could not be joined; as `runc exec` exits when it fails. The daemon should turn
-//!   this one into an error rather than an exit code (a command may exit 255 too, so
-//!   the `ucr exec:` prefix on stderr is what tells them apart).
+//! Exit status: the command's (128 + signal when killed). When the command could not be
+//! started, `ucr exec` says why on its report descriptor (`--report-fd`), as one JSON
+//! line `{"kind": "NotFound", "message": "…"}`, and the daemon answers with an error of
+//! that kind instead of an exit code: a command may itself exit 127 or 255, so no exit
+//! code can mean "it never ran". For a person at a terminal the same goes to stderr
+//! (`ucr exec: <why>`), and the exit status is then 127 when the command's own process
+//! failed to set up or exec (no such program, bad working directory, user switch
+//! refused), as shells report it, or 255 for anything before that (the spec is
+//! unreadable, the container's process has ended, a namespace could not be joined), as
+//! `runc exec` exits.
 //!
 //! The command dies with `ucr exec` (PR_SET_PDEATHSIG), so the daemon's SIGKILL on an
 //! ExecSync timeout ends it too.
@@ -27,7 +28,7 @@ mod enter;
 mod spec;
 mod wait;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,8 +51,11 @@ pub enum ExecError {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("no process {pid}: the container is not running")]
-    NoProcess { pid: i32 },
+    /// The recorded process has ended; its pid may belong to another process by now.
+    #[error(
+        "the container is not running: its process {pid} (started at tick {start_time}) has ended"
+    )]
+    NoProcess { pid: i32, start_time: u64 },
     #[error("{step} /proc/{pid}/{what}: {source}")]
     Enter {
         step: &'static str,
@@ -73,7 +77,11 @@ pub enum ExecError {
     ParentGone,
     /// The child's own report of what failed before exec.
     #[error("{message}")]
-    Child { message: String, exit_code: i32 },
+    Child {
+        kind: ErrorKind,
+        message: String,
+        exit_code: i32,
+    },
 }
 
 impl Kind for ExecError {
@@ -82,6 +90,7 @@ impl Kind for ExecError {
             ExecError::Setup(e) => e.kind(),
             ExecError::ParseSpec { .. } => ErrorKind::InvalidArgument,
             ExecError::NoProcess { .. } | ExecError::Exited { .. } => ErrorKind::FailedPrecondition,
+            ExecError::Child { kind, .. } => *kind,
             _ => ErrorKind::Internal,
         }
     }
@@ -97,12 +106,41 @@ impl ExecError {
     }
 }
 
-/// `ucr exec --spec FILE`.
+/// What `ucr exec` writes on its report descriptor when the command did not start.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// `ucr exec --spec FILE [--report-fd N]`.
 pub fn main(flags: &crate::config::ExecFlags) -> ExitCode {
+    // Taken first (and made close-on-exec), so the command never inherits it.
+    let report = match flags
+        .report_fd
+        .map(crate::sys::signal::take_inherited_fd)
+        .transpose()
+    {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("ucr exec: report descriptor: {e}");
+            return ExitCode::from(255);
+        }
+    };
     match load(&flags.spec).and_then(|spec| run(&spec)) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("ucr exec: {}", crate::cri::status::chain(&e));
+            let message = crate::cri::status::chain(&e);
+            if let Some(fd) = report {
+                let line = Report {
+                    kind: e.kind(),
+                    message: message.clone(),
+                };
+                let mut json = serde_json::to_vec(&line).unwrap_or_default();
+                json.push(b'\n');
+                let _ = std::fs::File::from(fd).write_all(&json);
+            }
+            eprintln!("ucr exec: {message}");
             ExitCode::from(e.exit_code())
         }
     }
@@ -126,7 +164,7 @@ pub fn run(spec: &ExecSpec) -> Result<i32, ExecError> {
     if spec.process.args.is_empty() {
         return Err(SetupError::NoCommand.into());
     }
-    let target = enter::Target::open(spec.pid)?;
+    let target = enter::Target::open(spec.target)?;
     // Blocked from before the fork, so a signal sent meanwhile waits to be forwarded
     // instead of killing this process and leaving the command behind.
     let signals = BlockedSignals::block(&wait::blocked()).map_err(step("block signals", ""))?;
@@ -135,7 +173,9 @@ pub fn run(spec: &ExecSpec) -> Result<i32, ExecError> {
         process::cloexec_pipe().map_err(|source| ExecError::Fork { source })?;
     let parent = std::process::id();
     let forked = process::fork().map_err(|source| match source.raw_os_error() {
-        Some(libc::ENOMEM) => ExecError::Exited { pid: spec.pid },
+        Some(libc::ENOMEM) => ExecError::Exited {
+            pid: spec.target.pid,
+        },
         _ => ExecError::Fork { source },
     })?;
     let child = match forked {
@@ -157,7 +197,13 @@ pub fn run(spec: &ExecSpec) -> Result<i32, ExecError> {
     let _ = std::fs::File::from(read_end).read_to_string(&mut message);
     if !message.is_empty() {
         let exit_code = process::wait_exit_code(child).unwrap_or(127);
-        return Err(ExecError::Child { message, exit_code });
+        // `child` writes `<kind> <message>`.
+        let (kind, message) = child::parse_report(&message);
+        return Err(ExecError::Child {
+            kind,
+            message,
+            exit_code,
+        });
     }
     wait::wait_forwarding(child, &signals)
 }

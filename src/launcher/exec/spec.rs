@@ -5,12 +5,16 @@
 use serde::{Deserialize, Serialize};
 
 use crate::launcher::spec::Process;
+use crate::sys::pidfd::ProcessId;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ExecSpec {
-    /// The container's first process as the host sees it (the pid the monitor recorded).
-    /// Its namespaces and root directory are the ones joined.
-    pub pid: i32,
+    /// The container's first process as the host sees it: the pid and start time the
+    /// monitor recorded (`pid`, `start_time` in the JSON). Its namespaces and root
+    /// directory are the ones joined, and only if that very process still runs: a bare
+    /// pid could have been reused by any process of the host.
+    #[serde(flatten)]
+    pub target: ProcessId,
     /// What to run: the container's own process settings with the request's argv.
     #[serde(flatten)]
     pub process: Process,
@@ -20,9 +24,9 @@ pub struct ExecSpec {
 mod tests {
     use super::*;
 
-    /// An exec spec as builds before [`Process`] wrote it: every field at the top level.
-    const OLD_FORMAT: &str = r#"{
+    const SPEC: &str = r#"{
         "pid": 4242,
+        "start_time": 987654,
         "args": ["cat", "/etc/hostname"],
         "env": ["PATH=/bin", "X=1"],
         "cwd": "",
@@ -34,9 +38,15 @@ mod tests {
     }"#;
 
     #[test]
-    fn an_old_format_spec_parses_and_is_written_back_the_same() {
-        let spec: ExecSpec = serde_json::from_str(OLD_FORMAT).expect("parse");
-        assert_eq!(spec.pid, 4242);
+    fn the_fields_sit_at_the_top_level_and_round_trip() {
+        let spec: ExecSpec = serde_json::from_str(SPEC).expect("parse");
+        assert_eq!(
+            spec.target,
+            ProcessId {
+                pid: 4242,
+                start_time: 987654
+            }
+        );
         assert_eq!(
             spec.process,
             Process {
@@ -50,7 +60,15 @@ mod tests {
                 no_new_privs: true,
             }
         );
-        let old: serde_json::Value = serde_json::from_str(OLD_FORMAT).expect("json");
-        assert_eq!(serde_json::to_value(&spec).expect("serialize"), old);
+        let json: serde_json::Value = serde_json::from_str(SPEC).expect("json");
+        assert_eq!(serde_json::to_value(&spec).expect("serialize"), json);
+    }
+
+    #[test]
+    fn a_bare_pid_is_refused() {
+        let mut json: serde_json::Value = serde_json::from_str(SPEC).expect("json");
+        json.as_object_mut().expect("object").remove("start_time");
+        let e = serde_json::from_value::<ExecSpec>(json).expect_err("no start time");
+        assert!(e.to_string().contains("start_time"), "{e}");
     }
 }

@@ -140,13 +140,16 @@ impl Store {
     /// Opens (or creates) the store and recovers from whatever a crash left.
     pub fn open(opts: StoreOptions) -> Result<Arc<Self>, StoreError> {
         let paths = StorePaths::new(opts.dir);
-        for dir in [
-            paths.root().to_path_buf(),
-            paths.layers(),
-            paths.tmp(),
-            paths.gc(),
-        ] {
-            std::fs::create_dir_all(&dir).map_err(|source| StoreError::Io {
+        // 0700 (see `perm`): a store dir of an older version is closed too.
+        let prepared = crate::perm::own_dir(paths.root())
+            .and_then(|()| crate::perm::tighten(paths.root(), &[]));
+        prepared.map_err(|source| StoreError::Io {
+            op: "prepare store dir",
+            path: paths.root().to_path_buf(),
+            source,
+        })?;
+        for dir in [paths.layers(), paths.tmp(), paths.gc()] {
+            crate::perm::private_dir(&dir).map_err(|source| StoreError::Io {
                 op: "create store dir",
                 path: dir.clone(),
                 source,
