@@ -5,11 +5,13 @@
 # SIGKILL at once, so the figure is the runtime's and not the grace period's),
 # RemoveContainer, StopPodSandbox and RemovePodSandbox, timing each call client-side,
 # first one pod at a time and then 4 at a time. Then it holds 20 pods with a running
-# container and measures the daemon's memory and each monitor's (`ucr-monitor`).
+# container, sharing their process namespace, and measures the daemon's memory, each
+# monitor's (`ucr-monitor`) and each pod init's (`ucr-pod-init`).
 #
 # For scale, on this 2-core machine Debian's containerd 1.6 with runc takes about 99 ms
 # to run a pod sandbox and 66 ms to start a container (medians); ucr's targets are
-# < 20 ms and < 10 ms, and < 1 MiB per monitor.
+# < 20 ms and < 10 ms, < 1 MiB per monitor and well under 100 KiB per pod init
+# (containerd's pause container: about 3.6 MiB with its shim).
 #
 # usage: hack/bench-runtime.sh [PODS]     (default 100; needs root; builds the release binary)
 set -euo pipefail
@@ -40,13 +42,29 @@ monitors() {
     case $cmd in *" monitor --bundle $run/"* | *"ucr-monitor --bundle $run/"*) echo "${p#/proc/}" ;; esac
   done
 }
+# Pids of the pod inits of this run root (`<run>/pods/<id>/init.pid`: pid, start time).
+pod_inits() {
+  local f
+  for f in "$run"/pods/*/init.pid; do [ -f "$f" ] && cut -d' ' -f1 "$f"; done
+}
+# Appends a process's VmRSS, Pss and private (USS) KiB to PREFIX-rss, -pss and -uss.
+measure() {
+  kib "/proc/$1/status" VmRSS >>"$2-rss"
+  if [ -r "/proc/$1/smaps_rollup" ]; then
+    kib "/proc/$1/smaps_rollup" Pss >>"$2-pss"
+    # Private pages: what one more such process costs.
+    awk '$1 ~ /^Private_(Clean|Dirty):$/ {s += $2} END {print s}' "/proc/$1/smaps_rollup" >>"$2-uss"
+  fi
+}
 cleanup() {
   set +e
   if [ -n "$hold_fd" ]; then exec {hold_fd}>&-; fi        # end of input: pods are removed
   if [ -n "$hold_pid" ]; then wait "$hold_pid"; fi
   if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null; fi
   # After a failure: containers outlive the daemon; kill them so their monitors exit.
-  for f in "$run"/containers/*/pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
+  # (A pid file says `<pid> <start time>`.)
+  for f in "$run"/containers/*/pid; do [ -f "$f" ] && kill -9 "$(cut -d' ' -f1 "$f")" 2>/dev/null; done
+  for p in $(pod_inits); do kill -9 "$p" 2>/dev/null; done
   mounts_left | xargs -r umount -l
   ip link del ucrbench0 2>/dev/null
   rm -rf "$work" /var/lib/cni/networks/ucr-bench
@@ -91,16 +109,11 @@ grep -q '^holding' "$work/hold.out" || { cat "$work/hold.out" >&2; exit 1; }
 sleep 1
 rss_held=$(kib "/proc/$daemon/status" VmRSS)
 mapfile -t mons < <(monitors)
+mapfile -t inits < <(pod_inits)
 : >"$work/mon-rss"; : >"$work/mon-pss"; : >"$work/mon-uss"
-for m in "${mons[@]}"; do
-  kib "/proc/$m/status" VmRSS >>"$work/mon-rss"
-  if [ -r "/proc/$m/smaps_rollup" ]; then
-    kib "/proc/$m/smaps_rollup" Pss >>"$work/mon-pss"
-    # Private pages: what one more monitor costs.
-    awk '$1 ~ /^Private_(Clean|Dirty):$/ {s += $2} END {print s}' \
-      "/proc/$m/smaps_rollup" >>"$work/mon-uss"
-  fi
-done
+: >"$work/init-rss"; : >"$work/init-pss"; : >"$work/init-uss"
+for m in "${mons[@]}"; do measure "$m" "$work/mon"; done
+for i in "${inits[@]}"; do measure "$i" "$work/init"; done
 exec {hold_fd}>&-; hold_fd=''
 wait "$hold_pid"; hold_pid=''
 grep -q '^released' "$work/hold.out" || { cat "$work/hold.out" >&2; exit 1; }
@@ -145,6 +158,14 @@ if [ "$mon_n" -gt 0 ]; then
     printf 'monitor private (USS) median %s KiB, max %s KiB  (the cost of one more monitor)\n' \
       "$(median <"$work/mon-uss")" "$(sort -g "$work/mon-uss" | tail -1)"
   fi
+fi
+init_n=$(wc -l <"$work/init-rss")
+echo "--- memory of the $init_n pod inits (target well under 100 KiB)"
+if [ "$init_n" -gt 0 ]; then
+  printf 'pod init VmRSS median %s KiB, Pss median %s KiB, private median %s KiB\n' \
+    "$(median <"$work/init-rss")" "$(median <"$work/init-pss")" "$(median <"$work/init-uss")"
+  printf 'per pod (monitor Pss + pod init Pss): %s KiB\n' \
+    "$(( $(median <"$work/mon-pss") + $(median <"$work/init-pss") ))"
 fi
 echo "--- leftovers"
 if [ -n "$left_mounts" ] || [ -n "$left_monitors" ] || [ -n "$left_veths" ]; then

@@ -6,7 +6,9 @@
 //! gRPC round trip over the unix socket, as kubelet sees them).
 //!
 //! With `--hold N` it instead starts N such pods, prints `holding`, waits for end of
-//! input and then removes them: `hack/bench-runtime.sh` measures memory in between.
+//! input and then removes them: `hack/bench-runtime.sh` measures memory in between. The
+//! held pods share their process namespace (`shareProcessNamespace`), so each also has
+//! its pod init to measure.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -45,6 +47,8 @@ struct Plan {
     /// namespace, name, uid and attempt would be taken for a retry and returned as is.
     run_tag: String,
     log_dir: std::path::PathBuf,
+    /// One PID namespace per pod (kubelet's `shareProcessNamespace`), held by a pod init.
+    share_pid: bool,
 }
 
 /// A pod with its running container, and the times of the calls that got it there.
@@ -74,6 +78,7 @@ pub async fn run(flags: BenchFlags) -> anyhow::Result<()> {
         stop_timeout: flags.stop_timeout,
         run_tag,
         log_dir: log_dir.clone(),
+        share_pid: flags.hold.is_some(),
     });
     let result = match flags.hold {
         Some(n) => hold(channel, plan, n, flags.parallel).await,
@@ -188,10 +193,15 @@ async fn hold(channel: Channel, plan: Arc<Plan>, n: usize, parallel: usize) -> a
     }
 }
 
-/// kubelet's namespace options for a pod that does not share its process namespace.
-fn pid_per_container() -> cri::NamespaceOption {
+/// kubelet's namespace options for a pod that shares its process namespace, or not.
+fn pid_options(share: bool) -> cri::NamespaceOption {
+    let mode = if share {
+        cri::NamespaceMode::Pod
+    } else {
+        cri::NamespaceMode::Container
+    };
     cri::NamespaceOption {
-        pid: cri::NamespaceMode::Container as i32,
+        pid: mode as i32,
         ..Default::default()
     }
 }
@@ -209,10 +219,10 @@ async fn start_pod(rt: &mut Rt, plan: &Plan, n: usize) -> anyhow::Result<Started
         }),
         hostname: name.clone(),
         log_directory: plan.log_dir.join(&name).display().to_string(),
-        // As kubelet sends it for a pod that does not share its process namespace.
+        // As kubelet sends it.
         linux: Some(cri::LinuxPodSandboxConfig {
             security_context: Some(cri::LinuxSandboxSecurityContext {
-                namespace_options: Some(pid_per_container()),
+                namespace_options: Some(pid_options(plan.share_pid)),
                 ..Default::default()
             }),
             ..Default::default()
@@ -248,7 +258,7 @@ async fn start_pod(rt: &mut Rt, plan: &Plan, n: usize) -> anyhow::Result<Started
                     log_path: "sleep/0.log".into(),
                     linux: Some(cri::LinuxContainerConfig {
                         security_context: Some(cri::LinuxContainerSecurityContext {
-                            namespace_options: Some(pid_per_container()),
+                            namespace_options: Some(pid_options(plan.share_pid)),
                             ..Default::default()
                         }),
                         ..Default::default()

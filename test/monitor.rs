@@ -26,6 +26,7 @@ fn bundle(dir: &Path, name: &str, spec: LaunchSpec) -> (PathBuf, PathBuf) {
     MonitorConfig {
         spec,
         log_path: log_path.clone(),
+        log_dir: Default::default(),
     }
     .store(&bundle)
     .expect("monitor.json");

@@ -161,10 +161,12 @@ async fn half_made_pods_and_containers_are_swept_at_start() {
         .status()
         .expect("ucr pod-init");
     assert!(init.success(), "starting a pod init");
+    // `<pid> <start time>`.
     let init_pid: i32 = std::fs::read_to_string(pod_dir.join("init.pid"))
         .expect("init.pid")
-        .trim()
-        .parse()
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
         .expect("a pid");
     // And a container inside CreateContainer: its dirs, no record.
     let cid = "c".repeat(64);

@@ -51,14 +51,37 @@ fn pid_context(mode: cri::NamespaceMode) -> cri::LinuxContainerSecurityContext {
     }
 }
 
-/// `ucr pod-init` processes of this daemon still alive (zombies do not count).
-fn pod_inits(d: &Daemon) -> Vec<String> {
-    let run = d.run_root().display().to_string();
-    live_processes()
+/// The pod inits this daemon's pods record (`<pod dir>/init.pid`) that are still
+/// alive (zombies do not count).
+fn pod_inits(d: &Daemon) -> Vec<i32> {
+    let pods = std::fs::read_dir(d.run_root().join("pods"))
         .into_iter()
-        .map(|(_, c)| c)
-        .filter(|c| c.contains(" pod-init ") && c.contains(&run))
+        .flatten();
+    let live: Vec<String> = live_processes()
+        .into_iter()
+        .map(|(p, _)| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    pods.flatten()
+        .filter_map(|pod| std::fs::read_to_string(pod.path().join("init.pid")).ok())
+        .filter_map(|t| t.split_whitespace().next()?.parse::<i32>().ok())
+        .filter(|pid| live.contains(&pid.to_string()))
         .collect()
+}
+
+/// `Key:\tvalue` of `/proc/<pid>/status`.
+fn status_field(pid: i32, key: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
+        .trim()
+        .to_string()
 }
 
 #[tokio::test]
@@ -69,16 +92,54 @@ async fn a_pod_can_share_one_pid_namespace() {
     // POD is also what a request without namespace options gets (the CRI's zero value).
     let pc = with_pid(pod_config("shared-pid", &logs), cri::NamespaceMode::Pod);
     let pod = run_pod(&mut rt, &pc).await;
-    assert_eq!(pod_inits(&d).len(), 1, "one pod init runs");
+    let inits = pod_inits(&d);
+    assert_eq!(inits.len(), 1, "one pod init runs");
+    let init_pid = inits[0];
+
+    // The init is nobody, as the pause container is: uid and gid 65535, no capability
+    // in any set, no_new_privs, not dumpable (its /proc files then belong to root), and
+    // its root is an empty directory of its own, not the host's /.
+    for key in ["Uid", "Gid"] {
+        assert_eq!(
+            status_field(init_pid, key),
+            "65535\t65535\t65535\t65535",
+            "{key}"
+        );
+    }
+    for key in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(status_field(init_pid, key), "0000000000000000", "{key}");
+    }
+    assert_eq!(status_field(init_pid, "NoNewPrivs"), "1");
+    use std::os::unix::fs::MetadataExt;
+    let owner = std::fs::metadata(format!("/proc/{init_pid}/status")).expect("stat");
+    assert_eq!(owner.uid(), 0, "a dumpable process owns its /proc files");
+    let root = std::fs::read_dir(format!("/proc/{init_pid}/root")).expect("its root");
+    assert_eq!(root.count(), 0, "the init's root holds nothing");
+    let mounts = std::fs::read_to_string(format!("/proc/{init_pid}/mountinfo")).expect("mounts");
+    assert_eq!(
+        mounts.lines().count(),
+        1,
+        "one mount, its empty root:\n{mounts}"
+    );
+
     let ctx = || pid_context(cri::NamespaceMode::Pod);
     let first = with_context(container_config("first", "exec sleep 1001"), ctx());
-    let second = with_context(container_config("second", "exec sleep 1002"), ctx());
+    // SYS_PTRACE, as `kubectl debug --profile=general` adds: /proc/1/root is reachable,
+    // and shows nothing.
+    let mut debug = ctx();
+    debug.capabilities = Some(cri::Capability {
+        add_capabilities: vec!["SYS_PTRACE".into()],
+        ..Default::default()
+    });
+    let second = with_context(container_config("second", "exec sleep 1002"), debug);
     let _a = running(&mut rt, &pod, &pc, first).await;
     let b = running(&mut rt, &pod, &pc, second).await;
 
     // PID 1 is our init, and each container sees the other's processes.
     let init = exec_ok(&mut rt, &b, &["cat", "/proc/1/cmdline"]).await;
-    assert!(init.contains("pod-init"), "PID 1 is {init:?}");
+    assert_eq!(init, format!("ucr-pod-init\0{pod}\0"), "PID 1 is {init:?}");
+    let seen = exec_ok(&mut rt, &b, &["ls", "-A", "/proc/1/root/"]).await;
+    assert_eq!(seen, "", "the host's / through /proc/1/root");
     let ps = exec_ok(&mut rt, &b, &["ps", "-o", "args"]).await;
     assert!(
         ps.contains("sleep 1001") && ps.contains("sleep 1002"),
@@ -98,6 +159,11 @@ async fn a_pod_can_share_one_pid_namespace() {
     .await
     .expect("StopPodSandbox");
     assert!(pod_inits(&d).is_empty(), "init left: {:?}", pod_inits(&d));
+    let gone = std::fs::read_to_string(format!("/proc/{init_pid}/stat")).unwrap_or_default();
+    assert!(
+        gone.is_empty() || gone.rsplit(')').next().unwrap_or("").starts_with(" Z"),
+        "pod init {init_pid} still running"
+    );
     stop_remove_pod(&mut rt, &pod).await;
     assert_nothing_left(&d);
 }

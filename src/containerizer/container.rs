@@ -101,6 +101,13 @@ impl Containerizer {
         let runtime = ImageRuntime::from_image_config_bytes(&image_config)?;
         let args = docker::cri_argv(&runtime, &config.command, &config.args)?;
         for m in &config.mounts {
+            if !m.container_path.starts_with('/') {
+                return Err(ContainerizerError::Invalid {
+                    field: "mounts.container_path",
+                    value: m.container_path.clone(),
+                    reason: "must be an absolute path",
+                });
+            }
             if !m.host_path.exists() {
                 return Err(ContainerizerError::Invalid {
                     field: "mounts.host_path",
@@ -278,6 +285,7 @@ impl Containerizer {
         let monitor_config = MonitorConfig {
             spec,
             log_path: log_path.unwrap_or_default(),
+            log_dir: PathBuf::from(&pod.config.log_directory),
         };
         // 0600: the spec holds the container's environment (see `perm`).
         let file = bundle.join(monitor::CONFIG_FILE);
@@ -359,9 +367,7 @@ impl Containerizer {
                 op: "start",
             });
         }
-        if let Some(dir) = c.log_path.as_ref().and_then(|p| p.parent()) {
-            std::fs::create_dir_all(dir).map_err(io("create log dir", dir))?;
-        }
+        self.make_log_dir(&c)?;
         let (binary, bundle) = (self.binary.clone(), self.paths.bundle(&id));
         let started = tokio::task::spawn_blocking(move || spawn_monitor(&binary, &bundle))
             .await
@@ -388,6 +394,28 @@ impl Containerizer {
                 Err(ContainerizerError::Start { id, message })
             }
         }
+    }
+
+    /// The directories of the container's log path below the pod's log directory, made
+    /// without following symlinks: a container may see the log directory through a
+    /// volume and plant one (kubelet makes the log directory itself; it is taken as is).
+    fn make_log_dir(&self, c: &Container) -> Result<(), ContainerizerError> {
+        let Some(pod) = self.cache().pods.get(&c.pod_id).cloned() else {
+            return Ok(());
+        };
+        let base = Path::new(&pod.config.log_directory);
+        let Some(rel) = c
+            .log_path
+            .as_ref()
+            .and_then(|p| p.strip_prefix(base).ok())
+            .and_then(Path::parent)
+        else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(base).map_err(io("create log dir", base))?;
+        let root = crate::sys::inroot::Root::open(base).map_err(io("open log dir", base))?;
+        crate::sys::inroot::mkdir_all_beneath(std::os::fd::AsFd::as_fd(&root), rel, 0o755)
+            .map_err(io("create log dir", &base.join(rel)))
     }
 
     fn save(&self, c: &Container) -> Result<(), ContainerizerError> {

@@ -264,9 +264,9 @@ fn setup_pod(
     )
     .map_err(io("create pod namespaces", &dir))?;
     if config.pid == PidMode::Pod {
-        let pid = pod_init::start(binary, &dir).map_err(io("start pod init", &dir))?;
+        let init = pod_init::start(binary, &dir).map_err(io("start pod init", &dir))?;
         let pin = paths.pod_ns(id, "pid");
-        netns::pin(Path::new(&format!("/proc/{pid}/ns/pid")), &pin)
+        netns::pin(Path::new(&format!("/proc/{}/ns/pid", init.pid)), &pin)
             .map_err(io("pin pod PID namespace", &pin))?;
     }
     let dns = pod_files::DnsConfig {

@@ -11,6 +11,7 @@ pub mod client;
 mod image;
 mod runtime;
 pub mod status;
+mod validate;
 
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;

@@ -19,6 +19,11 @@ pub struct MonitorConfig {
     /// Empty: the output is read and dropped, as containerd does when kubelet sends no
     /// log path.
     pub log_path: PathBuf,
+    /// The pod's log directory, which `log_path` is below: the part of it after this one
+    /// is opened without following symlinks (`CriLogWriter::open_beneath`). Empty in
+    /// bundles of older versions: then only the file itself must not be a symlink.
+    #[serde(default)]
+    pub log_dir: PathBuf,
 }
 
 impl MonitorConfig {
@@ -55,6 +60,7 @@ mod tests {
             }))
             .expect("minimal spec"),
             log_path: "/var/log/pods/p/c/0.log".into(),
+            log_dir: "/var/log/pods/p".into(),
         }
     }
 

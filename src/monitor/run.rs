@@ -22,7 +22,8 @@ use crate::sys::{kill, process, signal};
 pub(super) enum Started {
     /// The short-lived parent of the detached monitor.
     Parent(ExitCode),
-    Running(Running),
+    // Boxed: it holds the log writer, and the parent variant nothing.
+    Running(Box<Running>),
 }
 
 /// A started container and everything its monitor holds.
@@ -52,7 +53,7 @@ pub(super) fn start(bundle: &Path, sync: &mut SyncFd) -> Result<Started, Monitor
     };
     let monitor_pid = MonitorPidFile::write(&bundle)?;
     release.done();
-    launch(bundle, &config, monitor_pid).map(Started::Running)
+    launch(bundle, &config, monitor_pid).map(|r| Started::Running(Box::new(r)))
 }
 
 /// The detached monitor's part: the container's stdio, the container, the signalfd and
@@ -71,7 +72,12 @@ fn launch(
     let log = if config.log_path.as_os_str().is_empty() {
         None
     } else {
-        Some(CriLogWriter::open(&config.log_path)?)
+        match config.log_path.strip_prefix(&config.log_dir) {
+            Ok(rel) if !config.log_dir.as_os_str().is_empty() => {
+                Some(CriLogWriter::open_beneath(&config.log_dir, rel)?)
+            }
+            _ => Some(CriLogWriter::open(&config.log_path)?),
+        }
     };
     let stdio_err = |what| move |source| MonitorError::Stdio { what, source };
     let stdin: OwnedFd = File::open("/dev/null")

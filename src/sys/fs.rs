@@ -54,6 +54,25 @@ fn mknod(path: &Path, kind: SFlag, mode: u32, dev: libc::dev_t) -> io::Result<()
     Ok(())
 }
 
+/// A memfd holding `bytes`, sealed against any change, that can be exec'd (`MFD_EXEC`
+/// where the kernel knows it, 6.3+): a program run without a file on disk.
+pub fn sealed_memfd(name: &str, bytes: &[u8]) -> io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{MemfdFlags, SealFlags};
+    let base = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
+    let fd = match rustix::fs::memfd_create(name, base | MemfdFlags::EXEC) {
+        Err(rustix::io::Errno::INVAL) => rustix::fs::memfd_create(name, base)?,
+        other => other?,
+    };
+    let mut file = std::fs::File::from(fd);
+    std::io::Write::write_all(&mut file, bytes)?;
+    let fd = std::os::fd::OwnedFd::from(file);
+    rustix::fs::fcntl_add_seals(
+        &fd,
+        SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE,
+    )?;
+    Ok(fd)
+}
+
 /// Creates the symlink `name` -> `target` in the directory `dir`.
 pub fn symlink_at(target: &str, dir: impl AsFd, name: &str) -> io::Result<()> {
     rustix::fs::symlinkat(target, dir, name)?;

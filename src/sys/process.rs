@@ -131,6 +131,31 @@ pub fn exec(path: &CString, argv: &[CString], env: &[CString]) -> io::Error {
     }
 }
 
+/// Replaces the process image with the program in the open file `program` (a memfd, say),
+/// with argv `args` and an empty environment. Returns only on failure.
+pub fn exec_fd(program: &OwnedFd, args: &[&str]) -> io::Error {
+    let argv: Vec<CString> = args
+        .iter()
+        .map(|a| CString::new(*a).unwrap_or_default())
+        .collect();
+    let env: [CString; 0] = [];
+    match nix::unistd::fexecve(program, &argv, &env) {
+        Err(e) => errno(e),
+        Ok(never) => match never {},
+    }
+}
+
+/// Closes stdin, stdout and stderr, for a process that has nothing to read or say.
+pub fn close_stdio() -> io::Result<()> {
+    for fd in 0..=2 {
+        match nix::unistd::close(fd) {
+            Ok(()) | Err(nix::errno::Errno::EBADF) => {}
+            Err(e) => return Err(errno(e)),
+        }
+    }
+    Ok(())
+}
+
 /// Waits for `pid` and returns its wait status as the shell reports it: the exit code,
 /// or 128 + the signal number.
 pub fn wait_exit_code(pid: Pid) -> io::Result<i32> {

@@ -164,12 +164,17 @@ pub fn assert_nothing_left(d: &Daemon) {
         .collect();
     assert!(mounts.is_empty(), "leaked mounts: {mounts:#?}");
     let run = d.run_root().display().to_string();
+    // A pod init says `ucr-pod-init <pod id>`; the ids this daemon made are in its log.
+    let logs = d.logs();
     let monitors: Vec<String> = live_processes()
         .into_iter()
         .map(|(_, c)| c)
         .filter(|c| {
-            let ours = c.contains(" monitor ") || c.contains("ucr-monitor ");
-            (ours || c.contains(" pod-init ")) && c.contains(&run)
+            let monitor = c.contains(" monitor ") || c.contains("ucr-monitor ");
+            let init = c
+                .strip_prefix("ucr-pod-init ")
+                .is_some_and(|id| logs.contains(id.trim()));
+            (monitor && c.contains(&run)) || init || (c.contains(" pod-init ") && c.contains(&run))
         })
         .collect();
     assert!(

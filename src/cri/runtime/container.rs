@@ -30,6 +30,7 @@ fn user_spec(sc: &cri::LinuxContainerSecurityContext) -> Option<String> {
 
 pub fn config(c: cri::ContainerConfig) -> Result<ContainerConfig, Status> {
     let m = c.metadata.unwrap_or_default();
+    crate::cri::validate::container_name(&m.name)?;
     let oom_score_adj = c
         .linux
         .as_ref()

@@ -21,6 +21,9 @@ fn to_map(labels: &Labels) -> HashMap<String, String> {
 
 pub fn config(c: cri::PodSandboxConfig) -> Result<PodConfig, tonic::Status> {
     let m = c.metadata.unwrap_or_default();
+    crate::cri::validate::pod_name(&m.name)?;
+    crate::cri::validate::namespace(&m.namespace)?;
+    crate::cri::validate::uid(&m.uid)?;
     let ns = c
         .linux
         .as_ref()

@@ -32,9 +32,9 @@
 //! the unterminated tail of each stream (at most `MAX_LINE + 1` bytes) and one reusable
 //! record buffer; complete lines go from the caller's slice to the record buffer directly.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -139,6 +139,10 @@ pub struct CriLogWriter {
 #[derive(Debug)]
 struct Sink {
     path: PathBuf,
+    /// The trusted directory the log is opened below, and the path below it (see
+    /// [`CriLogWriter::open_beneath`]).
+    base: PathBuf,
+    rel: PathBuf,
     file: File,
     /// Reused for every record, so a steady stream of lines allocates nothing.
     record: Vec<u8>,
@@ -146,15 +150,29 @@ struct Sink {
 
 impl CriLogWriter {
     /// Opens (creating with mode 0640 if needed) `path` for appending. Existing content is
-    /// kept: a restarted monitor continues the same file, as kubelet expects.
+    /// kept: a restarted monitor continues the same file, as kubelet expects. A symlink
+    /// at `path` is refused (see [`Self::open_beneath`]).
     pub fn open(path: &Path) -> Result<Self, LogError> {
-        let file = open_log(path).map_err(|source| LogError::Open {
-            path: path.to_path_buf(),
+        let base = path.parent().unwrap_or(Path::new("/"));
+        let rel = path.file_name().map_or(PathBuf::new(), PathBuf::from);
+        Self::open_beneath(base, &rel)
+    }
+
+    /// Opens `base/rel`: `base` (kubelet's pod log directory) as given, `rel` (the
+    /// container's log path) without following any symlink. The monitor writes as root in
+    /// a directory that a container may see through a volume, and a symlink planted at
+    /// `0.log` (say, to `/etc/shadow`) must not make it append there.
+    pub fn open_beneath(base: &Path, rel: &Path) -> Result<Self, LogError> {
+        let path = base.join(rel);
+        let file = open_log(base, rel).map_err(|source| LogError::Open {
+            path: path.clone(),
             source,
         })?;
         Ok(Self {
             sink: Sink {
-                path: path.to_path_buf(),
+                path,
+                base: base.to_path_buf(),
+                rel: rel.to_path_buf(),
                 file,
                 record: Vec::new(),
             },
@@ -220,10 +238,11 @@ impl CriLogWriter {
     /// `ReopenContainerLog` fails it renames the rotated file back to the log path
     /// (`rotateLatestLog`) and retries next round, so nothing is lost either way.
     pub fn reopen(&mut self) -> Result<(), LogError> {
-        let file = open_log(&self.sink.path).map_err(|source| LogError::Reopen {
-            path: self.sink.path.clone(),
-            source,
-        })?;
+        let file =
+            open_log(&self.sink.base, &self.sink.rel).map_err(|source| LogError::Reopen {
+                path: self.sink.path.clone(),
+                source,
+            })?;
         self.sink.file = file;
         Ok(())
     }
@@ -310,12 +329,9 @@ impl Sink {
     }
 }
 
-fn open_log(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(LOG_MODE)
-        .open(path)
+fn open_log(base: &Path, rel: &Path) -> io::Result<File> {
+    let base = crate::sys::inroot::Root::open(base)?;
+    crate::sys::inroot::open_append_beneath(base.as_fd(), rel, LOG_MODE)
 }
 
 /// Keeps the first error; later ones are usually the same failure again.

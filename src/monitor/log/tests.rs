@@ -420,6 +420,32 @@ fn open_error_names_the_path() {
 }
 
 #[test]
+fn a_symlink_planted_at_the_log_or_on_its_way_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious\n").expect("write");
+    let logs = dir.path().join("pod-logs");
+    std::fs::create_dir_all(logs.join("c")).expect("mkdir");
+    std::os::unix::fs::symlink(&victim, logs.join("c/0.log")).expect("symlink");
+    std::os::unix::fs::symlink(dir.path(), logs.join("up")).expect("symlink");
+    for rel in ["c/0.log", "up/victim"] {
+        let err = CriLogWriter::open_beneath(&logs, Path::new(rel)).expect_err(rel);
+        assert!(err.to_string().contains(rel), "{err}");
+    }
+    let err = CriLogWriter::open(&logs.join("c/0.log")).expect_err("the last component");
+    assert!(err.to_string().contains("0.log"), "{err}");
+    assert_eq!(std::fs::read(&victim).expect("read"), b"precious\n");
+    // A real file there is fine, and reopened the same way.
+    std::fs::remove_file(logs.join("c/0.log")).expect("rm");
+    let mut w = CriLogWriter::open_beneath(&logs, Path::new("c/0.log")).expect("open");
+    w.reopen().expect("reopen");
+    w.write(Stream::Stdout, b"hi\n", now()).expect("write");
+    assert!(std::fs::read_to_string(logs.join("c/0.log"))
+        .expect("read")
+        .ends_with(" stdout F hi\n"));
+}
+
+#[test]
 fn write_error_is_reported_and_the_stream_keeps_its_place() {
     let full = Path::new("/dev/full");
     if !full.exists() {
