@@ -16,11 +16,6 @@ pub fn signal(pid: i32, sig: i32) -> bool {
     send(pid, sig).is_ok()
 }
 
-/// Whether a process with this pid exists (signal 0).
-pub fn alive(pid: i32) -> bool {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-}
-
 /// `SIGTERM`, `TERM`, `15` → 15 (an image's `StopSignal` comes in any of these forms).
 pub fn parse_signal(name: &str) -> Option<i32> {
     if let Ok(n) = name.parse::<i32>() {
