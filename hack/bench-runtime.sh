@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): the pod and container lifecycle over the CRI. A fresh
-# `ucr serve` on a temporary root; `ucr bench-cri` runs PODS pods through RunPodSandbox,
+# `ucr serve` on a temporary root; `ucr-bench` runs PODS pods through RunPodSandbox,
 # CreateContainer, StartContainer (`sleep 3600` in busybox), StopContainer (timeout 0:
 # SIGKILL at once, so the figure is the runtime's and not the grace period's),
 # RemoveContainer, StopPodSandbox and RemovePodSandbox, timing each call client-side,
@@ -26,6 +26,7 @@ cargo build --release --locked -q
 # would otherwise flush inside a timed RemoveContainer.
 sync
 ucr=$PWD/target/release/ucr
+bench=$PWD/target/release/ucr-bench
 image=127.0.0.1:5000/ucr-test/busybox:latest
 work=$(mktemp -d /var/tmp/ucr-bench-runtime.XXXXXX)
 run=$work/run
@@ -89,15 +90,15 @@ rss_start=$(kib "/proc/$daemon/status" VmRSS)
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== $pods pods, one at a time" >&2
-"$ucr" bench-cri --listen "$sock" --image "$image" --pods "$pods" --parallel 1 | tee "$work/seq.txt"
+"$bench" --listen "$sock" --image "$image" --pods "$pods" --parallel 1 | tee "$work/seq.txt"
 echo "== $pods pods, 4 at a time" >&2
-"$ucr" bench-cri --listen "$sock" --image "$image" --pods "$pods" --parallel 4 | tee "$work/par.txt"
+"$bench" --listen "$sock" --image "$image" --pods "$pods" --parallel 4 | tee "$work/par.txt"
 sleep 1
 rss_idle=$(kib "/proc/$daemon/status" VmRSS)
 
 echo "== holding $held pods" >&2
 mkfifo "$work/hold.in"
-"$ucr" bench-cri --listen "$sock" --image "$image" --hold "$held" --parallel 4 \
+"$bench" --listen "$sock" --image "$image" --hold "$held" --parallel 4 \
   <"$work/hold.in" >"$work/hold.out" 2>&1 & hold_pid=$!
 exec {hold_fd}>"$work/hold.in"
 for _ in $(seq 1200); do

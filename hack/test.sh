@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: prepares a fresh Debian machine for the tests (packages,
-# local registries, test images), then runs the formatting check, clippy and every test.
+# local registries, test images), then runs the layering check, the formatting check,
+# clippy and every test.
 # Run as root: the tests mount filesystems and write overlay whiteouts.
 #
 # usage: hack/test.sh [extra args for the test runner]
@@ -9,6 +10,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 eval "$(hack/test-env.sh)"
 
+echo "== layering" >&2
+hack/check-layers.sh
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use crate::config::{DockerRegistry, Settings};
 use crate::containerizer::{network, Containerizer, Options as ContainerizerOptions};
-use crate::cri::{self, Core};
+use crate::core::Core;
+use crate::cri;
 use crate::provisioner::puller::registry::{auth::DockerConfig, RegistryOptions};
 use crate::provisioner::store::gc::{self, GcConfig};
 use crate::provisioner::store::{Store, StoreOptions};

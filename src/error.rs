@@ -37,6 +37,23 @@ pub trait Kind {
     fn kind(&self) -> ErrorKind;
 }
 
+/// `outer: inner: innermost`, skipping causes whose text the outer one already holds: a
+/// user sees "…: connection refused", not just the outermost context. Every door and
+/// helper process renders errors this way.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 /// Maps an I/O error raised on our own files to a kind: a full disk is worth telling apart.
 pub fn io_kind(err: &std::io::Error) -> ErrorKind {
     match err.raw_os_error() {

@@ -2,6 +2,7 @@
 //! Runtime design (see `../shared/ARCHITECTURE.md` for the picture).
 //!
 //! The folder tree is the architecture:
+//! - `core`: what the front doors serve (store + containerizer), transport-neutral;
 //! - `cri/`: the Kubernetes CRI front door (thin; translates protobuf to core calls);
 //! - `containerizer/`: pods and containers: state, persistence, recovery;
 //! - `provisioner/`: image references, pullers, the layer store and its GC, rootfs
@@ -14,10 +15,9 @@
 //! - `db_json`: JSON records in redb, shared by the containerizer's and the image store's
 //!   databases.
 
-/// A benchmark client of the daemon (`ucr bench-cri`), not part of the runtime.
-pub mod bench;
 pub mod config;
 pub mod containerizer;
+pub mod core;
 pub mod cri;
 pub mod daemon;
 pub mod db_json;
@@ -29,3 +29,4 @@ pub mod perm;
 pub mod provisioner;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod transport;

@@ -22,16 +22,12 @@ fn main() -> std::process::ExitCode {
         // No tokio here: the launcher must run in a single-threaded process.
         Command::Launch(flags) => return launch(flags),
         // Both single-threaded too: they clone or setns into container namespaces.
-        Command::Monitor(flags) => return ucr::monitor::main(&flags),
-        Command::Exec(flags) => return ucr::launcher::exec::main(&flags),
+        Command::Monitor(flags) => return ucr::monitor::main(&flags.bundle, flags.sync_fd),
+        Command::Exec(flags) => return ucr::launcher::exec::main(&flags.spec, flags.report_fd),
         Command::PodInit(flags) => return ucr::launcher::pod_init::main(&flags.dir, flags.sync_fd),
         Command::Pull(flags) => {
             init_logging("warn");
             runtime().and_then(|rt| rt.block_on(pull(flags)))
-        }
-        Command::BenchCri(flags) => {
-            init_logging("warn");
-            runtime().and_then(|rt| rt.block_on(ucr::bench::run(flags)))
         }
     };
     match result {
@@ -105,9 +101,8 @@ fn launch(flags: LaunchFlags) -> std::process::ExitCode {
             serde_json::from_slice::<ucr::launcher::LaunchSpec>(&bytes)
                 .map_err(|e| format!("parsing {}: {e}", flags.spec.display()))
         });
-    let result = spec.and_then(|spec| {
-        ucr::launcher::run_foreground(&spec).map_err(|e| ucr::cri::status::chain(&e))
-    });
+    let result = spec
+        .and_then(|spec| ucr::launcher::run_foreground(&spec).map_err(|e| ucr::error::chain(&e)));
     match result {
         Ok(code) => std::process::ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {

@@ -15,5 +15,6 @@ struct Cli {
 }
 
 fn main() -> std::process::ExitCode {
-    ucr::monitor::main(&Cli::parse().flags)
+    let flags = Cli::parse().flags;
+    ucr::monitor::main(&flags.bundle, flags.sync_fd)
 }

@@ -80,7 +80,7 @@ impl Containerizer {
         let id = flight.await.map_err(|e| {
             Arc::try_unwrap(e).unwrap_or_else(|e| ContainerizerError::Start {
                 id: String::new(),
-                message: crate::cri::status::chain(&*e),
+                message: crate::error::chain(&*e),
             })
         })?;
         self.container_status(&id)

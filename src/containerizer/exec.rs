@@ -52,7 +52,7 @@ impl Containerizer {
         let launch = MonitorConfig::load(&bundle)
             .map_err(|e| ContainerizerError::Start {
                 id: c.id.clone(),
-                message: crate::cri::status::chain(&e),
+                message: crate::error::chain(&e),
             })?
             .spec;
         // The container's own process (user, env, cwd, capabilities…) with the request's

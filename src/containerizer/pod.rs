@@ -231,7 +231,7 @@ impl Containerizer {
 fn shared(e: Arc<ContainerizerError>) -> ContainerizerError {
     Arc::try_unwrap(e).unwrap_or_else(|e| ContainerizerError::Start {
         id: String::new(),
-        message: crate::cri::status::chain(&*e),
+        message: crate::error::chain(&*e),
     })
 }
 

@@ -6,7 +6,6 @@
 //! - `image`: ImageService; `runtime`: RuntimeService; `admin`: ucr's own calls.
 
 mod admin;
-mod authority;
 pub mod client;
 mod image;
 mod runtime;
@@ -23,19 +22,12 @@ use tokio::net::UnixListener;
 use tonic::{Response, Status};
 use tracing::Instrument;
 
-use crate::provisioner::store::Store;
+pub use crate::core::Core;
+use crate::transport::h2_authority_rewriter;
 
 /// Generated admin API types (proto/ucr/admin/v1/admin.proto).
 pub mod admin_api {
     tonic::include_proto!("ucr.admin.v1");
-}
-
-/// What the handlers share.
-pub struct Core {
-    pub store: Arc<Store>,
-    pub containerizer: Arc<crate::containerizer::Containerizer>,
-    /// `--image-gc-config` exclusions, added to every manual prune.
-    pub gc_excluded: Vec<String>,
 }
 
 /// Serves until `shutdown` resolves. The socket is created mode 0660 (owner and group
@@ -92,8 +84,8 @@ pub async fn serve(
         .add_service(admin_api::admin_server::AdminServer::new(
             admin::Admin::new(core),
         ))
-        // Through the shim that fixes crictl 1.26's `:authority` (see authority.rs).
-        .serve_with_incoming_shutdown(authority::incoming(listener), async move {
+        // Through the shim that fixes crictl 1.26's `:authority`.
+        .serve_with_incoming_shutdown(h2_authority_rewriter::incoming(listener), async move {
             let _ = stop_rx.changed().await;
         });
     // Graceful shutdown waits for every connection to close, and kubelet never closes

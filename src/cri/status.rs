@@ -26,20 +26,7 @@ pub fn from_error<E: Kind + std::error::Error>(err: E) -> Status {
     Status::new(code(err.kind()), chain(&err))
 }
 
-/// `outer: inner: innermost`, skipping causes whose text the outer one already holds.
-pub fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
+pub use crate::error::chain;
 
 /// A request field that must not be empty.
 pub fn required<'a>(value: &'a str, field: &str) -> Result<&'a str, Status> {

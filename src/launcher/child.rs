@@ -25,7 +25,7 @@ pub fn run(spec: &LaunchSpec, stdio: &Stdio, report: &OwnedFd) -> isize {
         Err(e) => e,
         Ok(never) => match never {},
     };
-    let _ = nix::unistd::write(report, crate::cri::status::chain(&err).as_bytes());
+    let _ = nix::unistd::write(report, crate::error::chain(&err).as_bytes());
     127
 }
 

@@ -56,18 +56,18 @@ pub use error::MonitorError;
 pub use exit::{read_exit, ExitRecord};
 pub use sync::{read_report, SyncReport};
 
-use crate::config::MonitorFlags;
 use run::Started;
 use sync::SyncFd;
 
-/// `ucr monitor`. Everything up to the sync report runs before any thread exists, and no
-/// thread is ever started: `launcher::spawn` and the fork in `detach` both need that.
-pub fn main(flags: &MonitorFlags) -> ExitCode {
-    let mut sync = match SyncFd::take(flags.sync_fd) {
+/// `ucr monitor --bundle DIR [--sync-fd N]`. Everything up to the sync report runs before
+/// any thread exists, and no thread is ever started: `launcher::spawn` and the fork in
+/// `detach` both need that.
+pub fn main(bundle: &std::path::Path, sync_fd: Option<i32>) -> ExitCode {
+    let mut sync = match SyncFd::take(sync_fd) {
         Ok(sync) => sync,
         Err(e) => return failed(e, &mut SyncFd::none()),
     };
-    let running = match run::start(&flags.bundle, &mut sync) {
+    let running = match run::start(bundle, &mut sync) {
         Ok(Started::Parent(code)) => return code,
         Ok(Started::Running(running)) => running,
         Err(e) => return failed(e, &mut sync),
@@ -80,7 +80,7 @@ pub fn main(flags: &MonitorFlags) -> ExitCode {
 }
 
 fn failed(e: MonitorError, sync: &mut SyncFd) -> ExitCode {
-    let message = crate::cri::status::chain(&e);
+    let message = crate::error::chain(&e);
     // Before detaching this reaches the daemon's stderr; after, /dev/null.
     eprintln!("ucr monitor: {message}");
     sync.report(&SyncReport::Failed { message });

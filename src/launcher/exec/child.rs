@@ -24,11 +24,7 @@ pub fn run(spec: &ExecSpec, signals: &BlockedSignals, parent: u32, report: Owned
     };
     // `<kind> <message>`: the kind travels on to the daemon's error code.
     let kind = serde_json::to_string(&err.kind()).unwrap_or_default();
-    let line = format!(
-        "{} {}",
-        kind.trim_matches('"'),
-        crate::cri::status::chain(&err)
-    );
+    let line = format!("{} {}", kind.trim_matches('"'), crate::error::chain(&err));
     let _ = File::from(report).write_all(line.as_bytes());
     127
 }

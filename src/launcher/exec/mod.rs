@@ -114,10 +114,9 @@ pub struct Report {
 }
 
 /// `ucr exec --spec FILE [--report-fd N]`.
-pub fn main(flags: &crate::config::ExecFlags) -> ExitCode {
+pub fn main(spec: &Path, report_fd: Option<i32>) -> ExitCode {
     // Taken first (and made close-on-exec), so the command never inherits it.
-    let report = match flags
-        .report_fd
+    let report = match report_fd
         .map(crate::sys::signal::take_inherited_fd)
         .transpose()
     {
@@ -127,10 +126,10 @@ pub fn main(flags: &crate::config::ExecFlags) -> ExitCode {
             return ExitCode::from(255);
         }
     };
-    match load(&flags.spec).and_then(|spec| run(&spec)) {
+    match load(spec).and_then(|spec| run(&spec)) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            let message = crate::cri::status::chain(&e);
+            let message = crate::error::chain(&e);
             if let Some(fd) = report {
                 let line = Report {
                     kind: e.kind(),

@@ -229,7 +229,7 @@ fn jail_and_exec(dir: &Path, init: &OwnedFd) -> io::Error {
         signal::autoreap_children().map_err(step("ignore SIGCHLD"))?;
         let no_caps: &[String] = &[];
         super::identity::apply(NOBODY, NOBODY, &[], Some(no_caps), true)
-            .map_err(|e| io::Error::other(crate::cri::status::chain(&e)))?;
+            .map_err(|e| io::Error::other(crate::error::chain(&e)))?;
         process::set_dumpable(false).map_err(step("set dumpable"))?;
         Ok(())
     })();

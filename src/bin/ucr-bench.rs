@@ -1,4 +1,5 @@
-//! `ucr bench-cri`: a benchmark client of a running daemon, not part of the runtime. It
+//! `ucr-bench`: a benchmark client of a running daemon, not part of the runtime (so not
+//! part of the library either). It
 //! drives the seven CRI calls kubelet makes over a pod's life (RunPodSandbox,
 //! CreateContainer, StartContainer, StopContainer, RemoveContainer, StopPodSandbox,
 //! RemovePodSandbox) for N pods, P at a time, each pod with one container running
@@ -21,7 +22,54 @@ use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use tonic::transport::Channel;
 
-use crate::config::BenchFlags;
+use clap::Parser;
+
+/// Times the pod and container lifecycle over the CRI (see the module docs).
+#[derive(Debug, Parser)]
+#[command(name = "ucr-bench", version)]
+struct BenchFlags {
+    /// The daemon's socket.
+    #[arg(long, default_value = ucr::config::DEFAULT_LISTEN)]
+    listen: std::path::PathBuf,
+    /// Pods to run through the whole lifecycle.
+    #[arg(long, default_value_t = 100)]
+    pods: usize,
+    /// Pods in flight at once.
+    #[arg(long, default_value_t = 1)]
+    parallel: usize,
+    /// The image of each pod's one container (it runs `sleep 3600`).
+    #[arg(long)]
+    image: String,
+    /// StopContainer's timeout in seconds (0: SIGKILL at once).
+    #[arg(long, default_value_t = 0)]
+    stop_timeout: i64,
+    /// Instead: start this many pods with a running container, print `holding`, wait
+    /// for end of input, then remove them (for measuring memory).
+    #[arg(long)]
+    hold: Option<usize>,
+}
+
+fn main() -> std::process::ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("UCR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let flags = BenchFlags::parse();
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| rt.block_on(run(flags)));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ucr-bench: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
 
 type Rt = RuntimeServiceClient<Channel>;
 
@@ -58,9 +106,9 @@ struct Started {
     timings: Timings,
 }
 
-pub async fn run(flags: BenchFlags) -> anyhow::Result<()> {
+async fn run(flags: BenchFlags) -> anyhow::Result<()> {
     anyhow::ensure!(flags.parallel > 0, "--parallel must be at least 1");
-    let channel = crate::cri::client::connect(&flags.listen)
+    let channel = ucr::cri::client::connect(&flags.listen)
         .await
         .with_context(|| format!("connecting to {}", flags.listen.display()))?;
     let pulled = Instant::now();

@@ -1,0 +1,177 @@
+//! The command line: `ucr`'s subcommands and their flags. `serve`'s flags can also come
+//! from a TOML file (`--config`), which is why [`ServeFlags`] deserializes too; turning
+//! them into the daemon's [`Settings`](super::Settings) is `settings`' job.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+use super::DEFAULT_LISTEN;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ucr",
+    version,
+    about = "A container runtime for Kubernetes nodes (Mesos UCR design, CRI front door)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: the CRI ImageService and RuntimeService on a unix socket.
+    Serve(Box<ServeFlags>),
+    /// Ask a running daemon to prune unused images and layers now (the same code as GC).
+    Prune(PruneFlags),
+    /// Ask a running daemon to pull an image (CRI PullImage); prints the image id.
+    Pull(PullFlags),
+    /// Run a launch spec (JSON) in the foreground and exit with its exit code: the
+    /// launcher without the daemon, for tests and debugging.
+    #[command(hide = true)]
+    Launch(LaunchFlags),
+    /// Internal: the per-container monitor (started by the daemon).
+    #[command(hide = true)]
+    Monitor(MonitorFlags),
+    /// Internal: PID 1 of a pod's shared PID namespace (started by the daemon).
+    #[command(hide = true)]
+    PodInit(PodInitFlags),
+    /// Internal: runs a command inside a running container's namespaces (ExecSync).
+    #[command(hide = true)]
+    Exec(ExecFlags),
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorFlags {
+    /// The container's bundle directory (holds monitor.json; receives pid and exit files).
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// An inherited descriptor on which the monitor reports `ok <pid>` or `error <why>`.
+    #[arg(long)]
+    pub sync_fd: Option<i32>,
+}
+
+#[derive(Debug, Args)]
+pub struct PodInitFlags {
+    /// The pod's run directory (receives init.pid).
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// An inherited descriptor on which it reports `ok <pid>` or `error <why>`.
+    #[arg(long)]
+    pub sync_fd: i32,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecFlags {
+    /// The exec spec, as JSON (target process, argv, env, user, cwd).
+    #[arg(long)]
+    pub spec: PathBuf,
+    /// An inherited descriptor on which a failure to start the command is reported, as
+    /// one JSON line `{"kind": …, "message": …}`; nothing is written once it runs.
+    #[arg(long)]
+    pub report_fd: Option<i32>,
+}
+
+#[derive(Debug, Args)]
+pub struct LaunchFlags {
+    /// The launch spec, as JSON.
+    #[arg(long)]
+    pub spec: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PullFlags {
+    /// The daemon's socket.
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    pub listen: PathBuf,
+    /// Image reference.
+    pub image: String,
+}
+
+#[derive(Debug, Args, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ServeFlags {
+    /// TOML file holding any of these flags (command line wins).
+    #[arg(long)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Persistent state directory.
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// Runtime state directory (lost at reboot).
+    #[arg(long)]
+    pub run_root: Option<PathBuf>,
+    /// CRI unix socket path.
+    #[arg(long)]
+    pub listen: Option<PathBuf>,
+    /// Image store directory (default `<root>/images`).
+    #[arg(long, alias = "docker_store_dir")]
+    #[serde(alias = "docker_store_dir")]
+    pub docker_store_dir: Option<PathBuf>,
+    /// `HOST=URL`: try URL before HOST for images of HOST (repeatable, tried in order).
+    #[arg(long = "registry-mirror")]
+    #[serde(default)]
+    pub registry_mirror: Vec<String>,
+    /// A registry host (`host[:port]`) reachable over plain HTTP (repeatable).
+    #[arg(long = "insecure-registry")]
+    #[serde(default)]
+    pub insecure_registry: Vec<String>,
+    /// Mesos `--docker_registry`: a URL is the registry for names without a host;
+    /// a directory holds `docker save` archives for such names.
+    #[arg(long, alias = "docker_registry")]
+    #[serde(alias = "docker_registry")]
+    pub docker_registry: Option<String>,
+    /// Mesos `--docker_config`: a docker `config.json` path or its JSON text.
+    #[arg(long, alias = "docker_config")]
+    #[serde(alias = "docker_config")]
+    pub docker_config: Option<String>,
+    /// Mesos `--image_gc_config`: a path or JSON text.
+    #[arg(long, alias = "image_gc_config")]
+    #[serde(alias = "image_gc_config")]
+    pub image_gc_config: Option<String>,
+    /// Layer downloads running at once, over all pulls.
+    #[arg(long)]
+    pub max_concurrent_downloads: Option<usize>,
+    /// Cancel a pull that receives no data for this long (`90s`, `1m`, `500ms`).
+    #[arg(long)]
+    pub image_pull_progress_timeout: Option<String>,
+    /// Images never removed by GC, reported as pinned (repeatable).
+    #[arg(long = "pinned-images")]
+    #[serde(default)]
+    pub pinned_images: Vec<String>,
+    /// Log filter (`info`, `debug`, `ucr=trace`...).
+    #[arg(long)]
+    pub log_level: Option<String>,
+    /// What to do with containers found at start-up (Mesos `--recover`): `reconnect`
+    /// (default) keeps them; `cleanup` removes every pod and container, then exits.
+    #[arg(long)]
+    pub recover: Option<String>,
+    /// Rootfs backend: overlay, copy, bind or auto (overlay when a trial mount works).
+    #[arg(long, alias = "image_provisioner_backend")]
+    #[serde(alias = "image_provisioner_backend")]
+    pub image_provisioner_backend: Option<String>,
+    /// CNI network configs (`*.conflist`, `*.conf`, `*.json`); the first in lexical order
+    /// is the pods' network. Watched: changes apply without a restart.
+    #[arg(long, alias = "network_cni_config_dir")]
+    #[serde(alias = "network_cni_config_dir")]
+    pub cni_conf_dir: Option<PathBuf>,
+    /// Where CNI plugins are looked for, colon-separated, in order.
+    #[arg(long, alias = "network_cni_plugins_dir")]
+    #[serde(alias = "network_cni_plugins_dir")]
+    pub cni_bin_dir: Option<String>,
+    /// Longest a CNI plugin may run (`30s`, `2m`) before it is killed.
+    #[arg(long)]
+    pub cni_plugin_timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneFlags {
+    /// The daemon's socket.
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    pub listen: PathBuf,
+    /// Images to keep even if unused (repeatable).
+    #[arg(long = "exclude")]
+    pub exclude: Vec<String>,
+}
