@@ -10,8 +10,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use oci_spec::image::{Descriptor, MediaType, ANNOTATION_REF_NAME};
 use serde_json::Value;
 
+use super::oci::{self, Sizes};
 use super::{
     ByteStream, ConfigSource, ImagePlan, LayerFetcher, LayerLocation, LayerSource, PullError,
 };
@@ -98,7 +100,7 @@ fn plan_archive(file: &Path, scratch: &Path, reference: Reference) -> Result<Ima
     let (config_path, layer_paths) = if scratch.join("manifest.json").is_file() {
         docker_save_layout(&read_json("manifest.json")?, &reference).map_err(bad)?
     } else if scratch.join("index.json").is_file() {
-        oci_layout(&read_json("index.json")?, &reference, &read_json).map_err(bad)?
+        oci_layout(read_json("index.json")?, &reference, &read_json).map_err(bad)?
     } else {
         return Err(bad(
             "neither manifest.json (docker save) nor index.json (OCI layout) is in it".into(),
@@ -108,7 +110,7 @@ fn plan_archive(file: &Path, scratch: &Path, reference: Reference) -> Result<Ima
         .ok_or_else(|| bad(format!("{config_path:?} escapes the archive")))?;
     let config = std::fs::read(&config_file)
         .map_err(|e| bad(format!("reading config {config_path}: {e}")))?;
-    let diff_ids = super::registry::config_diff_ids(&config).map_err(bad)?;
+    let diff_ids = oci::config_diff_ids(&config).map_err(bad)?;
     if diff_ids.len() != layer_paths.len() {
         return Err(bad(format!(
             "{} layers listed but the config has {} diff ids",
@@ -126,7 +128,7 @@ fn plan_archive(file: &Path, scratch: &Path, reference: Reference) -> Result<Ima
         layers.push(LayerSource {
             location: LayerLocation::File(path),
             diff_id: Some(diff_id),
-            media_type: "application/vnd.oci.image.layer.v1.tar".into(),
+            media_type: MediaType::ImageLayer.to_string(),
         });
     }
     Ok(ImagePlan {
@@ -158,7 +160,9 @@ fn tag_matches(tags: &[&str], reference: &Reference) -> bool {
     })
 }
 
-/// `manifest.json`: `[{"Config": "...", "RepoTags": [...], "Layers": [...]}]`.
+/// `manifest.json`: `[{"Config": "...", "RepoTags": [...], "Layers": [...]}]`. This is
+/// `docker save`'s own index, not an OCI document: oci-spec has no type for it, so it is
+/// read by hand.
 fn docker_save_layout(
     manifest: &Value,
     reference: &Reference,
@@ -198,27 +202,31 @@ fn docker_save_layout(
     Ok((config, layers))
 }
 
-fn blob_path(digest: &str) -> Result<String, String> {
-    let d = Digest::parse(digest).map_err(|e| e.to_string())?;
+fn blob_path(digest: &oci_spec::image::Digest) -> Result<String, String> {
+    // Our digest, not oci-spec's: it takes only sha256 and sha512, whose hex names are
+    // safe to join to a path.
+    let d = Digest::parse(digest.as_ref()).map_err(|e| e.to_string())?;
     Ok(format!("blobs/{}/{}", d.algorithm().name(), d.hex()))
 }
 
 /// `index.json` of an OCI image layout: the manifest named by the tag (annotation
 /// `org.opencontainers.image.ref.name`) or the only one; nested indexes resolve to the
-/// host platform.
+/// host platform. Indexes and manifests are read as oci-spec's `ImageIndex` and
+/// `ImageManifest`; sizes may be absent (layers are checked by diff id here), and a
+/// blob's kind is told by its shape, since a layout gives no content type and
+/// `mediaType` is optional in both documents.
 fn oci_layout(
-    index: &Value,
+    index: Value,
     reference: &Reference,
     read_json: &dyn Fn(&str) -> Result<Value, PullError>,
 ) -> Result<(String, Vec<String>), String> {
-    let manifests = index
-        .get("manifests")
-        .and_then(Value::as_array)
-        .ok_or("index.json has no manifests")?;
+    let index = oci::image_index(index, Sizes::Optional).map_err(|e| format!("index.json: {e}"))?;
+    let manifests = index.manifests();
     let tag = reference.tag().unwrap_or("latest");
-    let named = |m: &&Value| {
-        m.pointer("/annotations/org.opencontainers.image.ref.name")
-            .and_then(Value::as_str)
+    let named = |m: &&Descriptor| {
+        m.annotations()
+            .as_ref()
+            .and_then(|a| a.get(ANNOTATION_REF_NAME))
             .is_some_and(|n| n == tag || n.ends_with(&format!(":{tag}")))
     };
     let mut entry = manifests
@@ -237,40 +245,32 @@ fn oci_layout(
         })?
         .clone();
     for _ in 0..4 {
-        let digest = entry
-            .get("digest")
-            .and_then(Value::as_str)
-            .ok_or("descriptor without digest")?;
-        let doc = read_json(&blob_path(digest)?).map_err(|e| e.to_string())?;
-        if let Some(list) = doc.get("manifests").and_then(Value::as_array) {
+        let path = blob_path(entry.digest())?;
+        let doc = read_json(&path).map_err(|e| e.to_string())?;
+        if doc.get("manifests").is_some_and(Value::is_array) {
+            let nested =
+                oci::image_index(doc, Sizes::Optional).map_err(|e| format!("{path}: {e}"))?;
             let (os, arch) = super::host_platform();
-            entry = list
+            entry = nested
+                .manifests()
                 .iter()
                 .find(|m| {
-                    m.pointer("/platform/os").and_then(Value::as_str) == Some(os)
-                        && m.pointer("/platform/architecture").and_then(Value::as_str) == Some(arch)
+                    m.platform()
+                        .as_ref()
+                        .is_some_and(|p| oci::is_platform(p, os, arch))
                 })
                 .ok_or_else(|| format!("no {os}/{arch} manifest in the archive's index"))?
                 .clone();
             continue;
         }
-        let config = doc
-            .pointer("/config/digest")
-            .and_then(Value::as_str)
-            .ok_or("manifest has no config digest")?;
-        let layers = doc
-            .get("layers")
-            .and_then(Value::as_array)
-            .ok_or("manifest has no layers")?
+        let manifest =
+            oci::image_manifest(doc, Sizes::Optional).map_err(|e| format!("{path}: {e}"))?;
+        let layers = manifest
+            .layers()
             .iter()
-            .map(|l| {
-                l.get("digest")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| "layer without digest".to_string())
-                    .and_then(blob_path)
-            })
+            .map(|l| blob_path(l.digest()))
             .collect::<Result<Vec<_>, _>>()?;
-        return Ok((blob_path(config)?, layers));
+        return Ok((blob_path(manifest.config().digest())?, layers));
     }
     Err("indexes nested too deep".into())
 }

@@ -5,9 +5,12 @@
 //!
 //! - `registry/`: Docker Registry HTTP API v2 / OCI distribution (mirrors, auth, every
 //!   manifest kind);
-//! - `archive`: Mesos' local puller, `docker save` and OCI archives in a directory.
+//! - `archive`: Mesos' local puller, `docker save` and OCI archives in a directory;
+//! - `oci`: the OCI image-spec documents both read (manifests, indexes, configs), parsed
+//!   with `oci-spec`'s types.
 
 pub mod archive;
+pub mod oci;
 pub mod registry;
 
 use std::path::PathBuf;
@@ -40,7 +43,8 @@ pub enum ConfigSource {
     Blob(Bytes),
     /// Schema 1 carries no config blob: the store builds one from this v1 JSON (the
     /// first `v1Compatibility` entry, i.e. the top layer's) once the layers' diff ids are
-    /// known, as docker and containerd do.
+    /// known, as docker and containerd do. Docker's v1 JSON has no oci-spec type, and is
+    /// copied into the config as it is (see `registry::manifest::schema1_config`).
     Schema1 {
         v1_compat: serde_json::Value,
         history: Vec<serde_json::Value>,

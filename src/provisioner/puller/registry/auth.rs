@@ -98,7 +98,8 @@ impl DockerConfig {
             reason,
         };
         let json: Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-        // `{"auths": {...}}` (config.json) or the legacy `.dockercfg` map itself.
+        // `{"auths": {...}}` (config.json) or the legacy `.dockercfg` map itself: docker's
+        // own files, which oci-spec has no type for.
         let auths = json.get("auths").unwrap_or(&json);
         let map = auths
             .as_object()

@@ -1,9 +1,14 @@
 //! Manifest kinds a registry can answer with, and how each becomes a layer list:
 //! docker v2 schema 2 and OCI image manifests, docker manifest lists and OCI indexes
 //! (resolved to the host platform), and docker v2 schema 1 (signed or not).
+//!
+//! Schema 2 manifests, lists and indexes are read with `oci-spec`'s types (see
+//! `puller/oci.rs` for what is filled in first); schema 1 has none and is read by hand.
 
+use oci_spec::image::{Descriptor, MediaType, Platform};
 use serde_json::Value;
 
+use crate::provisioner::puller::oci::{self, Sizes};
 use crate::provisioner::reference::Digest;
 
 pub const DOCKER_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -26,37 +31,34 @@ application/vnd.docker.distribution.manifest.v1+json;q=0.5";
 const EMPTY_GZ_LAYER: &str =
     "sha256:a3ed95caeb02ffe68cdd9fd84406680ae93d633cb16422d00e8a7c22955b46d4";
 
+/// A descriptor as the puller acts on it: parsed by oci-spec, its digest turned into our
+/// [`Digest`] (which the store can verify) when the manifest is read, so that a digest in
+/// an algorithm we cannot check fails the pull before anything is fetched.
 #[derive(Debug, Clone)]
-pub struct Descriptor {
-    pub media_type: String,
+pub struct Target {
+    pub media_type: MediaType,
     pub digest: Digest,
     pub size: u64,
     pub platform: Option<Platform>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
+impl Target {
+    fn of(d: &Descriptor, what: &str) -> Result<Target, ParseError> {
+        Ok(Target {
+            media_type: d.media_type().clone(),
+            digest: oci::digest(d).map_err(|e| ParseError::Invalid(format!("{what}: {e}")))?,
+            size: d.size(),
+            platform: d.platform().clone(),
+        })
     }
 }
 
 #[derive(Debug, Clone)]
 pub enum Manifest {
-    Index(Vec<Descriptor>),
+    Index(Vec<Target>),
     Image {
-        config: Descriptor,
-        layers: Vec<Descriptor>,
+        config: Target,
+        layers: Vec<Target>,
     },
     /// Layers base first, empty ones dropped; `v1_compat` is the top layer's v1 JSON.
     Schema1 {
@@ -78,6 +80,8 @@ fn media_type_of(content_type: &str) -> &str {
 
 /// Parses a manifest. The media type comes from `Content-Type`; registries that answer
 /// `application/json` or nothing useful get the body's own `mediaType`/`schemaVersion`.
+/// (oci-spec cannot make this choice: it has no docker media types and no schema 1, and
+/// its types accept any `mediaType`, so the dispatch stays ours.)
 pub fn parse(content_type: &str, body: &[u8]) -> Result<Manifest, ParseError> {
     let json: Value =
         serde_json::from_slice(body).map_err(|e| ParseError::Invalid(format!("not JSON: {e}")))?;
@@ -89,8 +93,8 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Manifest, ParseError> {
         media_type = sniff(&json).ok_or(ParseError::Unsupported(media_type.clone()))?;
     }
     match media_type.as_str() {
-        DOCKER_LIST | OCI_INDEX => parse_index(&json),
-        DOCKER_V2 | OCI_MANIFEST => parse_image(&json),
+        DOCKER_LIST | OCI_INDEX => parse_index(json),
+        DOCKER_V2 | OCI_MANIFEST => parse_image(json),
         _ => parse_schema1(&json),
     }
 }
@@ -121,72 +125,40 @@ pub enum ParseError {
     Invalid(String),
 }
 
-fn descriptor(v: &Value, what: &str) -> Result<Descriptor, ParseError> {
-    let digest = v
-        .get("digest")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ParseError::Invalid(format!("{what} has no digest")))?;
-    let digest = Digest::parse(digest).map_err(|e| ParseError::Invalid(format!("{what}: {e}")))?;
-    let size = v
-        .get("size")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| ParseError::Invalid(format!("{what} {digest} has no size")))?;
-    let platform = v.get("platform").map(|p| Platform {
-        os: p
-            .get("os")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        architecture: p
-            .get("architecture")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        variant: p.get("variant").and_then(Value::as_str).map(str::to_string),
-    });
-    Ok(Descriptor {
-        media_type: v
-            .get("mediaType")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        digest,
-        size,
-        platform,
-    })
-}
-
-fn parse_index(json: &Value) -> Result<Manifest, ParseError> {
-    let entries = json
-        .get("manifests")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ParseError::Invalid("manifest list has no manifests array".into()))?;
-    let list = entries
+/// A docker manifest list or an OCI index, as oci-spec's `ImageIndex` (docker's list
+/// has the same shape; its media types are kept as `MediaType::Other`).
+fn parse_index(json: Value) -> Result<Manifest, ParseError> {
+    let index = oci::image_index(json, Sizes::Required).map_err(ParseError::Invalid)?;
+    let list = index
+        .manifests()
         .iter()
-        .map(|e| descriptor(e, "manifest list entry"))
+        .enumerate()
+        .map(|(i, e)| Target::of(e, &format!("manifests[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Manifest::Index(list))
 }
 
-fn parse_image(json: &Value) -> Result<Manifest, ParseError> {
+/// A docker schema 2 or OCI image manifest, as oci-spec's `ImageManifest` (a docker
+/// `mediaType` in the body is kept as `MediaType::Other`; skopeo's OCI manifests have none).
+fn parse_image(json: Value) -> Result<Manifest, ParseError> {
+    // oci-spec takes any number here; only 2 is this format.
     if json.get("schemaVersion").and_then(Value::as_u64) != Some(2) {
         return Err(ParseError::Invalid("schemaVersion is not 2".into()));
     }
-    let config = descriptor(
-        json.get("config")
-            .ok_or_else(|| ParseError::Invalid("manifest has no config".into()))?,
-        "config",
-    )?;
-    let layers = json
-        .get("layers")
-        .and_then(Value::as_array)
-        .ok_or_else(|| ParseError::Invalid("manifest has no layers array".into()))?
+    let manifest = oci::image_manifest(json, Sizes::Required).map_err(ParseError::Invalid)?;
+    let config = Target::of(manifest.config(), "config")?;
+    let layers = manifest
+        .layers()
         .iter()
-        .map(|l| descriptor(l, "layer"))
+        .enumerate()
+        .map(|(i, l)| Target::of(l, &format!("layers[{i}]")))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Manifest::Image { config, layers })
 }
 
+/// Docker schema 1 (signed or not) has no type in oci-spec, which knows only the OCI
+/// formats: its `fsLayers`/`history` pairs and the `v1Compatibility` JSON strings inside
+/// are read by hand, top layer first, as docker does.
 fn parse_schema1(json: &Value) -> Result<Manifest, ParseError> {
     let fs_layers = json
         .get("fsLayers")
@@ -254,12 +226,12 @@ fn parse_schema1(json: &Value) -> Result<Manifest, ParseError> {
     })
 }
 
-/// Picks the entry for `os/arch` (and, for arm, the variant when the list names one).
-pub fn choose_platform(entries: &[Descriptor], os: &str, arch: &str) -> Result<Descriptor, String> {
+/// Picks the entry for `os/arch` (the first one; the variant is not compared).
+pub fn choose_platform(entries: &[Target], os: &str, arch: &str) -> Result<Target, String> {
     let found = entries.iter().find(|d| {
         d.platform
             .as_ref()
-            .is_some_and(|p| p.os == os && p.architecture == arch)
+            .is_some_and(|p| oci::is_platform(p, os, arch))
     });
     match found {
         Some(d) => Ok(d.clone()),
@@ -269,7 +241,7 @@ pub fn choose_platform(entries: &[Descriptor], os: &str, arch: &str) -> Result<D
                 .map(|d| {
                     d.platform
                         .as_ref()
-                        .map(|p| p.to_string())
+                        .map(oci::platform_name)
                         .unwrap_or_else(|| "unknown".into())
                 })
                 .collect();
@@ -284,6 +256,11 @@ pub fn choose_platform(entries: &[Descriptor], os: &str, arch: &str) -> Result<D
 
 /// Builds an image config (OCI shape) from a schema 1 manifest's top v1 JSON, with the
 /// diff ids found while unpacking. Its digest becomes the image id.
+///
+/// Assembled as JSON, not as oci-spec's `ImageConfiguration`: docker's v1 `config` is
+/// copied verbatim, and oci-spec's `Config` would drop the keys it does not know
+/// (`Hostname`, `OnBuild`…) and reorder the rest, changing these bytes and so the id of
+/// every schema 1 image already pulled.
 pub fn schema1_config(v1_compat: &Value, history: &[Value], diff_ids: &[Digest]) -> Vec<u8> {
     let mut config = serde_json::Map::new();
     for key in ["architecture", "os", "created", "author", "config"] {
@@ -396,6 +373,136 @@ mod tests {
         .expect("config json");
         assert_eq!(cfg["config"]["Cmd"][0], "sh");
         assert_eq!(cfg["rootfs"]["diff_ids"][0], d('e'));
+    }
+
+    /// The schema 1 config's digest is the image id: its bytes must not drift.
+    #[test]
+    fn schema1_config_bytes_are_stable() {
+        let body = serde_json::json!({
+            "schemaVersion": 1, "name": "x", "tag": "latest",
+            "fsLayers": [{"blobSum": d('b')}, {"blobSum": EMPTY_GZ_LAYER}, {"blobSum": d('a')}],
+            "history": [
+                {"v1Compatibility": "{\"id\":\"top\",\"created\":\"2020-01-02T03:04:05Z\",\"author\":\"me\",\"container_config\":{\"Cmd\":[\"/bin/sh\",\"-c\",\"#(nop) CMD [\\\"sh\\\"]\"]},\"config\":{\"Hostname\":\"h\",\"Cmd\":[\"sh\"],\"OnBuild\":null},\"architecture\":\"amd64\",\"os\":\"linux\"}"},
+                {"v1Compatibility": "{\"id\":\"mid\",\"throwaway\":true,\"created\":\"2020-01-01T00:00:00Z\"}"},
+                {"v1Compatibility": "{\"id\":\"base\",\"container_config\":{\"Cmd\":[\"/bin/sh\",\"-c\",\"#(nop) ADD file\"]}}"}
+            ]
+        });
+        let Manifest::Schema1 {
+            v1_compat, history, ..
+        } = parse(DOCKER_V1, &serde_json::to_vec(&body).expect("json")).expect("parses")
+        else {
+            panic!("not schema1")
+        };
+        let cfg = schema1_config(
+            &v1_compat,
+            &history,
+            &[
+                Digest::parse(&d('e')).expect("d"),
+                Digest::parse(&d('f')).expect("d"),
+            ],
+        );
+        assert_eq!(
+            String::from_utf8(cfg).expect("utf8"),
+            concat!(
+                r#"{"architecture":"amd64","author":"me","config":{"Cmd":["sh"],"Hostname":"h","OnBuild":null},"#,
+                r#""created":"2020-01-02T03:04:05Z","history":[{"created_by":"/bin/sh -c #(nop) ADD file"},"#,
+                r#"{"created":"2020-01-01T00:00:00Z","created_by":"","empty_layer":true},"#,
+                r#"{"created":"2020-01-02T03:04:05Z","created_by":"/bin/sh -c #(nop) CMD [\"sh\"]"}],"#,
+                r#""os":"linux","rootfs":{"diff_ids":["sha256:eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee","#,
+                r#""sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"],"type":"layers"}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn media_type_names_agree_with_oci_spec() {
+        use oci_spec::image::ToDockerV2S2 as _;
+        assert_eq!(MediaType::ImageManifest.as_ref(), OCI_MANIFEST);
+        assert_eq!(MediaType::ImageIndex.as_ref(), OCI_INDEX);
+        assert_eq!(MediaType::ImageManifest.to_docker_v2s2(), Ok(DOCKER_V2));
+        assert_eq!(MediaType::ImageIndex.to_docker_v2s2(), Ok(DOCKER_LIST));
+    }
+
+    #[test]
+    fn docker_list_and_media_types_in_bodies_are_read() {
+        // A docker v2 manifest stating its docker media type, a docker list whose entries
+        // do, and one entry with a variant and an `os.version`.
+        let body = serde_json::json!({
+            "schemaVersion": 2, "mediaType": DOCKER_V2,
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": d('c'), "size": 10},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": d('a'), "size": 5}]
+        });
+        let bytes = serde_json::to_vec(&body).expect("json");
+        let Manifest::Image { layers, .. } = parse("application/json", &bytes).expect("parses")
+        else {
+            panic!("not an image")
+        };
+        assert_eq!(
+            layers[0].media_type.to_string(),
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        );
+        let list = serde_json::json!({
+            "schemaVersion": 2, "mediaType": DOCKER_LIST,
+            "manifests": [
+                {"mediaType": DOCKER_V2, "digest": d('a'), "size": 1,
+                 "platform": {"os": "windows", "architecture": "amd64", "os.version": "10.0.17763.1"}},
+                {"mediaType": DOCKER_V2, "digest": d('b'), "size": 1,
+                 "platform": {"os": "linux", "architecture": "arm", "variant": "v7"}}
+            ]
+        });
+        let Manifest::Index(list) =
+            parse(DOCKER_LIST, &serde_json::to_vec(&list).expect("json")).expect("parses")
+        else {
+            panic!("not a list")
+        };
+        assert_eq!(
+            choose_platform(&list, "linux", "arm")
+                .expect("arm")
+                .digest
+                .to_string(),
+            d('b')
+        );
+        assert_eq!(
+            choose_platform(&list, "linux", "amd64").expect_err("none"),
+            "windows/amd64, linux/arm/v7"
+        );
+    }
+
+    #[test]
+    fn descriptor_errors_name_the_descriptor() {
+        let e = parse(
+            OCI_MANIFEST,
+            format!(
+                r#"{{"schemaVersion":2,"config":{{"digest":"{}","size":1}},"layers":[{{"digest":"{}"}}]}}"#,
+                d('c'),
+                d('a')
+            )
+            .as_bytes(),
+        )
+        .expect_err("no size");
+        assert_eq!(
+            e,
+            ParseError::Invalid(format!("layers[0] {}: missing field `size`", d('a')))
+        );
+        let e = parse(
+            OCI_INDEX,
+            format!(
+                r#"{{"manifests":[{{"digest":"sha384:{}","size":1}}]}}"#,
+                "a".repeat(96)
+            )
+            .as_bytes(),
+        )
+        .expect_err("sha384");
+        assert!(
+            e.to_string().starts_with("manifests[0]: invalid digest")
+                && e.to_string().contains("unsupported digest algorithm"),
+            "{e}"
+        );
+        let e = parse(OCI_INDEX, br#"{"schemaVersion":2}"#).expect_err("no manifests");
+        assert_eq!(
+            e,
+            ParseError::Invalid("manifest list: missing field `manifests`".into())
+        );
     }
 
     #[test]

@@ -5,10 +5,41 @@
 //! URL when one is set). The first endpoint that resolves the reference serves the whole
 //! pull. Plain HTTP is used for `--insecure-registry` hosts and for loopback hosts
 //! (Mesos treats `localhost`/`127.0.0.1` the same way).
+//!
+//! # Why not `oci-client`
+//!
+//! `oci-client` (formerly `oci-distribution`; as of 0.17) speaks the same protocol but
+//! does not do what this puller must:
+//!
+//! - **Schema 1.** It asks only for schema 2 and OCI media types and refuses a manifest
+//!   whose `schemaVersion` is not 2; signed and unsigned schema 1 are pulled here.
+//! - **Endpoints.** It takes one mirror per reference (`Reference::set_mirror_registry`,
+//!   adding `?ns=`) and does not fall back. Here every `--registry-mirror` of the host is
+//!   tried in order, then the registry; Mesos' `--docker_registry` replaces Docker Hub for
+//!   names without a host when it is a URL, and sends them to `../archive.rs` when it is a
+//!   directory (the store chooses the puller).
+//! - **Verification on the way in.** Its `pull_blob_stream` checks the digest when the
+//!   stream ends, not the descriptor's size. The store hashes and counts each layer as it
+//!   streams into the unpacker, stops one that runs past its size, and makes it visible
+//!   only once both match (`store/ingest.rs`, below every puller).
+//! - **Sharing.** Its `pull` reads an image's layers into memory, at most
+//!   `max_concurrent_download` at a time within that one call. The store joins concurrent
+//!   pulls of a reference and of a layer into one (single flight), bounds downloads over
+//!   all pulls (`--max-concurrent-downloads`) and never holds a whole layer.
+//! - **Credentials.** It knows a user and password (Basic, or exchanged for a token by
+//!   GET) and a bearer token sent as is; not a CRI `AuthConfig` identity token, which is
+//!   an OAuth2 refresh token exchanged by POST as docker does, and it reads no docker
+//!   `config.json`. Here the CRI's credentials go to the image's own registry, and
+//!   otherwise `--docker-config`'s entry for the endpoint's host (a mirror's own), and
+//!   each request's own Basic or Bearer challenge is answered (`auth.rs`, `session.rs`).
 
 pub mod auth;
 pub mod manifest;
 pub mod session;
+
+/// `rootfs.diff_ids` of an image config (read as oci-spec's `ImageConfiguration`); the
+/// store checks the layers it unpacked against them.
+pub use super::oci::config_diff_ids;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -209,7 +240,7 @@ async fn resolve_on(session: &Session, reference: &Reference) -> Result<ImagePla
                         size: Some(l.size),
                     },
                     diff_id: Some(diff_id),
-                    media_type: l.media_type,
+                    media_type: l.media_type.to_string(),
                 })
                 .collect();
             (ConfigSource::Blob(bytes), layers)
@@ -273,22 +304,6 @@ fn manifest_digest(
         }
         None => Ok(Digest::sha256_of(body)),
     }
-}
-
-/// `rootfs.diff_ids` of an image config.
-pub fn config_diff_ids(config: &[u8]) -> Result<Vec<Digest>, String> {
-    let json: serde_json::Value =
-        serde_json::from_slice(config).map_err(|e| format!("image config is not JSON: {e}"))?;
-    json.pointer("/rootfs/diff_ids")
-        .and_then(|v| v.as_array())
-        .ok_or_else(|| "image config has no rootfs.diff_ids".to_string())?
-        .iter()
-        .map(|v| {
-            v.as_str()
-                .ok_or_else(|| "diff id is not a string".to_string())
-                .and_then(|s| Digest::parse(s).map_err(|e| e.to_string()))
-        })
-        .collect()
 }
 
 struct RegistryFetcher {

@@ -165,6 +165,8 @@ impl Session {
                     ));
                 }
                 let body = self.read_limited(resp, &realm, 1 << 20).await?;
+                // Docker's token answer (`token`, or OAuth2's `access_token`) has no type
+                // in oci-spec, whose `image` types cover only the image documents.
                 let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
                     self.auth_error(url, format!("token endpoint {realm} sent bad JSON: {e}"))
                 })?;
