@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use crate::containerizer::Containerizer;
+use crate::containerizer::{Containerizer, ContainerizerError};
+use crate::isolators::docker::runtime::ImageRuntime;
 use crate::provisioner::store::Store;
 
 pub struct Core {
@@ -12,4 +13,19 @@ pub struct Core {
     pub containerizer: Arc<Containerizer>,
     /// `--image-gc-config` exclusions, added to every manual prune.
     pub gc_excluded: Vec<String>,
+}
+
+impl Core {
+    /// The runtime config of an image in the store (by reference or id): what a door needs
+    /// to resolve a container's command by its rules before handing it over.
+    pub fn image_runtime(&self, image: &str) -> Result<ImageRuntime, ContainerizerError> {
+        let found = self
+            .store
+            .status(image)?
+            .ok_or_else(|| ContainerizerError::ImageNotFound {
+                image: image.to_string(),
+            })?;
+        let config = self.store.config(&found.id)?.unwrap_or_default();
+        Ok(ImageRuntime::from_image_config_bytes(&config)?)
+    }
 }

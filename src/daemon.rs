@@ -4,9 +4,11 @@
 use std::sync::Arc;
 
 use crate::config::{DockerRegistry, Settings};
-use crate::containerizer::{network, Containerizer, Options as ContainerizerOptions};
+use crate::containerizer::{Containerizer, Options as ContainerizerOptions};
 use crate::core::Core;
 use crate::cri;
+use crate::isolators::network::cni::{Cni, CniConfig};
+use crate::isolators::Isolators;
 use crate::provisioner::puller::registry::{auth::DockerConfig, RegistryOptions};
 use crate::provisioner::store::gc::{self, GcConfig};
 use crate::provisioner::store::{Store, StoreOptions};
@@ -66,20 +68,27 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     })
     .await??;
     tracing::info!(backend = %backend.kind(), "rootfs backend");
-    let containerizer = Containerizer::open(ContainerizerOptions {
+    let binary = std::env::current_exe()?;
+    let options = ContainerizerOptions {
         root: settings.root.clone(),
         run_root: settings.run_root.clone(),
         store: store.clone(),
         backend,
-        binary: std::env::current_exe()?,
-        network: network::isolator(
-            &settings.cni_conf_dir,
-            &settings.cni_bin_dirs,
-            &settings.root.join("cni"),
-            settings.cni_plugin_timeout,
+        binary: binary.clone(),
+        isolators: Isolators::standard(
+            Cni::new(CniConfig {
+                conf_dir: settings.cni_conf_dir.clone(),
+                bin_dirs: settings.cni_bin_dirs.clone(),
+                cache_dir: settings.root.join("cni"),
+                plugin_timeout: settings.cni_plugin_timeout,
+            }),
+            binary.clone(),
         ),
-    })?;
+    };
+    // Recovery reads every bundle and may record ends: off the async threads.
+    let containerizer = tokio::task::spawn_blocking(move || Containerizer::open(options)).await??;
     containerizer.sweep_half_made().await;
+    containerizer.reconcile_images().await?;
     match containerizer.network_ready() {
         Ok(()) => tracing::info!(conf_dir = %settings.cni_conf_dir.display(), "pod network ready"),
         Err(reason) => tracing::warn!(%reason, "no pod network: only host-network pods can run"),

@@ -18,12 +18,15 @@
 pub mod config;
 pub mod containerizer;
 pub mod core;
+pub mod crash;
 pub mod cri;
 pub mod daemon;
 pub mod db_json;
 pub mod error;
+pub mod handshake;
 pub mod isolators;
 pub mod launcher;
+pub mod mesos;
 pub mod monitor;
 pub mod perm;
 pub mod provisioner;

@@ -22,7 +22,9 @@ fn main() -> std::process::ExitCode {
         // No tokio here: the launcher must run in a single-threaded process.
         Command::Launch(flags) => return launch(flags),
         // Both single-threaded too: they clone or setns into container namespaces.
-        Command::Monitor(flags) => return ucr::monitor::main(&flags.bundle, flags.sync_fd),
+        Command::Monitor(flags) => {
+            return ucr::monitor::main(&flags.bundle, flags.sync_fd, flags.hold_fd)
+        }
         Command::Exec(flags) => return ucr::launcher::exec::main(&flags.spec, flags.report_fd),
         Command::PodInit(flags) => return ucr::launcher::pod_init::main(&flags.dir, flags.sync_fd),
         Command::Pull(flags) => {

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+use ucr::handshake::{self, Report as SyncReport};
 use ucr::launcher::spec::Mount;
 use ucr::launcher::LaunchSpec;
-use ucr::monitor::{self, ExitRecord, MonitorConfig, SyncReport};
+use ucr::monitor::{self, ExitRecord, MonitorConfig};
 
 /// A bundle directory `dir/<name>` with its `monitor.json`; the log goes to
 /// `dir/<name>.log`.
@@ -50,13 +51,19 @@ fn start(bundle: &Path) -> SyncReport {
         .expect("run ucr monitor");
     drop(write_end);
     assert!(status.success(), "the detaching parent exits 0: {status}");
-    monitor::read_report(File::from(read_end)).expect("report")
+    read_report(File::from(read_end))
+}
+
+/// The monitor's report (`ucr::handshake`), with a generous deadline.
+fn read_report<F: std::io::Read + std::os::fd::AsFd>(mut from: F) -> SyncReport {
+    handshake::receive(&mut from, std::time::Duration::from_secs(30)).expect("report")
 }
 
 fn started(report: SyncReport) -> i32 {
     match report {
         SyncReport::Started { pid } => pid,
         SyncReport::Failed { message } => panic!("container did not start: {message}"),
+        SyncReport::Held(p) => panic!("held without being asked to: {p:?}"),
     }
 }
 
@@ -308,7 +315,7 @@ async fn the_monitor_outlives_its_daemon_and_reopens_the_log() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("start the stand-in daemon");
-    let report = monitor::read_report(daemon.stdout.take().expect("stdout")).expect("report");
+    let report = read_report(daemon.stdout.take().expect("stdout"));
     let pid = started(report);
     let monitor_pid = detached_monitor(&bundle);
     daemon.kill().expect("SIGKILL the daemon");
@@ -411,7 +418,7 @@ fn a_bad_bundle_is_reported_before_detaching() {
         .output()
         .expect("run ucr monitor");
     assert_eq!(out.status.code(), Some(1));
-    let report = monitor::read_report(File::from(read_end)).expect("report");
+    let report = read_report(File::from(read_end));
     let SyncReport::Failed { message } = report else {
         panic!("expected an error, got {report:?}");
     };

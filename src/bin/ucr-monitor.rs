@@ -16,5 +16,5 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let flags = Cli::parse().flags;
-    ucr::monitor::main(&flags.bundle, flags.sync_fd)
+    ucr::monitor::main(&flags.bundle, flags.sync_fd, flags.hold_fd)
 }

@@ -48,9 +48,14 @@ pub struct MonitorFlags {
     /// The container's bundle directory (holds monitor.json; receives pid and exit files).
     #[arg(long)]
     pub bundle: PathBuf,
-    /// An inherited descriptor on which the monitor reports `ok <pid>` or `error <why>`.
+    /// An inherited descriptor on which the monitor reports (`held`, `ok <pid>`, `error
+    /// <why>`; see `ucr::handshake`).
     #[arg(long)]
     pub sync_fd: Option<i32>,
+    /// An inherited descriptor on which the daemon releases the container held before
+    /// exec (without it the container is not held).
+    #[arg(long)]
+    pub hold_fd: Option<i32>,
 }
 
 #[derive(Debug, Args)]

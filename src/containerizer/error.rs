@@ -14,12 +14,6 @@ pub enum ContainerizerError {
     PodNotFound { id: String },
     #[error("container {id:?} not found")]
     ContainerNotFound { id: String },
-    #[error("{what} id prefix {prefix:?} matches {count} ids")]
-    Ambiguous {
-        what: &'static str,
-        prefix: String,
-        count: usize,
-    },
     #[error("pod sandbox {id} is not ready")]
     PodNotReady { id: String },
     #[error("container {id} is {state:?}: cannot {op}")]
@@ -37,16 +31,12 @@ pub enum ContainerizerError {
     #[error(transparent)]
     Runtime(#[from] crate::isolators::docker::runtime::RuntimeError),
     #[error(transparent)]
-    User(#[from] crate::launcher::user::UserError),
-    #[error(transparent)]
     Db(#[from] super::db::DbError),
+    /// An isolator refused or failed (its name in the message).
     #[error(transparent)]
-    PodFiles(#[from] super::pod_files::PodFilesError),
-    #[error("pod sandbox {id}: network: {source}")]
-    Network {
-        id: String,
-        source: crate::isolators::network::cni::CniError,
-    },
+    Isolator(#[from] crate::isolators::Failed),
+    #[error("container {id:?} already exists")]
+    AlreadyExists { id: String },
     #[error("container {id}: {message}")]
     Start { id: String, message: String },
     #[error("exec in container {id} timed out after {seconds}s")]
@@ -74,7 +64,7 @@ impl Kind for ContainerizerError {
     fn kind(&self) -> ErrorKind {
         use ContainerizerError::*;
         match self {
-            Invalid { .. } | Ambiguous { .. } => ErrorKind::InvalidArgument,
+            Invalid { .. } => ErrorKind::InvalidArgument,
             PodNotFound { .. } | ContainerNotFound { .. } | ImageNotFound { .. } => {
                 ErrorKind::NotFound
             }
@@ -83,12 +73,11 @@ impl Kind for ContainerizerError {
             }
             Exec { kind, .. } => *kind,
             ExecTimeout { .. } => ErrorKind::DeadlineExceeded,
+            AlreadyExists { .. } => ErrorKind::AlreadyExists,
             Store(e) => e.kind(),
             Backend(e) => e.kind(),
             Runtime(e) => e.kind(),
-            User(e) => e.kind(),
-            PodFiles(e) => e.kind(),
-            Network { source, .. } => source.kind(),
+            Isolator(e) => e.kind(),
             Db(_) | Task(_) | Start { .. } => ErrorKind::Internal,
             Io { source, .. } => io_kind(source),
         }

@@ -28,11 +28,11 @@ impl Containerizer {
     /// its own kind, never an exit code: a command may exit 127 or 255 too.
     pub async fn exec_sync(
         self: &Arc<Self>,
-        wanted: &str,
+        id: &str,
         cmd: &[String],
         timeout: i64,
     ) -> Result<ExecOutput, ContainerizerError> {
-        let c = self.container_status(wanted)?;
+        let c = self.container_status(id).await?;
         let (ContainerState::Running, Some(process)) = (c.state, c.process) else {
             return Err(ContainerizerError::BadState {
                 id: c.id,

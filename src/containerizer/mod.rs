@@ -1,27 +1,34 @@
 //! The containerizer: pod sandboxes and containers, their lifecycle state machine,
-//! persistence and recovery. The front doors (CRI now, the Mesos operator API later) call
-//! it with plain Rust types (`types`); it drives the provisioner (rootfs backends), the
-//! launcher (through one monitor process per container) and the isolators.
+//! persistence and recovery. The front doors (the CRI now, the Mesos operator API next)
+//! call it with plain, door-neutral types (`types`): a container arrives with its
+//! process resolved by the door's rules; ids are exact (a door that allows prefixes
+//! resolves them first, from [`Containerizer::container_ids`]); a container need not
+//! belong to a pod (a Mesos standalone container has namespaces of its own).
 //!
-//! - `pod`: RunPodSandbox/Stop/Remove: pinned namespaces, pod files, /dev/shm;
-//! - `container`: Create/Start/Stop/Remove/Status; `exec`: ExecSync;
-//! - `recover`: what a restarted daemon finds; `db`, `paths`, `types`, `error`.
+//! It drives the provisioner (rootfs backends), the isolators (one ordered table, see
+//! `isolators`) and the launcher, through one monitor process per container.
 //!
-//! Concurrency: every change to one pod or container holds that id's async lock; the
-//! in-memory maps are a cache of the database, updated after each commit. Creation is
-//! single-flight by name, so kubelet's retries of a slow RunPodSandbox/CreateContainer get
-//! the first call's result instead of "name is reserved".
+//! - `pod`: RunPodSandbox/Stop/Remove: the sandbox's namespaces and its isolators;
+//! - `container/`: create, start/stop/remove, status, the launch spec, the monitor;
+//! - `exec`: ExecSync; `recover`: what a restarted daemon finds; `trash`: removed
+//!   containers deleted in the background;
+//! - `locks`: per-pod (shared or exclusive) and per-container locks;
+//! - `db`, `paths`, `types`, `error`.
+//!
+//! Concurrency: every change to one pod or container holds its lock (`locks` says in which
+//! order); the in-memory maps are a cache of the database, updated after each commit.
+//! Creation is single-flight by the door's key, so a client's retry of a slow
+//! RunPodSandbox/CreateContainer gets the first call's result instead of a duplicate.
 
 mod container;
 mod db;
 pub mod error;
 mod exec;
-pub mod network;
+mod locks;
 pub mod paths;
 mod pod;
-pub mod pod_files;
 mod recover;
-mod sysctl;
+mod trash;
 pub mod types;
 
 use std::collections::HashMap;
@@ -31,7 +38,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::isolators::network::cni::Cni;
+use crate::isolators::Isolators;
 use crate::provisioner::backend::Backend;
 use crate::provisioner::store::flight::Flights;
 use crate::provisioner::store::Store;
@@ -46,8 +53,8 @@ pub struct Options {
     pub backend: Box<dyn Backend>,
     /// The `ucr` binary, re-executed as `ucr monitor` and `ucr exec`.
     pub binary: PathBuf,
-    /// The pods' networks (see `network`).
-    pub network: Cni,
+    /// The isolator table (`Isolators::standard` on a node).
+    pub isolators: Isolators,
 }
 
 #[derive(Default)]
@@ -62,36 +69,36 @@ pub struct Containerizer {
     store: Arc<Store>,
     backend: Box<dyn Backend>,
     binary: PathBuf,
-    network: Cni,
+    isolators: Isolators,
     cache: Mutex<Cache>,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    locks: locks::Locks,
     pod_flights: Arc<Flights<String, ContainerizerError>>,
     container_flights: Arc<Flights<String, ContainerizerError>>,
     events: broadcast::Sender<Event>,
-    /// Makes recording a container's exit atomic (see `refreshed`).
-    exits: Mutex<()>,
+    trash: trash::Trash,
 }
 
 impl Containerizer {
-    /// Opens the database and reconciles it with what is really running.
+    /// Opens the database and reconciles it with what is really running. Blocking.
     pub fn open(opts: Options) -> Result<Arc<Self>, ContainerizerError> {
         let paths = Paths::new(&opts.root, &opts.run_root);
         paths.prepare().map_err(error::io("prepare", &opts.root))?;
         let db = db::Db::open(&paths.db())?;
         let (events, _) = broadcast::channel(1024);
+        let trash = trash::Trash::new(paths.trash());
         let c = Containerizer {
             paths,
             db,
             store: opts.store,
             backend: opts.backend,
             binary: opts.binary,
-            network: opts.network,
+            isolators: opts.isolators,
             cache: Mutex::default(),
-            locks: Mutex::default(),
+            locks: locks::Locks::default(),
             pod_flights: Arc::default(),
             container_flights: Arc::default(),
             events,
-            exits: Mutex::new(()),
+            trash,
         };
         c.recover()?;
         if !crate::sys::process::has_sys_resource() {
@@ -106,59 +113,27 @@ impl Containerizer {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The async lock serialising changes to one pod or container.
-    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(id.to_string())
-            .or_default()
-            .clone()
+    /// Every pod's id (for a door that resolves id prefixes).
+    pub fn pod_ids(&self) -> Vec<String> {
+        self.cache().pods.keys().cloned().collect()
     }
 
-    fn forget_lock(&self, id: &str) {
-        self.locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+    /// Every container's id (for a door that resolves id prefixes).
+    pub fn container_ids(&self) -> Vec<String> {
+        self.cache().containers.keys().cloned().collect()
     }
 
-    /// Full id for an id or a unique prefix of one (crictl passes short ids).
-    fn resolve_id<'a>(
-        what: &'static str,
-        ids: impl Iterator<Item = &'a String>,
-        wanted: &str,
-    ) -> Result<Option<String>, ContainerizerError> {
-        if wanted.is_empty() {
-            return Err(ContainerizerError::Invalid {
-                field: "id",
-                value: String::new(),
-                reason: "must not be empty",
-            });
-        }
-        let matches: Vec<&String> = ids.filter(|id| id.starts_with(wanted)).collect();
-        if let Some(exact) = matches.iter().find(|id| id.as_str() == wanted) {
-            return Ok(Some((*exact).clone()));
-        }
-        match matches.len() {
-            0 => Ok(None),
-            1 => Ok(Some(matches[0].clone())),
-            count => Err(ContainerizerError::Ambiguous {
-                what,
-                prefix: wanted.to_string(),
-                count,
-            }),
+    /// Whether pods can be networked now; the reason when not (CRI `NetworkReady`).
+    pub fn network_ready(&self) -> Result<(), String> {
+        match self.isolators.get("network/cni") {
+            Some(net) => net.ready(),
+            None => Err("the network/cni isolator is not enabled".into()),
         }
     }
 
-    fn pod_id(&self, wanted: &str) -> Result<Option<String>, ContainerizerError> {
-        let cache = self.cache();
-        Self::resolve_id("pod sandbox", cache.pods.keys(), wanted)
-    }
-
-    fn container_id(&self, wanted: &str) -> Result<Option<String>, ContainerizerError> {
-        let cache = self.cache();
-        Self::resolve_id("container", cache.containers.keys(), wanted)
+    /// The isolators, in the table's order (their Mesos names).
+    pub fn isolators(&self) -> Vec<&'static str> {
+        self.isolators.names()
     }
 
     fn emit(&self, container: &Container, kind: EventKind) {
@@ -198,8 +173,8 @@ fn new_id() -> String {
     format!("{a:032x}{b:032x}")
 }
 
-/// Names, ids and other path-like strings a request carries become file names; refuse
-/// what could escape or confuse.
+/// Ids and names a request carries become file names; refuse what could escape or
+/// confuse, whatever the door (each door adds its own rules on top).
 fn validate_name(field: &'static str, value: &str) -> Result<(), ContainerizerError> {
     let bad = |reason| ContainerizerError::Invalid {
         field,
@@ -215,5 +190,25 @@ fn validate_name(field: &'static str, value: &str) -> Result<(), ContainerizerEr
     if value == "." || value == ".." {
         return Err(bad("must not be . or .."));
     }
+    if value.len() > 255 {
+        return Err(bad("is longer than 255 bytes"));
+    }
     Ok(())
+}
+
+/// A single flight's error, for each of its waiters.
+fn flight_error(e: Arc<ContainerizerError>) -> ContainerizerError {
+    Arc::try_unwrap(e).unwrap_or_else(|e| ContainerizerError::Start {
+        id: String::new(),
+        message: crate::error::chain(&*e),
+    })
+}
+
+/// Runs blocking work (mounts, file trees, fsyncs) off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ContainerizerError> + Send + 'static,
+) -> Result<T, ContainerizerError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ContainerizerError::Task(e.to_string()))?
 }

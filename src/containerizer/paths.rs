@@ -4,6 +4,8 @@
 //! <root>/containerizer.redb              pods and containers (survives restarts)
 //! <root>/containers/<cid>/rootfs/        the container's root (a backend mount point)
 //! <root>/containers/<cid>/scratch/       the backend's own (overlay upper/work dirs)
+//! <root>/trash/<cid>/                    a removed container's dir, being deleted in the
+//!                                        background (rootfs and scratch inside)
 //! <run-root>/pods/<pid>/ns/{net,ipc,uts,pid} pinned namespaces (bind mounts of nsfs files)
 //! <run-root>/pods/<pid>/init.pid         the pod init's pid (shared PID namespace only)
 //! <run-root>/pods/<pid>/etc/             hosts, hostname, resolv.conf bound into containers
@@ -41,6 +43,7 @@ impl Paths {
             self.root.join("containers"),
             self.run_root.join("containers"),
             self.run_root.join("pods"),
+            self.trash(),
         ];
         for dir in &dirs {
             crate::perm::own_dir(dir)?;
@@ -50,6 +53,11 @@ impl Paths {
             crate::perm::tighten(&self.bundle(&id), &[])?;
         }
         Ok(())
+    }
+    /// Where removed containers go to be deleted (same filesystem as their rootfs, so
+    /// moving them is a rename).
+    pub fn trash(&self) -> PathBuf {
+        self.root.join("trash")
     }
     pub fn db(&self) -> PathBuf {
         self.root.join("containerizer.redb")

@@ -1,15 +1,19 @@
 //! What the front doors hand the containerizer and get back: plain Rust, no protobuf or
-//! HTTP types. The CRI adapter (`cri/runtime.rs`) translates to and from these.
+//! HTTP types, and no door's rules. Each door resolves its requests into these (the CRI
+//! door's `cri/runtime/`, the Mesos door's `mesos/`): a container arrives with its argv,
+//! working directory and user already decided, its log path absolute, its stop signal
+//! known.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sys::pidfd::ProcessId;
+
 pub type Labels = BTreeMap<String, String>;
 
-/// A pod's identity as kubelet gives it: (namespace, name, uid, attempt) names one pod
-/// sandbox; a retry with the same four gets the same sandbox back.
+/// A pod's identity as kubelet gives it, kept for listing it back.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PodMetadata {
     pub name: String,
@@ -25,8 +29,16 @@ pub struct DnsConfig {
     pub options: Vec<String>,
 }
 
+/// Traffic shaping for a pod's network (CNI `bandwidth` capability).
+pub use crate::isolators::network::cni::Bandwidth;
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PodConfig {
+    /// The door's idempotency key: a second request with the key of a pod that exists (or
+    /// is being made) gets that pod. The CRI door uses namespace/name/uid/attempt, as
+    /// kubelet retries a slow RunPodSandbox with the same four.
+    #[serde(default)]
+    pub key: String,
     pub metadata: PodMetadata,
     pub hostname: String,
     /// Absolute directory under which container log paths are relative.
@@ -44,7 +56,9 @@ pub struct PodConfig {
     /// Host ports forwarded to the pod (CNI `portMappings`).
     #[serde(default)]
     pub port_mappings: Vec<PortMapping>,
-    /// Namespaced sysctls set in the pod's namespaces (`sysctl` checks them).
+    #[serde(default)]
+    pub bandwidth: Option<Bandwidth>,
+    /// Namespaced sysctls set in the pod's namespaces (`linux/sysctls` checks them).
     #[serde(default)]
     pub sysctls: Labels,
 }
@@ -60,11 +74,10 @@ pub struct PortMapping {
     pub host_ip: String,
 }
 
-/// Whose PID namespace a pod's or container's processes live in (CRI `NamespaceMode` for
-/// PID).
+/// Whose PID namespace a pod's or container's processes live in.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub enum PidMode {
-    /// A new one per container (the CRI default).
+    /// A new one per container (the CRI default; every Mesos standalone container).
     #[default]
     Container,
     /// The pod's shared namespace (`shareProcessNamespace`).
@@ -75,10 +88,19 @@ pub enum PidMode {
     Target(String),
 }
 
+/// A pod's lifecycle: `Ready` from RunPodSandbox until StopPodSandbox, then `NotReady`
+/// until removed. Containers are created and started only in a ready pod.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub enum PodState {
     Ready,
     NotReady,
+}
+
+impl PodState {
+    /// Whether containers may be created or started in the pod.
+    pub fn can_run_containers(self) -> bool {
+        self == PodState::Ready
+    }
 }
 
 /// A pod as the front doors see it.
@@ -117,28 +139,61 @@ pub struct Mount {
     pub propagation: crate::launcher::spec::MountPropagation,
 }
 
+/// The container's first process, as the door decided it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProcessConfig {
+    /// argv; `argv[0]` is looked up in the container's `PATH` when it has no `/`.
+    pub argv: Vec<String>,
+    /// The request's environment; the image's `Env` goes under it when `image_env`.
+    pub env: Vec<(String, String)>,
+    /// Absolute, inside the container; created when missing.
+    pub cwd: String,
+    /// A docker user spec (`uid`, `name`, `uid:gid`…) resolved against the image's
+    /// `/etc/passwd`; `None` is root.
+    pub user: Option<String>,
+    pub supplemental_groups: Vec<u32>,
+    /// Whether the image's `Env` applies (Mesos's `--docker_ignore_runtime` says no).
+    pub image_env: bool,
+}
+
+/// Where the container's output goes: `dir` (a directory the door trusts, such as
+/// kubelet's pod log directory, made if missing) and `path` below it, whose directories
+/// and file are made without following symlinks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LogTarget {
+    pub dir: PathBuf,
+    pub path: PathBuf,
+}
+
+impl LogTarget {
+    pub fn full_path(&self) -> PathBuf {
+        self.dir.join(&self.path)
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ContainerConfig {
+    /// The door's idempotency key: a create with the key of a container that exists (or
+    /// is being made) gets that container. The CRI door uses pod/name/attempt; the Mesos
+    /// door, the container id.
+    pub key: String,
+    /// An id the client chose (Mesos); `None`: a fresh one. Ids are exact, never prefixes.
+    #[serde(default)]
+    pub id: Option<String>,
     pub metadata: ContainerMetadata,
     /// The image as the request names it (a reference or an id).
     pub image: String,
-    pub command: Vec<String>,
-    pub args: Vec<String>,
-    pub working_dir: String,
-    pub env: Vec<(String, String)>,
+    pub process: ProcessConfig,
     pub mounts: Vec<Mount>,
     pub labels: Labels,
     pub annotations: Labels,
-    /// Relative to the pod's log directory.
-    pub log_path: String,
-    /// `run_as_user` / `run_as_username` / `run_as_group`, as a docker user spec
-    /// (`uid`, `name`, `uid:gid`…); `None` takes the image's.
-    pub user: Option<String>,
-    pub supplemental_groups: Vec<u32>,
+    pub log: Option<LogTarget>,
+    /// The signal that asks it to stop (the image's `StopSignal`); `None`: SIGTERM.
+    pub stop_signal: Option<i32>,
     pub readonly_rootfs: bool,
     pub no_new_privs: bool,
     pub privileged: bool,
-    /// `None`: Docker's default set; otherwise capability names to add and drop.
+    /// Capability names to add to and drop from Docker's default set (`ALL` works).
     pub add_capabilities: Vec<String>,
     pub drop_capabilities: Vec<String>,
     /// kubelet's OOM score adjustment for the container's QoS class.
@@ -155,18 +210,56 @@ pub struct ContainerConfig {
     pub readonly_paths: Vec<String>,
 }
 
+/// A container's lifecycle. Each call checks its guard first:
+/// - StartContainer needs `Created`;
+/// - `Starting` is recorded before its monitor is spawned, so a daemon that dies mid-start
+///   finds it and adopts what the monitor made, or puts it back to `Created`;
+/// - StopContainer acts on `Running` (and `Starting`, by waiting for it), is a no-op
+///   otherwise;
+/// - `Unknown` only ever comes from a door's filter; the containerizer never records it.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub enum ContainerState {
     Created,
+    Starting,
     Running,
     Exited,
     Unknown,
 }
 
+impl ContainerState {
+    pub fn can_start(self) -> bool {
+        self == ContainerState::Created
+    }
+    pub fn can_exec(self) -> bool {
+        self == ContainerState::Running
+    }
+    /// Whether it has (or may have) a process to stop.
+    pub fn is_live(self) -> bool {
+        matches!(self, ContainerState::Starting | ContainerState::Running)
+    }
+}
+
+/// How a container ended, in the core's terms; each door words it its own way (the CRI
+/// door: reasons `Completed`, `Error`, `OOMKilled`, `StartError`, `Unknown`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Ending {
+    /// Its process ended: the exit code, or 128 + the signal that killed it.
+    Exited {
+        code: i32,
+        signal: Option<i32>,
+        oom_killed: bool,
+    },
+    /// It never ran: the launch failed (`message` says why, in the launcher's words).
+    StartFailed { message: String },
+    /// Its monitor ended without recording how; the process was killed if it still ran.
+    Lost { message: String },
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Container {
     pub id: String,
-    pub pod_id: String,
+    /// None for a standalone container (Mesos), with namespaces of its own.
+    pub pod_id: Option<String>,
     pub config: ContainerConfig,
     pub state: ContainerState,
     /// The image id the container was created from.
@@ -174,17 +267,21 @@ pub struct Container {
     pub created_at_ns: i64,
     pub started_at_ns: i64,
     pub finished_at_ns: i64,
+    /// The exit code once exited (128 + signal when killed; see [`Ending`]).
     pub exit_code: i32,
-    /// `Completed`, `Error`, `OOMKilled` (CRI reasons).
-    pub reason: String,
-    pub message: String,
-    /// Absolute path of the CRI log (pod log directory + config log path), if any.
-    pub log_path: Option<PathBuf>,
+    #[serde(default)]
+    pub ending: Option<Ending>,
     /// The container's first process on the host, while it runs: pid and start time, as
     /// its monitor recorded them (a pid alone could name another process by now).
-    /// Records of older versions held a bare `pid`; recovery reads the bundle again.
     #[serde(default)]
-    pub process: Option<crate::sys::pidfd::ProcessId>,
+    pub process: Option<ProcessId>,
+}
+
+impl Container {
+    /// The CRI log file, if any.
+    pub fn log_path(&self) -> Option<PathBuf> {
+        self.config.log.as_ref().map(LogTarget::full_path)
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -215,7 +312,7 @@ pub enum EventKind {
 #[derive(Debug, Clone)]
 pub struct Event {
     pub container_id: String,
-    pub pod_id: String,
+    pub pod_id: Option<String>,
     pub kind: EventKind,
     pub at_ns: i64,
 }

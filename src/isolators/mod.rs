@@ -1,4 +1,247 @@
-//! Isolators: each owns one aspect of a container (Mesos UCR design, ucr-spec.md §5).
+//! Isolators: each owns one aspect of a pod or container, as in the Mesos containerizer
+//! (ucr-spec.md §5), and carries its Mesos name (`network/cni`, `namespaces/pid`…). The
+//! folders follow the names: `network/cni/` holds `network/cni`.
+//!
+//! # The contract
+//! An [`Isolator`] implements only the hooks it needs; every hook has a no-op default.
+//!
+//! Pods (a sandbox of shared namespaces and files, made before its containers):
+//! - [`Isolator::plan_pod`]: checks the request and says what the sandbox needs made
+//!   before anything else (namespaces, hostname, sysctls). Nothing exists yet, so a bad
+//!   request fails here and changes nothing.
+//! - [`Isolator::prepare_pod`]: once the namespaces exist: networks, the pod init, files.
+//! - [`Isolator::cleanup_pod`]: undoes `prepare_pod`; idempotent, and works from what is
+//!   on disk alone (after a crash, a restart, a reboot).
+//!
+//! Containers:
+//! - [`Isolator::check`]: checks the request before anything is made for it;
+//! - [`Isolator::prepare`]: what it adds to the launch: mounts, environment, namespaces,
+//!   capabilities (and with the next issues cgroups, a seccomp filter, devices).
+//! - [`Isolator::isolate`]: after the container's process exists and before it execs
+//!   (the monitor holds it until every isolator has run).
+//! - [`Isolator::update`], [`Isolator::usage`], [`Isolator::status`]: while it runs.
+//! - [`Isolator::cleanup`]: when it is removed (or its creation failed part-way).
+//! - [`Isolator::recover`]: at start-up, given the containers the daemon knows, the ids
+//!   of what it holds for containers it does not (orphans to clean up).
+//!
+//! The container hooks block (mounts, files): the containerizer calls them off the async
+//! threads. The pod hooks are async (CNI plugins are processes to wait for).
+//!
+//! [`Isolators`] (`table`) is the one ordered table: prepare runs in its order, cleanup
+//! in reverse, and a prepare that fails part-way is undone by cleaning up, in reverse,
+//! what was prepared.
 
 pub mod docker;
+pub mod filesystem;
+pub mod linux;
+pub mod namespaces;
 pub mod network;
+mod table;
+pub mod volume;
+
+use std::path::Path;
+
+use async_trait::async_trait;
+
+pub use table::{Failed, Isolators};
+
+use crate::containerizer::paths::Paths;
+use crate::containerizer::types::{Container, ContainerConfig, Pod, PodConfig};
+use crate::error::{io_kind, ErrorKind, Kind};
+use crate::launcher::LaunchSpec;
+use crate::sys::netns::PodNamespace;
+use crate::sys::pidfd::ProcessId;
+
+/// What a pod's isolators want made before they run: the containerizer creates these
+/// namespaces (pinned under the pod's directory), sets the hostname and writes the
+/// sysctls inside them, all in one step.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PodPlan {
+    pub namespaces: Vec<PodNamespace>,
+    /// Set in the new UTS namespace.
+    pub hostname: Option<String>,
+    /// `/proc/sys` paths and values, written from inside the new namespaces.
+    pub sysctls: Vec<(std::path::PathBuf, String)>,
+}
+
+impl PodPlan {
+    pub fn need(&mut self, ns: PodNamespace) {
+        if !self.namespaces.contains(&ns) {
+            self.namespaces.push(ns);
+        }
+    }
+}
+
+/// A pod as its isolators see it. `pod.netns` is set once the namespaces exist;
+/// `pod.ips` is filled in by `network/cni`.
+pub struct PodContext<'a> {
+    pub pod: &'a mut Pod,
+    pub paths: &'a Paths,
+}
+
+impl PodContext<'_> {
+    pub fn id(&self) -> &str {
+        &self.pod.id
+    }
+    pub fn config(&self) -> &PodConfig {
+        &self.pod.config
+    }
+}
+
+/// A container as its isolators see it.
+pub struct ContainerContext<'a> {
+    pub id: &'a str,
+    pub config: &'a ContainerConfig,
+    /// Its pod; `None` for a standalone container.
+    pub pod: Option<&'a Pod>,
+    /// The image's runtime config (`Env`, `User`…).
+    pub image: &'a docker::runtime::ImageRuntime,
+    /// The provisioned root filesystem.
+    pub rootfs: &'a Path,
+    pub paths: &'a Paths,
+    /// For `PidMode::Target`: the target container's process, checked to be running.
+    pub pid_target: Option<ProcessId>,
+}
+
+/// What an isolator reports about a running container (for the doors' status calls).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IsolatorStatus {
+    /// The container's IPs, primary first.
+    pub ips: Vec<String>,
+}
+
+/// Resource usage, for the stats calls (filled in by the resource isolators).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {}
+
+/// Resource limits a client updates while the container runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {}
+
+/// The containers and pods the daemon knows at start-up (for [`Isolator::recover`]).
+pub struct Known<'a> {
+    pub pods: &'a [Pod],
+    pub containers: &'a [Container],
+}
+
+#[async_trait]
+pub trait Isolator: Send + Sync {
+    /// The Mesos name, as `--isolation` selects isolators.
+    fn name(&self) -> &'static str;
+
+    /// Whether the node can give what this isolator provides now; why not, when it
+    /// cannot (no pod network configured yet).
+    fn ready(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Checks the pod request and adds what the sandbox needs to `plan`. Pure: nothing
+    /// exists yet.
+    fn plan_pod(&self, _pod: &PodConfig, _plan: &mut PodPlan) -> Result<(), IsolatorError> {
+        Ok(())
+    }
+
+    /// Once the pod's namespaces exist (see [`PodPlan`]).
+    async fn prepare_pod(&self, _pod: &mut PodContext<'_>) -> Result<(), IsolatorError> {
+        Ok(())
+    }
+
+    /// Undoes [`Isolator::prepare_pod`], whatever part of it happened. Idempotent.
+    async fn cleanup_pod(&self, _pod: &mut PodContext<'_>) -> Result<(), IsolatorError> {
+        Ok(())
+    }
+
+    /// Checks the container request before anything is made for it. Blocking, but quick.
+    fn check(&self, _c: &ContainerConfig, _pod: Option<&Pod>) -> Result<(), IsolatorError> {
+        Ok(())
+    }
+
+    /// Adds what this isolator owns to the container's launch. Blocking.
+    fn prepare(
+        &self,
+        _c: &ContainerContext<'_>,
+        _launch: &mut LaunchSpec,
+    ) -> Result<(), IsolatorError> {
+        Ok(())
+    }
+
+    /// After the container's process exists, before it execs. Blocking.
+    fn isolate(&self, _c: &ContainerContext<'_>, _process: ProcessId) -> Result<(), IsolatorError> {
+        Ok(())
+    }
+
+    fn update(&self, _c: &ContainerContext<'_>, _r: &Resources) -> Result<(), IsolatorError> {
+        Ok(())
+    }
+
+    fn usage(&self, _c: &ContainerContext<'_>, _u: &mut Usage) -> Result<(), IsolatorError> {
+        Ok(())
+    }
+
+    fn status(
+        &self,
+        _c: &ContainerContext<'_>,
+        _s: &mut IsolatorStatus,
+    ) -> Result<(), IsolatorError> {
+        Ok(())
+    }
+
+    /// Undoes [`Isolator::prepare`], whatever part of it happened. Blocking, idempotent.
+    fn cleanup(&self, _c: &ContainerContext<'_>) -> Result<(), IsolatorError> {
+        Ok(())
+    }
+
+    /// Ids of pods or containers it holds something for that `known` does not list.
+    fn recover(&self, _known: &Known<'_>) -> Result<Vec<String>, IsolatorError> {
+        Ok(Vec::new())
+    }
+}
+
+/// What went wrong in an isolator. The table adds the isolator's name.
+#[derive(Debug, thiserror::Error)]
+pub enum IsolatorError {
+    /// Something the request asked for that the isolator refuses.
+    #[error("{field} {value:?}: {reason}")]
+    Invalid {
+        field: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    /// The request needs something the node lacks (no pod network configured).
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Network(#[from] network::cni::CniError),
+    #[error(transparent)]
+    Files(#[from] network::cni::files::PodFilesError),
+    #[error(transparent)]
+    User(#[from] crate::launcher::user::UserError),
+    #[error(transparent)]
+    Runtime(#[from] docker::runtime::RuntimeError),
+}
+
+impl Kind for IsolatorError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            IsolatorError::Invalid { .. } => ErrorKind::InvalidArgument,
+            IsolatorError::Unavailable(_) => ErrorKind::FailedPrecondition,
+            IsolatorError::Io { source, .. } => io_kind(source),
+            IsolatorError::Network(e) => e.kind(),
+            IsolatorError::Files(e) => e.kind(),
+            IsolatorError::User(e) => e.kind(),
+            IsolatorError::Runtime(e) => e.kind(),
+        }
+    }
+}
+
+/// For `map_err`: the failure of `op` on `path`.
+pub fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> IsolatorError {
+    let path = path.display().to_string();
+    move |source| IsolatorError::Io { op, path, source }
+}

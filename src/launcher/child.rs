@@ -20,7 +20,15 @@ pub struct Stdio {
 
 /// Entry point of the cloned child; returns an exit code only when setup failed, after
 /// writing why to `report` (the write end of the launcher's CLOEXEC pipe).
-pub fn run(spec: &LaunchSpec, stdio: &Stdio, report: &OwnedFd) -> isize {
+pub fn run(spec: &LaunchSpec, stdio: &Stdio, report: &OwnedFd, gate: Option<&OwnedFd>) -> isize {
+    // Held first thing: nothing of the container is made before it is released.
+    if let Some(gate) = gate {
+        let mut byte = [0u8; 1];
+        if !matches!(nix::unistd::read(gate, &mut byte), Ok(1)) {
+            // Not released (the parent kills us anyway); nothing to report.
+            return 127;
+        }
+    }
     let err = match setup_and_exec(spec, stdio) {
         Err(e) => e,
         Ok(never) => match never {},

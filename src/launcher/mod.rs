@@ -33,7 +33,7 @@ pub use setup::SetupError;
 pub use spec::{LaunchSpec, Process};
 
 use crate::error::{ErrorKind, Kind};
-use crate::sys::process;
+use crate::sys::{kill, process};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -57,6 +57,9 @@ pub enum LaunchError {
     /// The child's own report of what failed before exec.
     #[error("{message}")]
     Child { message: String, exit_code: i32 },
+    /// The barrier did not let the held process go; it was killed before it ran.
+    #[error("the container's process was held and not released: {message}")]
+    Held { message: String },
 }
 
 impl Kind for LaunchError {
@@ -67,15 +70,31 @@ impl Kind for LaunchError {
             LaunchError::Clone { .. }
             | LaunchError::JoinPid { .. }
             | LaunchError::Wait { .. }
-            | LaunchError::Child { .. } => ErrorKind::Internal,
+            | LaunchError::Child { .. }
+            | LaunchError::Held { .. } => ErrorKind::Internal,
         }
     }
 }
 
-/// Starts the container process; returns once it has exec'd (or failed to).
-pub fn spawn(spec: &LaunchSpec, stdio: &Stdio) -> Result<Pid, LaunchError> {
+/// What decides whether a held process may go on: called with its pid once it exists,
+/// before it has done anything. `Err` kills it.
+pub type Barrier<'a> = &'a mut dyn FnMut(Pid) -> Result<(), String>;
+
+/// Starts the container process; returns once it has exec'd (or failed to). With a
+/// `barrier`, the new process waits first thing, before joining namespaces or mounting
+/// anything, until the barrier lets it go (the monitor asks the daemon, whose isolators
+/// place it: cgroups, with the next isolators).
+pub fn spawn(
+    spec: &LaunchSpec,
+    stdio: &Stdio,
+    barrier: Option<Barrier<'_>>,
+) -> Result<Pid, LaunchError> {
     let (read_end, write_end) =
         process::cloexec_pipe().map_err(|source| LaunchError::Clone { source })?;
+    let gate = match barrier {
+        Some(_) => Some(process::cloexec_pipe().map_err(|source| LaunchError::Clone { source })?),
+        None => None,
+    };
     let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS;
     if spec.new_pid_namespace {
         flags |= CloneFlags::CLONE_NEWPID;
@@ -95,9 +114,23 @@ pub fn spawn(spec: &LaunchSpec, stdio: &Stdio) -> Result<Pid, LaunchError> {
     if spec.new_ipc_namespace && !spec.join.iter().any(|j| j.kind == spec::NamespaceKind::Ipc) {
         flags |= CloneFlags::CLONE_NEWIPC;
     }
-    let pid = process::clone_process(Box::new(|| child::run(spec, stdio, &write_end)), flags)
-        .map_err(|source| LaunchError::Clone { source })?;
+    let wait_on = gate.as_ref().map(|(r, _)| r);
+    let pid = process::clone_process(
+        Box::new(|| child::run(spec, stdio, &write_end, wait_on)),
+        flags,
+    )
+    .map_err(|source| LaunchError::Clone { source })?;
     drop(write_end);
+    if let (Some((gate_r, gate_w)), Some(barrier)) = (gate, barrier) {
+        drop(gate_r);
+        if let Err(message) = barrier(pid) {
+            kill::signal(pid.as_raw(), libc::SIGKILL);
+            let _ = process::wait_exit_code(pid);
+            return Err(LaunchError::Held { message });
+        }
+        // Released: one byte, then EOF for good measure.
+        let _ = nix::unistd::write(&gate_w, b"g");
+    }
     // EOF with nothing written means the exec succeeded (the pipe closed on exec).
     let mut message = String::new();
     let _ = std::fs::File::from(read_end).read_to_string(&mut message);
@@ -131,7 +164,7 @@ pub fn run_foreground(spec: &LaunchSpec) -> Result<i32, LaunchError> {
         stdout: 1,
         stderr: 2,
     };
-    let pid = spawn(spec, &stdio)?;
+    let pid = spawn(spec, &stdio, None)?;
     process::wait_exit_code(pid).map_err(|source| LaunchError::Wait {
         pid: pid.as_raw(),
         source,

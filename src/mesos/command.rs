@@ -1,6 +1,9 @@
-//! The Mesos door: the `docker/runtime` isolator's CommandInfo × Entrypoint/Cmd table
-//! (ucr-spec.md §5.1, Mesos `isolators/docker/runtime.cpp`), folded together with the
-//! launcher's own rule for `shell` (`/bin/sh -c value`) so the caller gets one exec.
+//! The Mesos door's rules for a container's command: the `docker/runtime` isolator's
+//! CommandInfo × Entrypoint/Cmd table (ucr-spec.md §5.1, Mesos
+//! `isolators/docker/runtime.cpp`), folded together with the launcher's own rule for
+//! `shell` (`/bin/sh -c value`) so the caller gets one exec. The door resolves a launch
+//! with it and hands the containerizer the result, as the CRI door does with
+//! containerd's rules (`cri/runtime/process.rs`).
 //!
 //! E = image Entrypoint, C = image Cmd, A = `CommandInfo.arguments`:
 //!
@@ -12,7 +15,7 @@
 //! | sh=1, no value       | ShellWithoutValue           | same              | same           | same                       |
 //! | sh=1, value          | /bin/sh -c value, A ignored | same              | same           | same                       |
 
-use super::{ImageRuntime, RuntimeError};
+use crate::isolators::docker::runtime::{ImageRuntime, RuntimeError};
 
 /// The shell for `shell=true`; `argv[0]` is `sh`, as Mesos's `os::Shell` passes it.
 pub const SHELL: &str = "/bin/sh";
@@ -90,3 +93,7 @@ pub fn mesos_launch(image: &ImageRuntime, cmd: &CommandInfo) -> Result<Launch, R
 pub fn mesos_working_dir(image: &ImageRuntime) -> Option<&str> {
     image.working_dir()
 }
+
+#[cfg(test)]
+#[path = "command_tests.rs"]
+mod tests;

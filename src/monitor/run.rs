@@ -13,8 +13,9 @@ use super::bundle::{self, CONTAINER_PID_FILE, MONITOR_PID_FILE};
 use super::detach::{self, Detached};
 use super::log::CriLogWriter;
 use super::supervise::{self, Output, SIGNALS};
-use super::sync::SyncFd;
+use super::sync::{HoldFd, SyncFd};
 use super::{ExitRecord, MonitorConfig, MonitorError};
+use crate::handshake::Report;
 use crate::launcher::{self, Stdio};
 use crate::sys::pidfd::ProcessId;
 use crate::sys::{kill, process, signal};
@@ -37,7 +38,11 @@ pub(super) struct Running {
 }
 
 /// Loads the config, detaches, starts the container; `Running` once it has exec'd.
-pub(super) fn start(bundle: &Path, sync: &mut SyncFd) -> Result<Started, MonitorError> {
+pub(super) fn start(
+    bundle: &Path,
+    sync: &mut SyncFd,
+    hold: &mut HoldFd,
+) -> Result<Started, MonitorError> {
     // Absolute, because the daemon's working directory means nothing to a monitor that
     // outlives it.
     let bundle = std::path::absolute(bundle)
@@ -47,13 +52,14 @@ pub(super) fn start(bundle: &Path, sync: &mut SyncFd) -> Result<Started, Monitor
         Detached::Parent(code) => {
             // The child reports on the sync descriptor; the parent must not.
             sync.close();
+            hold.close();
             return Ok(Started::Parent(code));
         }
         Detached::Child(release) => release,
     };
     let monitor_pid = MonitorPidFile::write(&bundle)?;
     release.done();
-    launch(bundle, &config, monitor_pid).map(|r| Started::Running(Box::new(r)))
+    launch(bundle, &config, monitor_pid, sync, hold).map(|r| Started::Running(Box::new(r)))
 }
 
 /// The detached monitor's part: the container's stdio, the container, the signalfd and
@@ -62,6 +68,8 @@ fn launch(
     bundle: PathBuf,
     config: &MonitorConfig,
     monitor_pid: MonitorPidFile,
+    sync: &mut SyncFd,
+    hold: &mut HoldFd,
 ) -> Result<Running, MonitorError> {
     // Whatever else the daemon let us inherit must not reach the container.
     signal::cloexec_above_stdio().map_err(|source| MonitorError::Stdio {
@@ -93,7 +101,17 @@ fn launch(
     // The launcher gives the container default signal dispositions (the monitor, like
     // any Rust program, ignores SIGPIPE, and must go on ignoring it: a daemon that closed
     // the sync pipe must not kill it).
-    let container = launcher::spawn(&config.spec, &stdio)?;
+    // When asked to, hold the process before exec until the daemon (its isolators'
+    // `isolate`) releases it; if the daemon says no or goes away, it never runs.
+    let holding = hold.is_set();
+    let mut held = |pid: nix::unistd::Pid| -> Result<(), String> {
+        let id = ProcessId::of(pid.as_raw()).map_err(|e| format!("reading process {pid}: {e}"))?;
+        sync.send(&Report::Held(id));
+        hold.wait_release()
+    };
+    let barrier: Option<&mut dyn FnMut(nix::unistd::Pid) -> Result<(), String>> =
+        if holding { Some(&mut held) } else { None };
+    let container = launcher::spawn(&config.spec, &stdio, barrier)?;
     let started_at = SystemTime::now();
     // Only the container holds the write ends now: its exit (and its children's) is EOF.
     drop((stdin, stdout_w, stderr_w));

@@ -1,30 +1,47 @@
-//! Starting helper processes: the monitor with one extra inherited descriptor, CNI
-//! plugins that die with the daemon.
+//! Starting helper processes: the monitor and other helpers with inherited descriptors,
+//! CNI plugins that die with the daemon.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-/// The descriptor number the child sees the passed descriptor as.
+/// The descriptor number the child sees the (first) passed descriptor as.
 pub const PASSED_FD: i32 = 3;
 
 /// Arranges for `fd` to be descriptor 3 in the child of `cmd`. Every descriptor the daemon
 /// opens is close-on-exec, so nothing else leaks into the child.
 pub fn pass_fd(cmd: &mut Command, fd: &OwnedFd) {
-    let raw = fd.as_raw_fd();
-    // SAFETY: the hook runs in the forked child before exec and only calls dup2/fcntl,
-    // which are async-signal-safe; `raw` stays open in the parent (which owns `fd`) until
-    // after spawn returns, so the child's copy is valid.
+    pass_fds(cmd, &[fd]);
+}
+
+/// Arranges for `fds` to be descriptors 3, 4… (in order) in the child of `cmd`.
+pub fn pass_fds(cmd: &mut Command, fds: &[&OwnedFd]) {
+    let raws: Vec<i32> = fds.iter().map(|fd| fd.as_raw_fd()).collect();
+    // SAFETY: the hook runs in the forked child before exec and only calls fcntl and
+    // dup2, which are async-signal-safe; `raws` was allocated before the fork and is
+    // only read. Each source descriptor stays open in the parent (which owns it) until
+    // spawn returns, so the child's copies are valid. Sources are first moved above the
+    // targets' range, so that placing one never clobbers another still to be placed.
     unsafe {
         cmd.pre_exec(move || {
-            if raw == PASSED_FD {
-                let flags = libc::fcntl(raw, libc::F_GETFD);
-                if flags < 0 || libc::fcntl(raw, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+            let base = PASSED_FD + raws.len() as i32;
+            let mut moved = [0i32; 8];
+            if raws.len() > moved.len() {
+                return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+            }
+            for (i, raw) in raws.iter().enumerate() {
+                // Close-on-exec: these temporary copies must not reach the program.
+                let fd = libc::fcntl(*raw, libc::F_DUPFD_CLOEXEC, base);
+                if fd < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-            } else if libc::dup2(raw, PASSED_FD) < 0 {
+                moved[i] = fd;
+            }
+            for (i, fd) in moved[..raws.len()].iter().enumerate() {
                 // dup2 clears close-on-exec on the new descriptor.
-                return Err(std::io::Error::last_os_error());
+                if libc::dup2(*fd, PASSED_FD + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });

@@ -6,9 +6,13 @@ use k8s_cri::v1 as cri;
 use tonic::Status;
 
 use super::pod::labels;
+use super::process;
 use crate::containerizer::types::{
-    Container, ContainerConfig, ContainerFilter, ContainerMetadata, ContainerState, Labels, Mount,
+    Container, ContainerConfig, ContainerFilter, ContainerMetadata, ContainerState, Ending, Labels,
+    LogTarget, Mount, Pod, ProcessConfig,
 };
+use crate::cri::status::from_error;
+use crate::isolators::docker::runtime::ImageRuntime;
 use crate::launcher::spec::MountPropagation;
 
 fn to_map(labels: &Labels) -> HashMap<String, String> {
@@ -28,9 +32,17 @@ fn user_spec(sc: &cri::LinuxContainerSecurityContext) -> Option<String> {
     })
 }
 
-pub fn config(c: cri::ContainerConfig) -> Result<ContainerConfig, Status> {
+/// The container in `pod`, as the containerizer takes it: its process resolved against the
+/// image by containerd's rules (`process`), its log path below the pod's log directory.
+pub fn config(
+    c: cri::ContainerConfig,
+    pod: &Pod,
+    image: &ImageRuntime,
+) -> Result<ContainerConfig, Status> {
     let m = c.metadata.unwrap_or_default();
     crate::cri::validate::container_name(&m.name)?;
+    let argv = process::cri_argv(image, &c.command, &c.args).map_err(from_error)?;
+    let log = log_target(&pod.config.log_directory, &c.log_path)?;
     let oom_score_adj = c
         .linux
         .as_ref()
@@ -53,16 +65,25 @@ pub fn config(c: cri::ContainerConfig) -> Result<ContainerConfig, Status> {
             "run_as_group is set without run_as_user or run_as_username",
         ));
     }
+    let user = user_spec(&sc);
+    let stop_signal = image.stop_signal().and_then(crate::sys::kill::parse_signal);
     Ok(ContainerConfig {
+        // kubelet retries a slow CreateContainer with the same pod, name and attempt.
+        key: format!("{}/{}/{}", pod.id, m.name, m.attempt),
+        id: None,
         metadata: ContainerMetadata {
             name: m.name,
             attempt: m.attempt,
         },
         image: c.image.map(|i| i.image).unwrap_or_default(),
-        command: c.command,
-        args: c.args,
-        working_dir: c.working_dir,
-        env: c.envs.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+        process: ProcessConfig {
+            argv,
+            env: c.envs.into_iter().map(|kv| (kv.key, kv.value)).collect(),
+            cwd: process::cri_working_dir(image, &c.working_dir),
+            user: process::cri_user(image, user.as_deref()).map(str::to_string),
+            supplemental_groups: groups,
+            image_env: true,
+        },
         mounts: c
             .mounts
             .into_iter()
@@ -83,9 +104,8 @@ pub fn config(c: cri::ContainerConfig) -> Result<ContainerConfig, Status> {
             .collect(),
         labels: labels(c.labels),
         annotations: labels(c.annotations),
-        log_path: c.log_path,
-        user: user_spec(&sc),
-        supplemental_groups: groups,
+        log,
+        stop_signal,
         readonly_rootfs: sc.readonly_rootfs,
         no_new_privs: sc.no_new_privs,
         privileged: sc.privileged,
@@ -98,9 +118,47 @@ pub fn config(c: cri::ContainerConfig) -> Result<ContainerConfig, Status> {
     })
 }
 
+/// kubelet's log path: relative to the pod's log directory, and staying inside it. No
+/// log directory or no path: no log (the output is read and dropped, as containerd does).
+fn log_target(dir: &str, path: &str) -> Result<Option<LogTarget>, Status> {
+    if dir.is_empty() || path.is_empty() {
+        return Ok(None);
+    }
+    let p = std::path::Path::new(path);
+    if p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(Status::invalid_argument(format!(
+            "log_path {path:?}: must be relative to the pod's log directory and stay inside it"
+        )));
+    }
+    Ok(Some(LogTarget {
+        dir: dir.into(),
+        path: p.to_path_buf(),
+    }))
+}
+
+/// The CRI's reason and message for how a container ended (containerd's words).
+fn reason(c: &Container) -> (String, String) {
+    match &c.ending {
+        None => (String::new(), String::new()),
+        Some(Ending::Exited {
+            oom_killed: true, ..
+        }) => ("OOMKilled".into(), String::new()),
+        Some(Ending::Exited { code: 0, .. }) => ("Completed".into(), String::new()),
+        Some(Ending::Exited { .. }) => ("Error".into(), String::new()),
+        Some(Ending::StartFailed { message }) => ("StartError".into(), message.clone()),
+        Some(Ending::Lost { message }) => ("Unknown".into(), message.clone()),
+    }
+}
+
 pub fn state(s: ContainerState) -> i32 {
     match s {
-        ContainerState::Created => cri::ContainerState::ContainerCreated as i32,
+        // Starting is the moment between CreateContainer's and StartContainer's results.
+        ContainerState::Created | ContainerState::Starting => {
+            cri::ContainerState::ContainerCreated as i32
+        }
         ContainerState::Running => cri::ContainerState::ContainerRunning as i32,
         ContainerState::Exited => cri::ContainerState::ContainerExited as i32,
         ContainerState::Unknown => cri::ContainerState::ContainerUnknown as i32,
@@ -124,7 +182,7 @@ fn image(c: &Container) -> cri::ImageSpec {
 pub fn summary(c: &Container) -> cri::Container {
     cri::Container {
         id: c.id.clone(),
-        pod_sandbox_id: c.pod_id.clone(),
+        pod_sandbox_id: c.pod_id.clone().unwrap_or_default(),
         metadata: Some(metadata(c)),
         image: Some(image(c)),
         image_ref: c.image_id.clone(),
@@ -147,8 +205,8 @@ pub fn status(c: &Container) -> cri::ContainerStatus {
         exit_code: c.exit_code,
         image: Some(image(c)),
         image_ref: c.image_id.clone(),
-        reason: c.reason.clone(),
-        message: c.message.clone(),
+        reason: reason(c).0,
+        message: reason(c).1,
         labels: to_map(&c.config.labels),
         annotations: to_map(&c.config.annotations),
         mounts: c
@@ -172,8 +230,7 @@ pub fn status(c: &Container) -> cri::ContainerStatus {
             })
             .collect(),
         log_path: c
-            .log_path
-            .as_ref()
+            .log_path()
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
         image_id: c.image_id.clone(),

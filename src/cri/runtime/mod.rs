@@ -3,7 +3,9 @@
 //! until their issues land, so a client gets an honest code rather than a fake success.
 
 mod container;
+mod ids;
 mod pod;
+mod process;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +25,25 @@ pub struct Runtime {
 impl Runtime {
     pub fn new(core: Arc<Core>) -> Self {
         Runtime { core }
+    }
+
+    /// The pod a CRI id (or unique prefix of one) names, if any.
+    fn pod_id(&self, wanted: &str) -> Result<Option<String>, Status> {
+        ids::resolve("pod sandbox", self.core.containerizer.pod_ids(), wanted)
+    }
+
+    fn container_id(&self, wanted: &str) -> Result<Option<String>, Status> {
+        ids::resolve("container", self.core.containerizer.container_ids(), wanted)
+    }
+
+    fn known_pod(&self, wanted: &str) -> Result<String, Status> {
+        self.pod_id(wanted)?
+            .ok_or_else(|| Status::not_found(format!("pod sandbox {wanted:?} not found")))
+    }
+
+    fn known_container(&self, wanted: &str) -> Result<String, Status> {
+        self.container_id(wanted)?
+            .ok_or_else(|| Status::not_found(format!("container {wanted:?} not found")))
     }
 }
 
@@ -121,11 +142,14 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         let id = request.into_inner().pod_sandbox_id;
         required(&id, "pod_sandbox_id")?;
         instrument("StopPodSandbox", &id, async {
-            self.core
-                .containerizer
-                .stop_pod(&id)
-                .await
-                .map_err(from_error)?;
+            // An unknown pod is not an error: it may be removed already.
+            if let Some(id) = self.pod_id(&id)? {
+                self.core
+                    .containerizer
+                    .stop_pod(&id)
+                    .await
+                    .map_err(from_error)?;
+            }
             Ok(cri::StopPodSandboxResponse {})
         })
         .await
@@ -138,11 +162,13 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         let id = request.into_inner().pod_sandbox_id;
         required(&id, "pod_sandbox_id")?;
         instrument("RemovePodSandbox", &id, async {
-            self.core
-                .containerizer
-                .remove_pod(&id)
-                .await
-                .map_err(from_error)?;
+            if let Some(id) = self.pod_id(&id)? {
+                self.core
+                    .containerizer
+                    .remove_pod(&id)
+                    .await
+                    .map_err(from_error)?;
+            }
             Ok(cri::RemovePodSandboxResponse {})
         })
         .await
@@ -155,10 +181,11 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         let req = request.into_inner();
         required(&req.pod_sandbox_id, "pod_sandbox_id")?;
         instrument("PodSandboxStatus", &req.pod_sandbox_id.clone(), async {
+            let id = self.known_pod(&req.pod_sandbox_id)?;
             let p = self
                 .core
                 .containerizer
-                .pod_status(&req.pod_sandbox_id)
+                .pod_status(&id)
                 .map_err(from_error)?;
             Ok(cri::PodSandboxStatusResponse {
                 status: Some(pod::status(&p)),
@@ -177,13 +204,15 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         &self,
         request: Request<cri::ListPodSandboxRequest>,
     ) -> Result<Response<cri::ListPodSandboxResponse>, Status> {
-        let filter = pod::filter(request.into_inner().filter);
+        let mut filter = pod::filter(request.into_inner().filter);
         instrument("ListPodSandbox", "", async {
-            let pods = self
-                .core
-                .containerizer
-                .list_pods(&filter)
-                .map_err(from_error)?;
+            if let Some(wanted) = filter.id.take() {
+                match self.pod_id(&wanted)? {
+                    Some(id) => filter.id = Some(id),
+                    None => return Ok(cri::ListPodSandboxResponse { items: vec![] }),
+                }
+            }
+            let pods = self.core.containerizer.list_pods(&filter);
             Ok(cri::ListPodSandboxResponse {
                 items: pods.iter().map(pod::summary).collect(),
             })
@@ -197,16 +226,33 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
     ) -> Result<Response<cri::CreateContainerResponse>, Status> {
         let req = request.into_inner();
         required(&req.pod_sandbox_id, "pod_sandbox_id")?;
-        let config = container::config(
-            req.config
-                .ok_or_else(|| Status::invalid_argument("config must be set"))?,
-        )?;
-        let name = config.metadata.name.clone();
+        let config = req
+            .config
+            .ok_or_else(|| Status::invalid_argument("config must be set"))?;
+        let name = config
+            .metadata
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
         instrument("CreateContainer", &name, async {
-            let c = self
+            let pod_id = self.known_pod(&req.pod_sandbox_id)?;
+            let pod = self
                 .core
                 .containerizer
-                .create_container(&req.pod_sandbox_id, config)
+                .pod_status(&pod_id)
+                .map_err(from_error)?;
+            let image_name = config
+                .image
+                .as_ref()
+                .map(|i| i.image.clone())
+                .unwrap_or_default();
+            required(&image_name, "image.image")?;
+            let image = self.core.image_runtime(&image_name).map_err(from_error)?;
+            let config = container::config(config, &pod, &image)?;
+            let (c, _) = self
+                .core
+                .containerizer
+                .create_container(Some(&pod.id), config)
                 .await
                 .map_err(from_error)?;
             Ok(cri::CreateContainerResponse { container_id: c.id })
@@ -221,6 +267,7 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         let id = request.into_inner().container_id;
         required(&id, "container_id")?;
         instrument("StartContainer", &id, async {
+            let id = self.known_container(&id)?;
             self.core
                 .containerizer
                 .start_container(&id)
@@ -238,9 +285,10 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         let req = request.into_inner();
         required(&req.container_id, "container_id")?;
         instrument("StopContainer", &req.container_id.clone(), async {
+            let id = self.known_container(&req.container_id)?;
             self.core
                 .containerizer
-                .stop_container(&req.container_id, req.timeout)
+                .stop_container(&id, req.timeout)
                 .await
                 .map_err(from_error)?;
             Ok(cri::StopContainerResponse {})
@@ -255,11 +303,14 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         let id = request.into_inner().container_id;
         required(&id, "container_id")?;
         instrument("RemoveContainer", &id, async {
-            self.core
-                .containerizer
-                .remove_container(&id)
-                .await
-                .map_err(from_error)?;
+            // An unknown container is not an error: it may be removed already.
+            if let Some(id) = self.container_id(&id)? {
+                self.core
+                    .containerizer
+                    .remove_container(&id)
+                    .await
+                    .map_err(from_error)?;
+            }
             Ok(cri::RemoveContainerResponse {})
         })
         .await
@@ -269,13 +320,22 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         &self,
         request: Request<cri::ListContainersRequest>,
     ) -> Result<Response<cri::ListContainersResponse>, Status> {
-        let filter = container::filter(request.into_inner().filter);
+        let mut filter = container::filter(request.into_inner().filter);
         instrument("ListContainers", "", async {
-            let list = self
-                .core
-                .containerizer
-                .list_containers(&filter)
-                .map_err(from_error)?;
+            let none = || cri::ListContainersResponse { containers: vec![] };
+            if let Some(wanted) = filter.id.take() {
+                match self.container_id(&wanted)? {
+                    Some(id) => filter.id = Some(id),
+                    None => return Ok(none()),
+                }
+            }
+            if let Some(wanted) = filter.pod_id.take() {
+                match self.pod_id(&wanted)? {
+                    Some(id) => filter.pod_id = Some(id),
+                    None => return Ok(none()),
+                }
+            }
+            let list = self.core.containerizer.list_containers(&filter);
             Ok(cri::ListContainersResponse {
                 containers: list.iter().map(container::summary).collect(),
             })
@@ -290,10 +350,12 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         let req = request.into_inner();
         required(&req.container_id, "container_id")?;
         instrument("ContainerStatus", &req.container_id.clone(), async {
+            let id = self.known_container(&req.container_id)?;
             let c = self
                 .core
                 .containerizer
-                .container_status(&req.container_id)
+                .container_status(&id)
+                .await
                 .map_err(from_error)?;
             Ok(cri::ContainerStatusResponse {
                 status: Some(container::status(&c)),
@@ -314,9 +376,11 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         let id = request.into_inner().container_id;
         required(&id, "container_id")?;
         instrument("ReopenContainerLog", &id, async {
+            let id = self.known_container(&id)?;
             self.core
                 .containerizer
                 .reopen_log(&id)
+                .await
                 .map_err(from_error)?;
             Ok(cri::ReopenContainerLogResponse {})
         })
@@ -333,10 +397,11 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
             return Err(Status::invalid_argument("cmd must not be empty"));
         }
         instrument("ExecSync", &req.container_id.clone(), async {
+            let id = self.known_container(&req.container_id)?;
             let out = self
                 .core
                 .containerizer
-                .exec_sync(&req.container_id, &req.cmd, req.timeout)
+                .exec_sync(&id, &req.cmd, req.timeout)
                 .await
                 .map_err(from_error)?;
             Ok(cri::ExecSyncResponse {

@@ -24,6 +24,10 @@ pub fn config(c: cri::PodSandboxConfig) -> Result<PodConfig, tonic::Status> {
     crate::cri::validate::pod_name(&m.name)?;
     crate::cri::validate::namespace(&m.namespace)?;
     crate::cri::validate::uid(&m.uid)?;
+    let annotations = labels(c.annotations);
+    // kubelet's bandwidth annotations, read as its runtimes read them.
+    let bandwidth = crate::isolators::network::cni::bandwidth_from_annotations(&annotations)
+        .map_err(|e| tonic::Status::invalid_argument(crate::error::chain(&e)))?;
     let ns = c
         .linux
         .as_ref()
@@ -37,6 +41,8 @@ pub fn config(c: cri::PodSandboxConfig) -> Result<PodConfig, tonic::Status> {
         .unwrap_or_default();
     let dns = c.dns_config.unwrap_or_default();
     Ok(PodConfig {
+        // kubelet retries a slow RunPodSandbox with the same four: same pod.
+        key: format!("{}/{}/{}/{}", m.namespace, m.name, m.uid, m.attempt),
         metadata: PodMetadata {
             name: m.name,
             uid: m.uid,
@@ -51,7 +57,8 @@ pub fn config(c: cri::PodSandboxConfig) -> Result<PodConfig, tonic::Status> {
             options: dns.options,
         },
         labels: labels(c.labels),
-        annotations: labels(c.annotations),
+        annotations,
+        bandwidth,
         host_network: ns.network == NODE,
         host_ipc: ns.ipc == NODE,
         pid: pid_mode(&ns),

@@ -1,7 +1,9 @@
-//! The CRI door: containerd's rules (`WithProcessArgs` and `containerSpec` in its CRI
-//! plugin), which kubelet and critest expect.
+//! The CRI door's rules for a container's process, containerd's (`WithProcessArgs` and
+//! `containerSpec` in its CRI plugin), which kubelet and critest expect: how the request's
+//! `command`, `args`, `working_dir` and user combine with the image's `Entrypoint`, `Cmd`,
+//! `WorkingDir` and `User`. The containerizer gets the result, resolved.
 
-use super::{ImageRuntime, RuntimeError};
+use crate::isolators::docker::runtime::{ImageRuntime, RuntimeError};
 
 /// The container's argv from `ContainerConfig.command` / `.args` and the image.
 ///
@@ -47,3 +49,7 @@ pub fn cri_working_dir(image: &ImageRuntime, requested: &str) -> String {
 pub fn cri_user<'a>(image: &'a ImageRuntime, requested: Option<&'a str>) -> Option<&'a str> {
     requested.filter(|u| !u.is_empty()).or(image.user())
 }
+
+#[cfg(test)]
+#[path = "process_tests.rs"]
+mod tests;

@@ -1,11 +1,25 @@
-//! Pod sysctls (CRI `LinuxPodSandboxConfig.sysctls`): only namespaced ones are allowed,
-//! and only for a namespace the pod has of its own, so a pod can never change the host.
-//! They are written while the pod's namespaces are created (`sys::netns`).
+//! `linux/sysctls`: pod sysctls (CRI `LinuxPodSandboxConfig.sysctls`). Only namespaced
+//! ones are allowed, and only for a namespace the pod has of its own, so a pod can never
+//! change the host. They are written while the pod's namespaces are created (the
+//! containerizer does that from the [`PodPlan`]).
 
 use std::path::PathBuf;
 
-use super::error::ContainerizerError;
-use super::types::PodConfig;
+use crate::containerizer::types::PodConfig;
+use crate::isolators::{Isolator, IsolatorError, PodPlan};
+
+pub struct Sysctls;
+
+impl Isolator for Sysctls {
+    fn name(&self) -> &'static str {
+        "linux/sysctls"
+    }
+
+    fn plan_pod(&self, pod: &PodConfig, plan: &mut PodPlan) -> Result<(), IsolatorError> {
+        plan.sysctls.extend(resolve(pod)?);
+        Ok(())
+    }
+}
 
 /// Which of the pod's namespaces a sysctl belongs to, if any (the kernel's list, as
 /// runc and kubelet know it).
@@ -34,10 +48,10 @@ fn namespace_of(key: &str) -> Option<&'static str> {
 /// The pod's sysctls as `/proc/sys` paths and values; a sysctl that is not namespaced,
 /// or whose namespace the pod shares with the host, or a malformed key or value, is
 /// refused naming it.
-pub fn resolve(config: &PodConfig) -> Result<Vec<(PathBuf, String)>, ContainerizerError> {
+pub fn resolve(config: &PodConfig) -> Result<Vec<(PathBuf, String)>, IsolatorError> {
     let mut out = Vec::new();
     for (key, value) in &config.sysctls {
-        let bad = |reason| ContainerizerError::Invalid {
+        let bad = |reason| IsolatorError::Invalid {
             field: "sysctls",
             value: format!("{key}={value}"),
             reason,

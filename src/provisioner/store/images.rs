@@ -229,6 +229,35 @@ impl Store {
         Ok(())
     }
 
+    /// Sets every image's use count to what `counts` says (images it does not name: 0).
+    /// The counts live here and the containers in the containerizer's database, with no
+    /// transaction spanning both: a crash between the two writes would leak a count (the
+    /// image could never be removed) or drop one (GC could delete layers under a running
+    /// container). So the containerizer recomputes them from its records at start-up.
+    pub async fn reconcile_use_counts(
+        &self,
+        counts: &std::collections::HashMap<String, u64>,
+    ) -> Result<(), StoreError> {
+        let _no_prune = self.gc_lock.read().await;
+        let _meta = self.meta_lock();
+        let mut changed = Vec::new();
+        for mut record in self.db.images()? {
+            let wanted = counts.get(&record.id).copied().unwrap_or(0);
+            if record.use_count != wanted {
+                tracing::warn!(image = %record.id, recorded = record.use_count, actual = wanted, "image use count corrected");
+                record.use_count = wanted;
+                changed.push(record);
+            }
+        }
+        if !changed.is_empty() {
+            self.db.commit(Batch {
+                put_images: changed,
+                ..Default::default()
+            })?;
+        }
+        Ok(())
+    }
+
     /// Deletes every layer no image references: records first, then directories (a crash
     /// in between leaves unrecorded directories, which start-up removes).
     pub(super) fn sweep_layers(&self) -> Result<(u64, u64), StoreError> {

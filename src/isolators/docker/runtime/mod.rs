@@ -1,19 +1,20 @@
-//! Docker image runtime semantics (ucr-spec.md §5.1): how an image's `Entrypoint`, `Cmd`,
-//! `Env`, `WorkingDir` and `User` combine with what a client asked for. Pure logic, no
-//! syscalls; both front doors use it, each with its own rules for the command:
+//! `docker/runtime` (ucr-spec.md §5.1): an image's runtime config (`Entrypoint`, `Cmd`,
+//! `Env`, `WorkingDir`, `User`, `StopSignal`) and how it applies to a container.
 //!
-//! - `cri`: containerd's CRI plugin (`WithProcessArgs`, itself docker's `merge` from
-//!   `daemon/commit.go`): `command` replaces the Entrypoint, `args` the Cmd;
-//! - `mesos`: the Mesos `docker/runtime` isolator's CommandInfo × Entrypoint/Cmd table;
-//! - `env`: image `KEY=VAL` entries, overridden by the request, with a default `PATH`.
+//! - [`ImageRuntime`] reads it from the image config document;
+//! - `env`: image `KEY=VAL` entries, overridden by the request, with a default `PATH`;
+//! - `isolator`: the isolator, which puts the image's `Env` under the request's and
+//!   resolves the process's user against the image's `/etc/passwd`.
 //!
-//! Under `--docker_ignore_runtime` the Mesos door sees an empty image
+//! How the command, working directory and user are chosen differs per door, so each door
+//! applies its own rules before the containerizer sees the container: containerd's in
+//! `cri/runtime/process.rs`, Mesos's table in `mesos/command.rs`. Under
+//! `--docker_ignore_runtime` the Mesos door sees an empty image
 //! ([`ImageRuntime::unless_ignored`]), so only the CommandInfo decides, and neither image
 //! `Env` nor `WorkingDir` reach the container (Mesos returns no launch info at all then).
 
-mod cri;
 mod env;
-mod mesos;
+mod isolator;
 #[cfg(test)]
 mod tests;
 
@@ -21,9 +22,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{ErrorKind, Kind};
 
-pub use cri::{cri_argv, cri_user, cri_working_dir};
 pub use env::{merge_env, parse_env, with_hostname, DEFAULT_PATH};
-pub use mesos::{mesos_launch, mesos_working_dir, CommandInfo, Launch, SHELL};
+pub use isolator::DockerRuntime;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum RuntimeError {
@@ -86,6 +86,15 @@ static IGNORED: ImageRuntime = ImageRuntime {
 };
 
 impl ImageRuntime {
+    /// An image with this Entrypoint and Cmd and nothing else.
+    pub fn with_command(entrypoint: Vec<String>, cmd: Vec<String>) -> Self {
+        ImageRuntime {
+            entrypoint,
+            cmd,
+            ..Self::default()
+        }
+    }
+
     /// Reads the image config document (the blob a manifest's `config` descriptor names, or
     /// a schema1 `v1Compatibility` entry). A document without a `config` object (or with
     /// `"config": null`) yields an empty runtime; Mesos would `CHECK`-fail there instead.

@@ -1,6 +1,7 @@
 //! A pod's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, generated into the pod's
-//! `etc/` directory (`paths::pod_etc`) and bind-mounted into each of its containers, as
-//! containerd and CRI-O do for their sandboxes.
+//! `etc/` directory (`containerizer::paths::pod_etc`) and bind-mounted into each of its
+//! containers, as containerd and CRI-O do for their sandboxes (and as Mesos's
+//! `network/cni` does, whose files these are here too).
 //!
 //! Every file is written atomically (a temporary file renamed over the old one), so a
 //! reader never sees half a file. Renaming swaps the inode, though: a container that
@@ -95,6 +96,16 @@ pub fn write_all(
     write_atomic(&dir.join(HOSTS), hosts.as_bytes())?;
     write_atomic(&dir.join(HOSTNAME), name.as_bytes())?;
     write_atomic(&dir.join(RESOLV_CONF), &resolv)
+}
+
+/// Checks what [`write_all`] would refuse, writing nothing (the DNS config is checked
+/// only when given: an empty one copies the host's file).
+pub fn check(hostname: &str, dns: &DnsConfig) -> Result<(), PodFilesError> {
+    hostname_file(hostname)?;
+    if !dns.is_empty() {
+        render_dns(dns)?;
+    }
+    Ok(())
 }
 
 /// Writes `dir/hosts` alone (e.g. once the pod's IPs are known).

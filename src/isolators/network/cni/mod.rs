@@ -6,7 +6,9 @@
 //! - `chain`/`exec`/`args`: running a network's plugins, one process per call;
 //! - `result`: reading what they print into a [`PodNetwork`];
 //! - `cache`: what DEL needs later, written before ADD starts;
-//! - `bandwidth`: the Kubernetes bandwidth annotations.
+//! - `bandwidth`: the Kubernetes bandwidth annotations;
+//! - `isolator`: the `network/cni` isolator, on top of the library; `files`: the pod's
+//!   `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` it writes.
 //!
 //! [`Cni`] is the one entry point. It serialises nothing: the caller makes sure a pod is
 //! not set up and torn down at once; different pods may be handled concurrently.
@@ -19,6 +21,8 @@ mod conf;
 mod confdir;
 mod error;
 mod exec;
+pub mod files;
+pub mod isolator;
 mod result;
 mod types;
 

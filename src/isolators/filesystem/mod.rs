@@ -1,0 +1,3 @@
+//! Filesystem isolators.
+
+pub mod linux;

@@ -1,0 +1,5 @@
+//! Linux process attributes, each an isolator of its own as in Mesos.
+
+pub mod capabilities;
+pub mod nnp;
+pub mod sysctls;

@@ -1,0 +1,204 @@
+//! The `network/cni` isolator: a pod's network, as kubelet's runtimes make it (ucr-spec.md
+//! §5.9 for Mesos's). For the pod:
+//! - plan: network and UTS namespaces and the hostname (none for host-network pods), and
+//!   a clear refusal when the pod needs a network and none is configured;
+//! - prepare: the pod's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, then CNI
+//!   ADD (after the namespace exists), then the hosts file again with the pod's IPs;
+//! - cleanup: CNI DEL, from the isolator's cache alone, so it works after a crash, a
+//!   restart or the config's removal (and without the namespace, gone after a reboot).
+//!
+//! For a container of the pod: its namespaces joined, the pod's files bound in (unless a
+//! volume takes one of those paths), `HOSTNAME` in its environment.
+//!
+//! The pod id is the CNI container id and the interface is `eth0`.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use async_trait::async_trait;
+
+use super::files::{self, DnsConfig};
+use super::{Attachment, Cni};
+use crate::containerizer::types::{PodConfig, PortMapping};
+use crate::isolators::docker::runtime::with_hostname;
+use crate::isolators::{ContainerContext, Isolator, IsolatorError, PodContext, PodPlan};
+use crate::launcher::spec::{JoinNamespace, Mount, MountPropagation, NamespaceKind};
+use crate::launcher::LaunchSpec;
+use crate::sys::netns::PodNamespace;
+
+/// The pod's interface inside its namespace.
+pub const IFNAME: &str = "eth0";
+
+pub struct NetworkCni {
+    cni: Cni,
+}
+
+impl NetworkCni {
+    pub fn new(cni: Cni) -> Self {
+        NetworkCni { cni }
+    }
+}
+
+/// The pod's hostname: the request's, else the node's (containerd does the same; the pod
+/// name can be longer than a hostname may be).
+pub fn pod_hostname(config: &PodConfig) -> String {
+    if !config.hostname.is_empty() {
+        return config.hostname.clone();
+    }
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn dns(config: &PodConfig) -> DnsConfig {
+    DnsConfig {
+        servers: config.dns.servers.clone(),
+        searches: config.dns.searches.clone(),
+        options: config.dns.options.clone(),
+    }
+}
+
+#[async_trait]
+impl Isolator for NetworkCni {
+    fn name(&self) -> &'static str {
+        "network/cni"
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        self.cni.ready()
+    }
+
+    fn plan_pod(&self, pod: &PodConfig, plan: &mut PodPlan) -> Result<(), IsolatorError> {
+        let hostname = pod_hostname(pod);
+        files::check(&hostname, &dns(pod))?;
+        if pod.host_network {
+            return Ok(());
+        }
+        self.cni.ready().map_err(IsolatorError::Unavailable)?;
+        plan.need(PodNamespace::Net);
+        plan.need(PodNamespace::Uts);
+        plan.hostname = Some(hostname);
+        Ok(())
+    }
+
+    async fn prepare_pod(&self, pod: &mut PodContext<'_>) -> Result<(), IsolatorError> {
+        let etc = pod.paths.pod_etc(pod.id());
+        let hostname = pod_hostname(pod.config());
+        let dns = dns(pod.config());
+        let (dir, name) = (etc.clone(), hostname.clone());
+        blocking(move || {
+            files::write_all(&dir, &name, &[], &dns, Path::new(files::HOST_RESOLV_CONF))
+        })
+        .await??;
+        let Some(netns) = pod.pod.netns.clone() else {
+            return Ok(());
+        };
+        let att = attachment(pod.id(), &netns, pod.config());
+        let net = match self.cni.add(&att).await {
+            Ok(net) => net,
+            Err(e) => {
+                // The library undoes a failed chain itself; a DEL that finds nothing
+                // cached is a no-op, and one that does clears what its undo could not.
+                let _ = self.cni.del(pod.id(), IFNAME, Some(&netns)).await;
+                return Err(e.into());
+            }
+        };
+        let ips = net.ips.clone();
+        blocking(move || files::write_hosts(&etc, &hostname, &ips)).await??;
+        // Already IPv4 first (see `PodNetwork::ips`): the CRI's primary IP.
+        pod.pod.ips = net.ips.iter().map(IpAddr::to_string).collect();
+        Ok(())
+    }
+
+    async fn cleanup_pod(&self, pod: &mut PodContext<'_>) -> Result<(), IsolatorError> {
+        if pod.config().host_network {
+            return Ok(());
+        }
+        let pin = pod.paths.pod_ns(pod.id(), "net");
+        let netns = crate::sys::netns::is_pinned(&pin).then_some(pin.as_path());
+        self.cni.del(pod.id(), IFNAME, netns).await?;
+        Ok(())
+    }
+
+    fn prepare(
+        &self,
+        c: &ContainerContext<'_>,
+        launch: &mut LaunchSpec,
+    ) -> Result<(), IsolatorError> {
+        let Some(pod) = c.pod else {
+            return Ok(());
+        };
+        let etc = c.paths.pod_etc(&pod.id);
+        for file in [files::HOSTS, files::HOSTNAME, files::RESOLV_CONF] {
+            let dest = format!("/etc/{file}");
+            if !c.config.mounts.iter().any(|m| m.container_path == dest) {
+                launch.mounts.push(Mount {
+                    source: etc.join(file),
+                    destination: dest,
+                    readonly: false,
+                    propagation: MountPropagation::Private,
+                });
+            }
+        }
+        if let Some(net) = &pod.netns {
+            launch.join.push(JoinNamespace {
+                kind: NamespaceKind::Net,
+                path: net.clone(),
+                owner: None,
+            });
+            launch.join.push(JoinNamespace {
+                kind: NamespaceKind::Uts,
+                path: c.paths.pod_ns(&pod.id, "uts"),
+                owner: None,
+            });
+        }
+        let hostname = std::fs::read_to_string(etc.join(files::HOSTNAME))
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| pod.config.hostname.clone());
+        launch.process.env = with_hostname(std::mem::take(&mut launch.process.env), &hostname);
+        Ok(())
+    }
+}
+
+fn attachment(id: &str, netns: &Path, config: &PodConfig) -> Attachment {
+    let m = &config.metadata;
+    Attachment {
+        container_id: id.to_string(),
+        netns: netns.to_path_buf(),
+        ifname: IFNAME.into(),
+        network: None,
+        pod_namespace: m.namespace.clone(),
+        pod_name: m.name.clone(),
+        pod_uid: m.uid.clone(),
+        port_mappings: config.port_mappings.iter().map(port_mapping).collect(),
+        bandwidth: config.bandwidth,
+        dns: Some(super::Dns {
+            servers: config.dns.servers.clone(),
+            searches: config.dns.searches.clone(),
+            options: config.dns.options.clone(),
+        }),
+        ips: Vec::new(),
+    }
+}
+
+fn port_mapping(p: &PortMapping) -> super::PortMapping {
+    super::PortMapping {
+        host_port: p.host_port,
+        container_port: p.container_port,
+        protocol: p.protocol.clone(),
+        host_ip: p.host_ip.clone(),
+    }
+}
+
+/// Runs file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, IsolatorError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| IsolatorError::Io {
+            op: "run blocking work",
+            path: String::new(),
+            source: std::io::Error::other(e.to_string()),
+        })
+}

@@ -1,0 +1,191 @@
+//! The isolator table: which isolators run, in which order. Prepare hooks run top to
+//! bottom, cleanup hooks bottom to top, and a prepare that fails part-way is undone by
+//! cleaning up, bottom to top, the isolators already prepared.
+//!
+//! The order, and why:
+//! 1. `docker/runtime` (containers only): the image's `Env` under the request's, and the
+//!    user resolved against the image's `/etc/passwd`, first, so that `HOME` is known and
+//!    what follows only adds to the environment (`network/cni`'s `HOSTNAME`).
+//! 2. `namespaces/ipc`: the pod's IPC namespace and its /dev/shm, which nothing else
+//!    needs but everything may use.
+//! 3. `linux/sysctls`: checks the pod's sysctls against the namespaces planned; they are
+//!    written while the namespaces are made.
+//! 4. `network/cni`: the pod's network and UTS namespaces, its CNI networks, and its
+//!    `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` (bound into containers before any
+//!    volume, so a volume at one of those paths wins).
+//! 5. `namespaces/pid`: the pod init, last of the pod's: the network is up when it starts,
+//!    and it is the first thing stopped.
+//! 6. `filesystem/linux`: masked and read-only kernel paths, a read-only rootfs.
+//! 7. `volume/host_path`: the request's volumes and their propagation, after the pod's
+//!    files so a volume can replace one.
+//! 8. `linux/capabilities`: the capability set (all of them when privileged).
+//! 9. `linux/nnp`: `no_new_privs`.
+//!
+//! `--isolation` (with the Mesos door) will select from this table by name.
+
+use std::sync::Arc;
+
+use super::docker::runtime::DockerRuntime;
+use super::filesystem::linux::FilesystemLinux;
+use super::linux::{capabilities::Capabilities, nnp::NoNewPrivs, sysctls::Sysctls};
+use super::namespaces::{ipc::IpcNamespace, pid::PidNamespace};
+use super::network::cni::isolator::NetworkCni;
+use super::volume::host_path::HostPath;
+use super::{ContainerContext, Isolator, IsolatorError, PodContext, PodPlan};
+use crate::containerizer::types::PodConfig;
+use crate::launcher::LaunchSpec;
+use crate::sys::pidfd::ProcessId;
+
+/// A failure of one isolator, named.
+#[derive(Debug, thiserror::Error)]
+#[error("{isolator}: {source}")]
+pub struct Failed {
+    pub isolator: &'static str,
+    #[source]
+    pub source: IsolatorError,
+}
+
+impl crate::error::Kind for Failed {
+    fn kind(&self) -> crate::error::ErrorKind {
+        self.source.kind()
+    }
+}
+
+/// The table, in order (see the module docs).
+#[derive(Clone)]
+pub struct Isolators {
+    list: Arc<Vec<Box<dyn Isolator>>>,
+}
+
+impl Isolators {
+    /// The table every daemon runs. `cni` is the pods' network; `binary` the `ucr` binary
+    /// (re-executed as `ucr pod-init`).
+    pub fn standard(cni: crate::isolators::network::cni::Cni, binary: std::path::PathBuf) -> Self {
+        Self::of(vec![
+            Box::new(DockerRuntime),
+            Box::new(IpcNamespace),
+            Box::new(Sysctls),
+            Box::new(NetworkCni::new(cni)),
+            Box::new(PidNamespace::new(binary)),
+            Box::new(FilesystemLinux),
+            Box::new(HostPath),
+            Box::new(Capabilities),
+            Box::new(NoNewPrivs),
+        ])
+    }
+
+    /// A table of these isolators, in this order.
+    pub fn of(list: Vec<Box<dyn Isolator>>) -> Self {
+        Isolators {
+            list: Arc::new(list),
+        }
+    }
+
+    /// The Mesos names, in order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.list.iter().map(|i| i.name()).collect()
+    }
+
+    /// Finds an isolator by name (for status calls that only one of them answers).
+    pub fn get(&self, name: &str) -> Option<&dyn Isolator> {
+        self.list
+            .iter()
+            .find(|i| i.name() == name)
+            .map(|i| i.as_ref())
+    }
+
+    pub fn plan_pod(&self, pod: &PodConfig) -> Result<PodPlan, Failed> {
+        let mut plan = PodPlan::default();
+        for i in self.list.iter() {
+            i.plan_pod(pod, &mut plan).map_err(named(i.as_ref()))?;
+        }
+        Ok(plan)
+    }
+
+    /// Prepares the pod in order; on failure, cleans up (in reverse) what was prepared,
+    /// the failing isolator included, and returns the failure.
+    pub async fn prepare_pod(&self, pod: &mut PodContext<'_>) -> Result<(), Failed> {
+        for (n, i) in self.list.iter().enumerate() {
+            if let Err(e) = i.prepare_pod(pod).await {
+                for undo in self.list[..=n].iter().rev() {
+                    if let Err(e) = undo.cleanup_pod(pod).await {
+                        tracing::warn!(pod = %pod.id(), isolator = undo.name(), error = %crate::error::chain(&e), "undoing a failed pod preparation");
+                    }
+                }
+                return Err(named(i.as_ref())(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Cleans up every isolator, in reverse, even after one fails; the first failure is
+    /// returned.
+    pub async fn cleanup_pod(&self, pod: &mut PodContext<'_>) -> Result<(), Failed> {
+        let mut first = None;
+        for i in self.list.iter().rev() {
+            if let Err(e) = i.cleanup_pod(pod).await {
+                first.get_or_insert(named(i.as_ref())(e));
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Checks a container request with every isolator, before anything is made.
+    pub fn check(
+        &self,
+        c: &crate::containerizer::types::ContainerConfig,
+        pod: Option<&crate::containerizer::types::Pod>,
+    ) -> Result<(), Failed> {
+        for i in self.list.iter() {
+            i.check(c, pod).map_err(named(i.as_ref()))?;
+        }
+        Ok(())
+    }
+
+    /// Prepares the container's launch in order; on failure, cleans up in reverse what
+    /// was prepared, the failing isolator included.
+    pub fn prepare(&self, c: &ContainerContext<'_>, launch: &mut LaunchSpec) -> Result<(), Failed> {
+        for (n, i) in self.list.iter().enumerate() {
+            if let Err(e) = i.prepare(c, launch) {
+                self.cleanup_some(c, n + 1);
+                return Err(named(i.as_ref())(e));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn isolate(&self, c: &ContainerContext<'_>, process: ProcessId) -> Result<(), Failed> {
+        for i in self.list.iter() {
+            i.isolate(c, process).map_err(named(i.as_ref()))?;
+        }
+        Ok(())
+    }
+
+    /// Cleans up every isolator of a container, in reverse; the first failure is
+    /// returned after all have run.
+    pub fn cleanup(&self, c: &ContainerContext<'_>) -> Result<(), Failed> {
+        let mut first = None;
+        for i in self.list.iter().rev() {
+            if let Err(e) = i.cleanup(c) {
+                first.get_or_insert(named(i.as_ref())(e));
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    fn cleanup_some(&self, c: &ContainerContext<'_>, prepared: usize) {
+        for undo in self.list[..prepared].iter().rev() {
+            if let Err(e) = undo.cleanup(c) {
+                tracing::warn!(container = %c.id, isolator = undo.name(), error = %crate::error::chain(&e), "undoing a failed container preparation");
+            }
+        }
+    }
+}
+
+fn named(i: &dyn Isolator) -> impl FnOnce(IsolatorError) -> Failed {
+    let isolator = i.name();
+    move |source| Failed { isolator, source }
+}
+
+#[cfg(test)]
+mod tests;

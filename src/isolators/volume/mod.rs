@@ -1,0 +1,3 @@
+//! Volume isolators.
+
+pub mod host_path;
