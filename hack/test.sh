@@ -15,12 +15,14 @@ hack/check-layers.sh
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
 echo "== cargo clippy" >&2
-cargo clippy --all-targets --locked -- -D warnings
+# --all-features: the crash-points feature (test-only) is checked too.
+cargo clippy --all-targets --all-features --locked -- -D warnings
 
 echo "== tests" >&2
 if cargo nextest --version >/dev/null 2>&1; then
   # Integration tests each start their own daemon; two cores, so keep parallelism modest.
-  cargo nextest run --locked --test-threads 4 --no-fail-fast "$@"
+  # crash-points: the kill -9 tests (test/crashes.rs) need the daemon's crash points.
+  cargo nextest run --locked --features crash-points --test-threads 4 --no-fail-fast "$@"
 else
-  cargo test --locked --no-fail-fast "$@"
+  cargo test --locked --features crash-points --no-fail-fast "$@"
 fi

@@ -111,6 +111,7 @@ fn spec_for(target: ProcessId, script: &str) -> ExecSpec {
     ExecSpec {
         target,
         process: sh_process(script),
+        cgroup_procs: Vec::new(),
     }
 }
 
@@ -270,6 +271,15 @@ async fn exec_runs_a_command_inside_the_running_container() {
         let (r, report) = exec_reporting(d, &spec(pid, &format!("exit {code}")));
         assert_eq!((r.code, report), (Some(code), None));
     }
+
+    // The hook for the cgroups isolators: the command's process writes "0" (itself) into
+    // each `cgroup.procs` it is given before it execs; a plain file stands in for one.
+    let fake = d.join("cgroup.procs");
+    std::fs::write(&fake, "").expect("fake cgroup.procs");
+    let mut s = spec(pid, "true");
+    s.cgroup_procs = vec![fake.clone()];
+    assert_eq!(exec(d, &s).code, Some(0));
+    assert_eq!(std::fs::read_to_string(&fake).expect("read"), "0");
 
     // The recorded pid now names another process (a host `sleep`, standing in for a pid
     // the kernel reused after the container ended): refused, nothing runs there.

@@ -63,6 +63,8 @@ impl Containerizer {
                 args: cmd.to_vec(),
                 ..launch.process
             },
+            // The cgroups isolators will name the container's here.
+            cgroup_procs: Vec::new(),
         };
         let file = bundle.join(format!("exec-{}.json", &new_id()[..16]));
         // 0600: it holds the container's environment (see `perm`).

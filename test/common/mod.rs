@@ -121,6 +121,8 @@ pub struct Daemon {
     pub log: PathBuf,
     child: Option<Child>,
     args: Vec<String>,
+    /// `UCR_CRASH_AT` for the next start (see `Daemon::restart_crashing_at`).
+    crash_at: Option<String>,
 }
 
 impl Daemon {
@@ -143,6 +145,7 @@ impl Daemon {
             log,
             child: None,
             args: args.iter().map(|s| s.to_string()).collect(),
+            crash_at: None,
             dir,
         };
         d.spawn();
@@ -179,6 +182,7 @@ impl Daemon {
             .args(self.network_args())
             .args(&self.args)
             .env("UCR_LOG", "info,ucr=debug")
+            .env("UCR_CRASH_AT", self.crash_at.clone().unwrap_or_default())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup"))
             .stderr(log)
@@ -242,7 +246,23 @@ impl Daemon {
     /// Starts it again on the same root after a kill.
     pub fn restart(&mut self) {
         self.kill9();
+        self.crash_at = None;
         self.spawn();
+    }
+
+    /// Starts it again, to kill itself (SIGKILL) at the crash point `point` (a daemon
+    /// built with the `crash-points` feature; see `src/crash.rs`).
+    pub fn restart_crashing_at(&mut self, point: &str) {
+        self.kill9();
+        self.crash_at = Some(point.to_string());
+        self.spawn();
+    }
+
+    /// Whether the daemon process has exited (a crash point fired).
+    pub fn has_exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_some())
     }
 
     /// Files under tmp/ and gc/: a failed or finished pull must leave none.

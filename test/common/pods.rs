@@ -153,8 +153,21 @@ pub async fn stop_remove_pod(rt: &mut Rt, pod: &str) {
 }
 
 /// What a removed pod could leave behind: mounts under the daemon's dirs, monitor
-/// processes, state directories.
+/// processes, state directories. Removed containers are deleted in the background (the
+/// trash), so this waits a while for the last of them before it asserts.
 pub fn assert_nothing_left(d: &Daemon) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match leftovers(d) {
+            None => return,
+            Some(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Some(what) => panic!("{what}"),
+        }
+    }
+}
+
+/// What is left behind, said; `None` when nothing is.
+fn leftovers(d: &Daemon) -> Option<String> {
     let dir = d.dir.path().display().to_string();
     let mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()
@@ -162,7 +175,9 @@ pub fn assert_nothing_left(d: &Daemon) {
         .filter(|l| l.contains(&dir))
         .map(str::to_string)
         .collect();
-    assert!(mounts.is_empty(), "leaked mounts: {mounts:#?}");
+    if !mounts.is_empty() {
+        return Some(format!("leaked mounts: {mounts:#?}"));
+    }
     let run = d.run_root().display().to_string();
     // A pod init says `ucr-pod-init <pod id>`; the ids this daemon made are in its log.
     let logs = d.logs();
@@ -177,14 +192,14 @@ pub fn assert_nothing_left(d: &Daemon) {
             (monitor && c.contains(&run)) || init || (c.contains(" pod-init ") && c.contains(&run))
         })
         .collect();
-    assert!(
-        monitors.is_empty(),
-        "leaked monitors or pod inits: {monitors:#?}"
-    );
+    if !monitors.is_empty() {
+        return Some(format!("leaked monitors or pod inits: {monitors:#?}"));
+    }
     // Every CNI ADD was undone by a DEL (the isolator keeps an entry until then).
     for sub in [
         d.root.join("cni/ucr"),
         d.root.join("containers"),
+        d.root.join("trash"),
         d.run_root().join("pods"),
         d.run_root().join("containers"),
     ] {
@@ -194,8 +209,11 @@ pub fn assert_nothing_left(d: &Daemon) {
             .flatten()
             .map(|e| e.path())
             .collect();
-        assert!(left.is_empty(), "leftovers in {}: {left:?}", sub.display());
+        if !left.is_empty() {
+            return Some(format!("leftovers in {}: {left:?}", sub.display()));
+        }
     }
+    None
 }
 
 /// The stdout lines a container wrote to its CRI log (`<ts> <stream> <P|F> <text>`),

@@ -17,8 +17,14 @@ use crate::sys::process::{self, BlockedSignals};
 /// Entry point of the forked child; returns an exit code only when setup failed, after
 /// writing why to `report` (the write end of the parent's CLOEXEC pipe). `parent` is the
 /// parent's pid as the host sees it.
-pub fn run(spec: &ExecSpec, signals: &BlockedSignals, parent: u32, report: OwnedFd) -> i32 {
-    let err = match setup_and_exec(spec, signals, parent) {
+pub fn run(
+    spec: &ExecSpec,
+    cgroups: &[File],
+    signals: &BlockedSignals,
+    parent: u32,
+    report: OwnedFd,
+) -> i32 {
+    let err = match setup_and_exec(spec, cgroups, signals, parent) {
         Err(e) => e,
         Ok(never) => match never {},
     };
@@ -42,9 +48,16 @@ pub fn parse_report(text: &str) -> (ErrorKind, String) {
 
 fn setup_and_exec(
     spec: &ExecSpec,
+    cgroups: &[File],
     signals: &BlockedSignals,
     parent: u32,
 ) -> Result<std::convert::Infallible, ExecError> {
+    // Into the container's cgroups before anything else: "0" moves the writer itself.
+    for mut cgroup in cgroups {
+        cgroup
+            .write_all(b"0")
+            .map_err(step("join the container's cgroup", ""))?;
+    }
     // The daemon enforces ExecSync timeouts by SIGKILLing `ucr exec`; the command must
     // not outlive it.
     die_with_parent(parent)?;

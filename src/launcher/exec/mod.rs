@@ -164,6 +164,17 @@ pub fn run(spec: &ExecSpec) -> Result<i32, ExecError> {
         return Err(SetupError::NoCommand.into());
     }
     let target = enter::Target::open(spec.target)?;
+    // Opened here, on the host's paths: inside the container they are out of reach.
+    let cgroups = spec
+        .cgroup_procs
+        .iter()
+        .map(|p| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(p)
+                .map_err(step("open cgroup", p.display()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     // Blocked from before the fork, so a signal sent meanwhile waits to be forwarded
     // instead of killing this process and leaving the command behind.
     let signals = BlockedSignals::block(&wait::blocked()).map_err(step("block signals", ""))?;
@@ -187,7 +198,7 @@ pub fn run(spec: &ExecSpec) -> Result<i32, ExecError> {
         // Never back into this function: a panic, too, ends the child (with 127).
         Forked::Child => {
             let code = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                child::run(spec, &signals, parent, write_end)
+                child::run(spec, &cgroups, &signals, parent, write_end)
             }));
             process::exit_now(code.unwrap_or(127))
         }

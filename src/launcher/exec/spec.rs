@@ -18,6 +18,11 @@ pub struct ExecSpec {
     /// What to run: the container's own process settings with the request's argv.
     #[serde(flatten)]
     pub process: Process,
+    /// `cgroup.procs` files of the container's cgroups: the command's process joins each
+    /// before it execs (host paths, opened before entering the container). Empty until
+    /// the cgroups isolators fill it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroup_procs: Vec<std::path::PathBuf>,
 }
 
 #[cfg(test)]
