@@ -133,6 +133,14 @@ async fn user_exit_codes_mounts_and_errors() {
     assert!(rootfs.join("etc/ucr-evil").is_dir());
     assert!(!Path::new("/etc/ucr-evil").exists());
 
+    // A program other than argv[0] (Mesos: `value` run with `arguments` as argv): busybox,
+    // exec'd as /bin/sh, sees the argv[0] it was given and says it has no such applet.
+    let mut s = spec(&rootfs, "");
+    s.process.executable = Some("/bin/sh".into());
+    s.process.args = vec!["my-argv0".into(), "-c".into(), "echo hi".into()];
+    let r = launch(dir.path(), &s);
+    assert!(r.stderr.contains("my-argv0: applet not found"), "{}", r.stderr);
+
     // A missing program: runc's message, exit 127.
     let mut s = spec(&rootfs, "");
     s.process.args = vec!["no-such-program".into()];

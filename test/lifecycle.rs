@@ -213,6 +213,7 @@ async fn a_standalone_container_runs_without_a_pod_under_a_client_chosen_id() {
                 "-c".into(),
                 "hostname; echo $GREETING; exec sleep 73001".into(),
             ],
+            executable: None,
             env: vec![("GREETING".into(), "hello".into())],
             cwd: "/tmp".into(),
             user: None,

@@ -61,6 +61,7 @@ impl Containerizer {
             target: process,
             process: Process {
                 args: cmd.to_vec(),
+                executable: None,
                 ..launch.process
             },
             // The cgroups isolators will name the container's here.

@@ -142,8 +142,12 @@ pub struct Mount {
 /// The container's first process, as the door decided it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ProcessConfig {
-    /// argv; `argv[0]` is looked up in the container's `PATH` when it has no `/`.
+    /// argv; `argv[0]` is looked up in the container's `PATH` when it has no `/`, unless
+    /// `executable` names the program.
     pub argv: Vec<String>,
+    /// The program, when it is not `argv[0]` (Mesos: `value` run with `arguments`).
+    #[serde(default)]
+    pub executable: Option<String>,
     /// The request's environment; the image's `Env` goes under it when `image_env`.
     pub env: Vec<(String, String)>,
     /// Absolute, inside the container; created when missing.

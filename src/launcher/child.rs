@@ -65,7 +65,7 @@ fn setup_and_exec(
     process::install_stdio(stdio.stdin, stdio.stdout, stdio.stderr)
         .map_err(step("install stdio", ""))?;
     let p = &spec.process;
-    let executable = path::find_executable(&p.args, &p.env)?;
+    let executable = path::find_executable(p.executable.as_ref(), &p.args, &p.env)?;
     ns::change_dir(cwd.as_fd()).map_err(step("chdir", &p.cwd))?;
     drop(cwd);
     let (groups, caps) = (&p.additional_gids, p.capabilities.as_deref());

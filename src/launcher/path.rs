@@ -6,11 +6,16 @@ use std::path::{Path, PathBuf};
 use super::setup::SetupError;
 use super::spec::DEFAULT_PATH;
 
-/// `args[0]` as a path: as given when it holds a `/`, else the first executable file of
-/// that name in the `PATH` of `env` (the last `PATH=` entry, [`DEFAULT_PATH`] when there is
-/// none), with runc's message when there is no such file.
-pub(crate) fn find_executable(args: &[String], env: &[String]) -> Result<PathBuf, SetupError> {
-    let program = args.first().ok_or(SetupError::NoCommand)?;
+/// The program to run (`executable`, else `args[0]`) as a path: as given when it holds a
+/// `/`, else the first executable file of that name in the `PATH` of `env` (the last
+/// `PATH=` entry, [`DEFAULT_PATH`] when there is none), with runc's message when there is
+/// no such file.
+pub(crate) fn find_executable(
+    executable: Option<&String>,
+    args: &[String],
+    env: &[String],
+) -> Result<PathBuf, SetupError> {
+    let program = executable.or(args.first()).ok_or(SetupError::NoCommand)?;
     if program.contains('/') {
         return Ok(PathBuf::from(program));
     }
@@ -57,9 +62,9 @@ mod tests {
             "PATH=/nowhere",
             &format!("PATH=:{}:{}", skipped.display(), bin.display()),
         ]);
-        let found = find_executable(&strings(&["tool", "-x"]), &env).expect("found");
+        let found = find_executable(None, &strings(&["tool", "-x"]), &env).expect("found");
         assert_eq!(found, bin.join("tool"));
-        let e = find_executable(&strings(&["sub"]), &env).expect_err("a directory");
+        let e = find_executable(None, &strings(&["sub"]), &env).expect_err("a directory");
         assert_eq!(
             e.to_string(),
             "exec: \"sub\": executable file not found in $PATH"
@@ -70,11 +75,11 @@ mod tests {
     fn a_path_is_taken_as_given_and_no_command_is_refused() {
         let args = strings(&["./missing"]);
         assert_eq!(
-            find_executable(&args, &[]).expect("as given"),
+            find_executable(None, &args, &[]).expect("as given"),
             Path::new("./missing")
         );
         assert!(matches!(
-            find_executable(&[], &[]),
+            find_executable(None, &[], &[]),
             Err(SetupError::NoCommand)
         ));
     }

@@ -12,8 +12,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Process {
     /// argv; `args[0]` is looked up in the container's `PATH` (from `env`) when it has
-    /// no `/`.
+    /// no `/`, unless `executable` names the program.
     pub args: Vec<String>,
+    /// The program, when it is not `args[0]` (Mesos's `CommandInfo.value` with
+    /// `shell=false` runs `value` with `arguments` as the whole argv).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executable: Option<String>,
     /// `KEY=VALUE` entries, already merged (image, then CRI; for an exec, the container's
     /// with the request's on top).
     pub env: Vec<String>,
@@ -209,6 +213,7 @@ mod tests {
         assert_eq!(
             spec.process,
             Process {
+                executable: None,
                 args: vec!["sh".into(), "-c".into(), "echo hi".into()],
                 env: vec!["PATH=/bin".into()],
                 cwd: "/work".into(),

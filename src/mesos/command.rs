@@ -15,6 +15,7 @@
 //! | sh=1, no value       | ShellWithoutValue           | same              | same           | same                       |
 //! | sh=1, value          | /bin/sh -c value, A ignored | same              | same           | same                       |
 
+use crate::containerizer::types::ProcessConfig;
 use crate::isolators::docker::runtime::{ImageRuntime, RuntimeError};
 
 /// The shell for `shell=true`; `argv[0]` is `sh`, as Mesos's `os::Shell` passes it.
@@ -92,6 +93,38 @@ pub fn mesos_launch(image: &ImageRuntime, cmd: &CommandInfo) -> Result<Launch, R
 /// (Mesos's default). Mesos uses a non-empty `WorkingDir` only.
 pub fn mesos_working_dir(image: &ImageRuntime) -> Option<&str> {
     image.working_dir()
+}
+
+/// The door's entry point: the container's process as the Mesos door hands it to the
+/// containerizer (ucr-spec.md §5, "Env" and "Exec"): the table's launch; the working
+/// directory, the image's `WorkingDir` else the sandbox; the image's `Env` under
+/// `environment` unless `--docker_ignore_runtime`; and `user`, CommandInfo's (Mesos
+/// ignores the image's `User`). An empty argv gets the executable as `argv[0]`: the
+/// launcher needs one.
+pub fn process(
+    image: &ImageRuntime,
+    cmd: &CommandInfo,
+    environment: Vec<(String, String)>,
+    user: Option<String>,
+    sandbox: &str,
+    docker_ignore_runtime: bool,
+) -> Result<ProcessConfig, RuntimeError> {
+    let image = image.unless_ignored(docker_ignore_runtime);
+    let launch = mesos_launch(image, cmd)?;
+    let argv = if launch.argv.is_empty() {
+        vec![launch.executable.clone()]
+    } else {
+        launch.argv
+    };
+    Ok(ProcessConfig {
+        argv,
+        executable: Some(launch.executable),
+        env: environment,
+        cwd: mesos_working_dir(image).unwrap_or(sandbox).to_string(),
+        user,
+        supplemental_groups: Vec::new(),
+        image_env: !docker_ignore_runtime,
+    })
 }
 
 #[cfg(test)]

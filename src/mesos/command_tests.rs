@@ -240,3 +240,66 @@ fn mesos_working_dir_only_when_non_empty() {
     img = parse_config(serde_json::json!({"WorkingDir": "/srv"}));
     assert_eq!(mesos_working_dir(&img), Some("/srv"));
 }
+
+// ---------------------------------------------------------------------------------------
+// The door's entry point: what the containerizer gets.
+
+#[test]
+fn process_applies_the_table_the_working_dir_and_the_env_rule() {
+    let img = parse_config(serde_json::json!({
+        "Entrypoint": ["/entry"], "Cmd": ["c1"], "Env": ["IMAGE=1"], "WorkingDir": "/app",
+        "User": "nobody",
+    }));
+    let cmd = CommandInfo {
+        shell: Some(false),
+        value: None,
+        arguments: strings(A),
+    };
+    let env = vec![("K".to_owned(), "v".to_owned())];
+    let p = process(&img, &cmd, env.clone(), None, "/mnt/mesos/sandbox", false).expect("ok");
+    assert_eq!(p.argv, strings(&["/entry", "a1", "a2"]));
+    assert_eq!(p.executable.as_deref(), Some("/entry"));
+    assert_eq!(p.cwd, "/app");
+    assert_eq!((p.env, p.image_env, p.user), (env, true, None));
+
+    // --docker_ignore_runtime: only the CommandInfo, the sandbox, no image Env.
+    let shell = CommandInfo {
+        shell: None,
+        value: Some("echo hi".into()),
+        arguments: Vec::new(),
+    };
+    let p = process(
+        &img,
+        &shell,
+        Vec::new(),
+        Some("app".into()),
+        "/mnt/mesos/sandbox",
+        true,
+    )
+    .expect("ok");
+    assert_eq!(p.argv, strings(&["sh", "-c", "echo hi"]));
+    assert_eq!(p.executable.as_deref(), Some(SHELL));
+    assert_eq!(p.cwd, "/mnt/mesos/sandbox");
+    assert!(!p.image_env);
+    assert_eq!(p.user.as_deref(), Some("app"));
+
+    // A value without arguments: the value is argv[0] too.
+    let bare = CommandInfo {
+        shell: Some(false),
+        value: Some("/bin/true".into()),
+        arguments: Vec::new(),
+    };
+    let p = process(&no_image(), &bare, Vec::new(), None, "/sb", false).expect("ok");
+    assert_eq!(p.argv, strings(&["/bin/true"]));
+    assert_eq!(
+        process(
+            &no_image(),
+            &CommandInfo::default(),
+            Vec::new(),
+            None,
+            "/sb",
+            false
+        ),
+        Err(RuntimeError::ShellWithoutValue)
+    );
+}

@@ -494,6 +494,7 @@ pub(crate) use require_root;
 /// capabilities and no no_new_privs.
 pub fn sh_process(script: &str) -> Process {
     Process {
+        executable: None,
         args: vec!["sh".into(), "-c".into(), script.into()],
         env: vec!["PATH=/bin".into()],
         cwd: "/".into(),

@@ -107,6 +107,7 @@ fn base_spec(rootfs: &std::path::Path, config: &ContainerConfig) -> LaunchSpec {
         rootfs: rootfs.to_path_buf(),
         process: Process {
             args: config.process.argv.clone(),
+            executable: config.process.executable.clone(),
             env: Vec::new(),
             cwd: config.process.cwd.clone(),
             uid: 0,

@@ -78,6 +78,7 @@ pub fn config(
         image: c.image.map(|i| i.image).unwrap_or_default(),
         process: ProcessConfig {
             argv,
+            executable: None,
             env: c.envs.into_iter().map(|kv| (kv.key, kv.value)).collect(),
             cwd: process::cri_working_dir(image, &c.working_dir),
             user: process::cri_user(image, user.as_deref()).map(str::to_string),

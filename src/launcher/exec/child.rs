@@ -70,7 +70,7 @@ fn setup_and_exec(
 
     let p = &spec.process;
     let cwd = if p.cwd.is_empty() { "/" } else { &p.cwd };
-    let executable = path::find_executable(&p.args, &p.env)?;
+    let executable = path::find_executable(p.executable.as_ref(), &p.args, &p.env)?;
     std::env::set_current_dir(cwd).map_err(step("chdir", cwd))?;
     let (groups, caps) = (&p.additional_gids, p.capabilities.as_deref());
     identity::apply(p.uid, p.gid, groups, caps, p.no_new_privs)?;

@@ -56,6 +56,7 @@ mod tests {
             spec.process,
             Process {
                 args: vec!["cat".into(), "/etc/hostname".into()],
+                executable: None,
                 env: vec!["PATH=/bin".into(), "X=1".into()],
                 cwd: String::new(),
                 uid: 1000,
