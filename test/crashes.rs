@@ -23,7 +23,7 @@ mod points {
 
     use super::common::pods::{
         assert_nothing_left, container_config, create, daemon, list_containers, list_pods,
-        live_processes, pod_config, run_pod, start, status, stop_remove_pod, Rt, BUSYBOX,
+        pod_config, run_pod, settle_sleeps, start, status, stop_remove_pod, Rt, BUSYBOX,
     };
     use super::common::*;
     use k8s_cri::v1 as cri;
@@ -49,25 +49,6 @@ mod points {
         );
         d.restart();
         d.runtime().await
-    }
-
-    /// How many processes run `sleep <n>` (a container's, or a copy of it).
-    fn sleeps(n: u32) -> usize {
-        let wanted = format!("sleep {n} ");
-        live_processes()
-            .iter()
-            .filter(|(_, c)| *c == wanted)
-            .count()
-    }
-
-    async fn settle_sleeps(n: u32, want: usize) {
-        for _ in 0..100 {
-            if sleeps(n) == want {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(sleeps(n), want, "processes running sleep {n}");
     }
 
     /// The image can be removed: no container left holds a use of it.

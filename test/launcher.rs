@@ -139,7 +139,11 @@ async fn user_exit_codes_mounts_and_errors() {
     s.process.executable = Some("/bin/sh".into());
     s.process.args = vec!["my-argv0".into(), "-c".into(), "echo hi".into()];
     let r = launch(dir.path(), &s);
-    assert!(r.stderr.contains("my-argv0: applet not found"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("my-argv0: applet not found"),
+        "{}",
+        r.stderr
+    );
 
     // A missing program: runc's message, exit 127.
     let mut s = spec(&rootfs, "");

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::pods::{
-    assert_nothing_left, container_config, create, daemon, live_processes, pod_config, run_pod,
-    status, stop_remove_pod, BUSYBOX,
+    assert_nothing_left, container_config, create, daemon, pod_config, run_pod, settle_sleeps,
+    sleeps, status, stop_remove_pod, BUSYBOX,
 };
 use common::*;
 use k8s_cri::v1 as cri;
@@ -18,25 +18,6 @@ use tonic::Code;
 
 /// Rounds of each race: enough for both orders to happen on two cores.
 const ROUNDS: usize = 12;
-
-/// Live processes whose command line is exactly `sleep <n>`.
-fn sleeps(n: u32) -> usize {
-    let wanted = format!("sleep {n} ");
-    live_processes()
-        .iter()
-        .filter(|(_, c)| *c == wanted)
-        .count()
-}
-
-async fn wait_no_sleep(n: u32) {
-    for _ in 0..100 {
-        if sleeps(n) == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("sleep {n} still running");
-}
 
 #[tokio::test]
 async fn start_racing_stop_pod_never_runs_in_a_stopped_pod() {
@@ -79,7 +60,7 @@ async fn start_racing_stop_pod_never_runs_in_a_stopped_pod() {
             cri::ContainerState::ContainerRunning as i32,
             "round {round}"
         );
-        wait_no_sleep(n).await;
+        settle_sleeps(n, 0).await;
         stop_remove_pod(&mut rt1, &pod).await;
     }
     assert_nothing_left(&d);
@@ -159,7 +140,7 @@ async fn start_racing_remove_container_leaves_nothing_running() {
         }
         // Started then removed (which stops it), or removed before it could start:
         // no process either way, and no record.
-        wait_no_sleep(n).await;
+        settle_sleeps(n, 0).await;
         let e = rt1
             .container_status(cri::ContainerStatusRequest {
                 container_id: id.clone(),

@@ -240,6 +240,20 @@ impl Kind for IsolatorError {
     }
 }
 
+/// Runs blocking work (mounts, files, a helper process) of an async hook off the async
+/// threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, IsolatorError> + Send + 'static,
+) -> Result<T, IsolatorError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| IsolatorError::Io {
+            op: "run blocking work",
+            path: String::new(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+}
+
 /// For `map_err`: the failure of `op` on `path`.
 pub fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> IsolatorError {
     let path = path.display().to_string();

@@ -389,6 +389,27 @@ pub fn live_processes() -> Vec<(std::path::PathBuf, String)> {
         .collect()
 }
 
+/// How many live processes run exactly `sleep <n>` (a container's command, or a copy of
+/// it).
+pub fn sleeps(n: u32) -> usize {
+    let wanted = format!("sleep {n} ");
+    live_processes()
+        .iter()
+        .filter(|(_, c)| *c == wanted)
+        .count()
+}
+
+/// Waits (up to 5 s) for [`sleeps`]`(n)` to be `want`, then asserts it.
+pub async fn settle_sleeps(n: u32, want: usize) {
+    for _ in 0..100 {
+        if sleeps(n) == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sleeps(n), want, "processes running sleep {n}");
+}
+
 /// `pid <n>: <command line>` for a [`live_processes`] entry, for assertion messages.
 pub fn describe(process: &(std::path::PathBuf, String)) -> String {
     let pid = process.0.file_name().unwrap_or_default().to_string_lossy();

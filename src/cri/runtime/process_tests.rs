@@ -1,34 +1,6 @@
 use super::*;
+use crate::isolators::docker::runtime::fixtures::*;
 use crate::isolators::docker::runtime::{ImageRuntime, RuntimeError};
-
-fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| (*s).to_owned()).collect()
-}
-
-// Image fixtures: E = Entrypoint, C = Cmd.
-const E: &[&str] = &["/entry", "e1"];
-const C: &[&str] = &["/cmd", "c1"];
-
-fn image(entrypoint: &[&str], cmd: &[&str]) -> ImageRuntime {
-    ImageRuntime::with_command(strings(entrypoint), strings(cmd))
-}
-/// An image whose config object is `config`.
-#[allow(dead_code)]
-fn parse_config(config: serde_json::Value) -> ImageRuntime {
-    ImageRuntime::from_image_config(&serde_json::json!({ "config": config })).expect("valid config")
-}
-fn no_image() -> ImageRuntime {
-    image(&[], &[])
-}
-fn cmd_only() -> ImageRuntime {
-    image(&[], C)
-}
-fn entrypoint_only() -> ImageRuntime {
-    image(E, &[])
-}
-fn entrypoint_and_cmd() -> ImageRuntime {
-    image(E, C)
-}
 
 // ---------------------------------------------------------------------------------------
 // CRI: every combination of command / args / Entrypoint / Cmd (containerd semantics).

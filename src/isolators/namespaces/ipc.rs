@@ -4,9 +4,10 @@
 
 use async_trait::async_trait;
 
-use super::blocking;
 use crate::containerizer::types::PodConfig;
-use crate::isolators::{io, ContainerContext, Isolator, IsolatorError, PodContext, PodPlan};
+use crate::isolators::{
+    blocking, io, ContainerContext, Isolator, IsolatorError, PodContext, PodPlan,
+};
 use crate::launcher::spec::{JoinNamespace, NamespaceKind};
 use crate::launcher::LaunchSpec;
 use crate::sys::mount::{self, MsFlags};

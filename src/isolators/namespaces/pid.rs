@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::blocking;
 use crate::containerizer::types::{ContainerConfig, PidMode, Pod};
-use crate::isolators::{io, ContainerContext, Isolator, IsolatorError, PodContext};
+use crate::isolators::{blocking, io, ContainerContext, Isolator, IsolatorError, PodContext};
 use crate::launcher::pod_init;
 use crate::launcher::spec::{JoinNamespace, NamespaceKind};
 use crate::launcher::LaunchSpec;

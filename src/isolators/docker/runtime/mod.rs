@@ -14,6 +14,8 @@
 //! `Env` nor `WorkingDir` reach the container (Mesos returns no launch info at all then).
 
 mod env;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod isolator;
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,8 @@
 use serde_json::json;
 
+use super::fixtures::strings;
 use super::*;
 use crate::error::{ErrorKind, Kind};
-
-fn strings(items: &[&str]) -> Vec<String> {
-    items.iter().map(|s| (*s).to_owned()).collect()
-}
 
 // ---------------------------------------------------------------------------------------
 // Environment.

@@ -21,7 +21,7 @@ use super::files::{self, DnsConfig};
 use super::{Attachment, Cni};
 use crate::containerizer::types::{PodConfig, PortMapping};
 use crate::isolators::docker::runtime::with_hostname;
-use crate::isolators::{ContainerContext, Isolator, IsolatorError, PodContext, PodPlan};
+use crate::isolators::{blocking, ContainerContext, Isolator, IsolatorError, PodContext, PodPlan};
 use crate::launcher::spec::{JoinNamespace, Mount, MountPropagation, NamespaceKind};
 use crate::launcher::LaunchSpec;
 use crate::sys::netns::PodNamespace;
@@ -87,9 +87,15 @@ impl Isolator for NetworkCni {
         let dns = dns(pod.config());
         let (dir, name) = (etc.clone(), hostname.clone());
         blocking(move || {
-            files::write_all(&dir, &name, &[], &dns, Path::new(files::HOST_RESOLV_CONF))
+            Ok(files::write_all(
+                &dir,
+                &name,
+                &[],
+                &dns,
+                Path::new(files::HOST_RESOLV_CONF),
+            )?)
         })
-        .await??;
+        .await?;
         let Some(netns) = pod.pod.netns.clone() else {
             return Ok(());
         };
@@ -104,7 +110,7 @@ impl Isolator for NetworkCni {
             }
         };
         let ips = net.ips.clone();
-        blocking(move || files::write_hosts(&etc, &hostname, &ips)).await??;
+        blocking(move || Ok(files::write_hosts(&etc, &hostname, &ips)?)).await?;
         // Already IPv4 first (see `PodNetwork::ips`): the CRI's primary IP.
         pod.pod.ips = net.ips.iter().map(IpAddr::to_string).collect();
         Ok(())
@@ -188,17 +194,4 @@ fn port_mapping(p: &PortMapping) -> super::PortMapping {
         protocol: p.protocol.clone(),
         host_ip: p.host_ip.clone(),
     }
-}
-
-/// Runs file work off the async threads.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, IsolatorError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| IsolatorError::Io {
-            op: "run blocking work",
-            path: String::new(),
-            source: std::io::Error::other(e.to_string()),
-        })
 }
