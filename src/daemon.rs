@@ -69,6 +69,19 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     .await??;
     tracing::info!(backend = %backend.kind(), "rootfs backend");
     let binary = std::env::current_exe()?;
+    let cgroups_options = crate::isolators::cgroups::CgroupsOptions {
+        hierarchy: settings.cgroups_hierarchy.clone(),
+        root: settings.cgroups_root.clone(),
+        net_cls: settings.net_cls,
+        pids_limit: settings.pids_limit,
+        state_dir: settings.run_root.join("cgroups"),
+    };
+    // Discovers the hierarchies, and mounts missing ones: off the async threads.
+    let cgroups = tokio::task::spawn_blocking(move || {
+        crate::isolators::cgroups::Cgroups::new(cgroups_options)
+    })
+    .await??;
+    tracing::info!(layout = ?cgroups.layout(), subsystems = ?cgroups.subsystem_names(), "cgroups");
     let options = ContainerizerOptions {
         root: settings.root.clone(),
         run_root: settings.run_root.clone(),
@@ -83,6 +96,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 plugin_timeout: settings.cni_plugin_timeout,
             }),
             binary.clone(),
+            cgroups,
         ),
     };
     // Recovery reads every bundle and may record ends: off the async threads.

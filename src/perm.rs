@@ -66,6 +66,22 @@ pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     create_private(path)?.write_all(contents)
 }
 
+/// [`write_private`] through a temporary file and a rename: a reader (or a daemon
+/// restarted after a crash) sees the old contents or the new, never half of them.
+pub fn write_private_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let temp = path.with_file_name(format!(
+        ".{}.{}.tmp",
+        name.unwrap_or_default(),
+        std::process::id()
+    ));
+    let written = write_private(&temp, contents).and_then(|()| std::fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
+}
+
 /// For an install made by an older ucr: every directory directly inside `dir` becomes
 /// [`PRIVATE_DIR`] and every regular file [`PRIVATE_FILE`], when it is more open than that.
 /// Sockets, symlinks and what lies deeper are left alone (a 0700 directory closes them

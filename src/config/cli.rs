@@ -169,6 +169,29 @@ pub struct ServeFlags {
     /// Longest a CNI plugin may run (`30s`, `2m`) before it is killed.
     #[arg(long)]
     pub cni_plugin_timeout: Option<String>,
+    /// Where missing cgroup v1 hierarchies are mounted (Mesos `--cgroups_hierarchy`).
+    #[arg(long, alias = "cgroups_hierarchy")]
+    #[serde(alias = "cgroups_hierarchy")]
+    pub cgroups_hierarchy: Option<PathBuf>,
+    /// Parent cgroup of pods without a `cgroup_parent` and of standalone containers,
+    /// and of the monitors (Mesos `--cgroups_root`; default `ucr`).
+    #[arg(long, alias = "cgroups_root")]
+    #[serde(alias = "cgroups_root")]
+    pub cgroups_root: Option<String>,
+    /// `cgroups/net_cls`: the primary handle of every container's `net_cls.classid`
+    /// (`0xAAAA`); with the secondary handles, turns net_cls isolation on.
+    #[arg(long, alias = "cgroups_net_cls_primary_handle")]
+    #[serde(alias = "cgroups_net_cls_primary_handle")]
+    pub cgroups_net_cls_primary_handle: Option<String>,
+    /// `cgroups/net_cls`: the range each container's secondary handle comes from
+    /// (`0xBBBB,0xCCCC`).
+    #[arg(long, alias = "cgroups_net_cls_secondary_handles")]
+    #[serde(alias = "cgroups_net_cls_secondary_handles")]
+    pub cgroups_net_cls_secondary_handles: Option<String>,
+    /// Most processes a container may have at once, for containers whose request sets
+    /// none (CRI-O's `pids_limit`); unset: no limit.
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
 }
 
 #[derive(Debug, Args)]

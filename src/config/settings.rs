@@ -59,6 +59,10 @@ pub struct Settings {
     pub cni_conf_dir: PathBuf,
     pub cni_bin_dirs: Vec<PathBuf>,
     pub cni_plugin_timeout: Duration,
+    pub cgroups_hierarchy: PathBuf,
+    pub cgroups_root: crate::isolators::cgroups::path::CgroupPath,
+    pub net_cls: Option<crate::isolators::cgroups::subsystems::net_cls::Handles>,
+    pub pids_limit: Option<i64>,
 }
 
 /// Mesos `--recover`.
@@ -137,7 +141,53 @@ impl ServeFlags {
                 reason: "must be at least 1".into(),
             });
         }
+        let root_value = pick!(cgroups_root).unwrap_or_else(|| "ucr".into());
+        // Mesos spells the root without a leading slash (`mesos`); both mean the same.
+        let cgroups_root = crate::isolators::cgroups::path::CgroupPath::parse(&format!(
+            "/{}",
+            root_value.trim_start_matches('/')
+        ))
+        .map_err(|e| ConfigError::Value {
+            flag: "cgroups-root",
+            value: root_value.clone(),
+            reason: e.to_string(),
+        })?;
+        let net_cls = match (
+            pick!(cgroups_net_cls_primary_handle),
+            pick!(cgroups_net_cls_secondary_handles),
+        ) {
+            (None, None) => None,
+            (Some(p), Some(s)) => Some(
+                crate::isolators::cgroups::subsystems::net_cls::Handles::parse(&p, &s).map_err(
+                    |e| ConfigError::Value {
+                        flag: e.flag.trim_start_matches("--"),
+                        value: e.value.clone(),
+                        reason: e.reason.to_string(),
+                    },
+                )?,
+            ),
+            (p, s) => {
+                return Err(ConfigError::Value {
+                    flag: "cgroups-net-cls-secondary-handles",
+                    value: format!("{p:?} / {s:?}"),
+                    reason: "the primary handle and the secondary handles go together".into(),
+                })
+            }
+        };
+        let pids_limit = pick!(pids_limit);
+        if pids_limit.is_some_and(|l| l == 0 || l < -1) {
+            return Err(ConfigError::Value {
+                flag: "pids-limit",
+                value: format!("{pids_limit:?}"),
+                reason: "expected a positive number, or -1 for no limit".into(),
+            });
+        }
         Ok(Settings {
+            cgroups_hierarchy: pick!(cgroups_hierarchy)
+                .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup")),
+            cgroups_root,
+            net_cls,
+            pids_limit,
             root,
             run_root,
             listen,

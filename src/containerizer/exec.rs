@@ -62,10 +62,15 @@ impl Containerizer {
             process: Process {
                 args: cmd.to_vec(),
                 executable: None,
-                ..launch.process
+                ..launch.process.clone()
             },
-            // The cgroups isolators will name the container's here.
-            cgroup_procs: Vec::new(),
+            // The command joins the container's cgroups: its limits are the container's,
+            // and stopping the container ends it too.
+            cgroup_procs: launch
+                .cgroups
+                .iter()
+                .map(|d| d.join("cgroup.procs"))
+                .collect(),
         };
         let file = bundle.join(format!("exec-{}.json", &new_id()[..16]));
         // 0600: it holds the container's environment (see `perm`).

@@ -42,6 +42,7 @@ use crate::isolators::Isolators;
 use crate::provisioner::backend::Backend;
 use crate::provisioner::store::flight::Flights;
 use crate::provisioner::store::Store;
+pub use container::{ContainerStats, PodStats};
 pub use error::ContainerizerError;
 use paths::Paths;
 use types::{Container, Event, EventKind, Pod};

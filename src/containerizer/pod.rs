@@ -87,6 +87,7 @@ impl Containerizer {
             .prepare_pod(&mut PodContext {
                 pod: &mut pod,
                 paths: &self.paths,
+                init_cgroups: Vec::new(),
             })
             .await;
         if let Err(e) = prepared {
@@ -101,6 +102,7 @@ impl Containerizer {
                 .cleanup_pod(&mut PodContext {
                     pod: &mut pod,
                     paths: &self.paths,
+                    init_cgroups: Vec::new(),
                 })
                 .await;
             self.teardown(&id).await;
@@ -164,6 +166,7 @@ impl Containerizer {
             .cleanup_pod(&mut PodContext {
                 pod: &mut pod,
                 paths: &self.paths,
+                init_cgroups: Vec::new(),
             })
             .await?;
         if pod.state != PodState::NotReady {
@@ -236,6 +239,7 @@ impl Containerizer {
             .cleanup_pod(&mut PodContext {
                 pod: &mut pod,
                 paths: &self.paths,
+                init_cgroups: Vec::new(),
             })
             .await
         {

@@ -135,5 +135,30 @@ impl Containerizer {
             })
             .await;
         }
+        // What isolators hold for pods and containers the daemon does not know (cgroups
+        // made just before a crash, or left by one that died mid-removal) goes too; what
+        // they hold for the ones it knows is learnt again (net_cls handles).
+        let me = Arc::clone(self);
+        let _ = blocking(move || {
+            let (pods, containers): (Vec<_>, Vec<_>) = {
+                let cache = me.cache();
+                (
+                    cache.pods.values().cloned().collect(),
+                    cache.containers.values().cloned().collect(),
+                )
+            };
+            let orphans = me.isolators.recover(&crate::isolators::Known {
+                pods: &pods,
+                containers: &containers,
+            });
+            if !orphans.is_empty() {
+                tracing::info!(
+                    ?orphans,
+                    "removed what isolators held for unknown pods and containers"
+                );
+            }
+            Ok(())
+        })
+        .await;
     }
 }

@@ -61,6 +61,10 @@ pub struct PodConfig {
     /// Namespaced sysctls set in the pod's namespaces (`linux/sysctls` checks them).
     #[serde(default)]
     pub sysctls: Labels,
+    /// The pod's cgroup, as a path below each hierarchy's root (kubelet's
+    /// `/kubepods/burstable/pod<uid>`); `None`: one of ours under `--cgroups-root`.
+    #[serde(default)]
+    pub cgroup_parent: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -139,6 +143,58 @@ pub struct Mount {
     pub propagation: crate::launcher::spec::MountPropagation,
 }
 
+/// Resource limits, as the door resolved them (the CRI's `LinuxContainerResources`, a
+/// Mesos task's resources); `None` or empty: not limited. The cgroups isolators apply
+/// them at start and on update, and report them back.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Resources {
+    /// CFS shares (v1 `cpu.shares`; converted to `cpu.weight` on v2).
+    #[serde(default)]
+    pub cpu_shares: Option<u64>,
+    /// CFS quota and period, microseconds.
+    #[serde(default)]
+    pub cpu_quota: Option<i64>,
+    #[serde(default)]
+    pub cpu_period: Option<u64>,
+    /// `cpuset.cpus` and `cpuset.mems` lists (`0-3,7`).
+    #[serde(default)]
+    pub cpuset_cpus: Option<String>,
+    #[serde(default)]
+    pub cpuset_mems: Option<String>,
+    /// Bytes.
+    #[serde(default)]
+    pub memory_limit: Option<i64>,
+    /// Memory plus swap, bytes (kubelet's and the CRI's meaning; -1: unlimited swap).
+    #[serde(default)]
+    pub memory_swap_limit: Option<i64>,
+    /// Most processes (and threads) at once.
+    #[serde(default)]
+    pub pids_limit: Option<i64>,
+    /// Page size as the kernel names it (`2MB`, `1GB`) to a limit in bytes.
+    #[serde(default)]
+    pub hugepage_limits: BTreeMap<String, u64>,
+    /// Block I/O weight (v1 `blkio.weight`, v2 `io.weight`).
+    #[serde(default)]
+    pub blkio_weight: Option<u16>,
+    /// cgroup v2 files to write as they are (the CRI's `unified`); refused on v1.
+    #[serde(default)]
+    pub unified: BTreeMap<String, String>,
+    /// The writable layer's and sandbox's size limit in bytes (`disk/du`, `disk/xfs`).
+    #[serde(default)]
+    pub disk_limit: Option<u64>,
+}
+
+/// A host device made available in the container (CRI `Device`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Device {
+    /// The device node on the host.
+    pub host_path: PathBuf,
+    /// Where it appears in the container; below `/dev`.
+    pub container_path: String,
+    /// `r`, `w` and `m` as the devices cgroup spells them.
+    pub permissions: String,
+}
+
 /// The container's first process, as the door decided it.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ProcessConfig {
@@ -212,6 +268,10 @@ pub struct ContainerConfig {
     /// Paths made read-only; empty: the runtime's defaults. Ignored when privileged.
     #[serde(default)]
     pub readonly_paths: Vec<String>,
+    #[serde(default)]
+    pub resources: Resources,
+    #[serde(default)]
+    pub devices: Vec<Device>,
 }
 
 /// A container's lifecycle. Each call checks its guard first:
@@ -252,6 +312,9 @@ pub enum Ending {
         code: i32,
         signal: Option<i32>,
         oom_killed: bool,
+        /// The limit that ended it, when one did (an OOM kill, a disk quota).
+        #[serde(default)]
+        limitation: Option<crate::isolators::Limitation>,
     },
     /// It never ran: the launch failed (`message` says why, in the launcher's words).
     StartFailed { message: String },

@@ -31,6 +31,7 @@
 //! in reverse, and a prepare that fails part-way is undone by cleaning up, in reverse,
 //! what was prepared.
 
+pub mod cgroups;
 pub mod docker;
 pub mod filesystem;
 pub mod linux;
@@ -77,6 +78,9 @@ impl PodPlan {
 pub struct PodContext<'a> {
     pub pod: &'a mut Pod,
     pub paths: &'a Paths,
+    /// `cgroup.procs` files the pod's own processes (its init) join before they exec;
+    /// filled in by `cgroups`, which comes before `namespaces/pid` in the table.
+    pub init_cgroups: Vec<std::path::PathBuf>,
 }
 
 impl PodContext<'_> {
@@ -108,15 +112,71 @@ pub struct ContainerContext<'a> {
 pub struct IsolatorStatus {
     /// The container's IPs, primary first.
     pub ips: Vec<String>,
+    /// Details for a verbose status (`net_cls` handle, cgroup paths), by key.
+    pub info: std::collections::BTreeMap<String, String>,
 }
 
-/// Resource usage, for the stats calls (filled in by the resource isolators).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Usage {}
+pub use crate::containerizer::types::Resources;
 
-/// Resource limits a client updates while the container runs.
+/// Resource usage as the kernel counts it, for the stats calls; each resource isolator
+/// fills in its part (`None`: nobody measures it).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Resources {}
+pub struct Usage {
+    /// CPU time used since the cgroup was made, nanoseconds (all cores).
+    pub cpu_ns: Option<u64>,
+    pub memory: Option<MemoryUsage>,
+    /// Processes (v2: and threads) in the cgroup.
+    pub processes: Option<u64>,
+    /// The writable layer (and sandbox): bytes and inodes.
+    pub disk: Option<DiskUsage>,
+    /// The pod's interfaces (pods only).
+    pub network: Vec<InterfaceUsage>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryUsage {
+    /// Everything charged, page cache included.
+    pub usage: u64,
+    /// `usage` less inactive file pages: what kubelet evicts on.
+    pub working_set: u64,
+    /// Anonymous memory.
+    pub rss: u64,
+    pub page_faults: u64,
+    pub major_page_faults: u64,
+    /// The limit in force, when there is one.
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    pub bytes: u64,
+    pub inodes: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InterfaceUsage {
+    pub name: String,
+    pub rx_bytes: u64,
+    pub rx_errors: u64,
+    pub tx_bytes: u64,
+    pub tx_errors: u64,
+}
+
+/// A limit that ended a container (Mesos's `ContainerLimitation`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Limitation {
+    pub kind: LimitKind,
+    /// What happened, for the operator.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum LimitKind {
+    /// The kernel's OOM killer killed a process of the container.
+    Memory,
+    /// It wrote past its disk limit (`disk/du` with enforcement).
+    Disk,
+}
 
 /// The containers and pods the daemon knows at start-up (for [`Isolator::recover`]).
 pub struct Known<'a> {
@@ -170,12 +230,32 @@ pub trait Isolator: Send + Sync {
         Ok(())
     }
 
+    /// Applies new limits to a running container (`UpdateContainerResources`). Blocking.
     fn update(&self, _c: &ContainerContext<'_>, _r: &Resources) -> Result<(), IsolatorError> {
         Ok(())
     }
 
+    /// Adds what it measures of the container to `u`. Blocking, and quick: a stats call
+    /// asks for every container at once.
     fn usage(&self, _c: &ContainerContext<'_>, _u: &mut Usage) -> Result<(), IsolatorError> {
         Ok(())
+    }
+
+    /// Adds what it measures of the whole pod to `u`. Blocking, quick.
+    fn pod_usage(&self, _pod: &Pod, _u: &mut Usage) -> Result<(), IsolatorError> {
+        Ok(())
+    }
+
+    /// Ends every process the container still has, not only its first one (a host-PID
+    /// container's children live on after it). Blocking.
+    fn kill_all(&self, _c: &ContainerContext<'_>) -> Result<(), IsolatorError> {
+        Ok(())
+    }
+
+    /// Once the container has ended: whether one of its limits ended it. Blocking, and
+    /// works after a restart (from what the kernel or the isolator kept).
+    fn limitation(&self, _c: &ContainerContext<'_>) -> Option<Limitation> {
+        None
     }
 
     fn status(
@@ -224,6 +304,8 @@ pub enum IsolatorError {
     User(#[from] crate::launcher::user::UserError),
     #[error(transparent)]
     Runtime(#[from] docker::runtime::RuntimeError),
+    #[error(transparent)]
+    Cgroups(#[from] cgroups::error::CgroupsError),
 }
 
 impl Kind for IsolatorError {
@@ -236,6 +318,7 @@ impl Kind for IsolatorError {
             IsolatorError::Files(e) => e.kind(),
             IsolatorError::User(e) => e.kind(),
             IsolatorError::Runtime(e) => e.kind(),
+            IsolatorError::Cgroups(e) => e.kind(),
         }
     }
 }

@@ -52,6 +52,11 @@ pub enum LaunchError {
     },
     #[error("starting the container process: {source}")]
     Clone { source: std::io::Error },
+    #[error("starting the container process in cgroup {path}: {source}")]
+    Cgroup {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("wait for {pid}: {source}")]
     Wait { pid: i32, source: std::io::Error },
     /// The child's own report of what failed before exec.
@@ -68,6 +73,7 @@ impl Kind for LaunchError {
             LaunchError::Setup(e) => e.kind(),
             LaunchError::BadTarget { .. } => ErrorKind::InvalidArgument,
             LaunchError::Clone { .. }
+            | LaunchError::Cgroup { .. }
             | LaunchError::JoinPid { .. }
             | LaunchError::Wait { .. }
             | LaunchError::Child { .. }
@@ -115,11 +121,24 @@ pub fn spawn(
         flags |= CloneFlags::CLONE_NEWIPC;
     }
     let wait_on = gate.as_ref().map(|(r, _)| r);
-    let pid = process::clone_process(
-        Box::new(|| child::run(spec, stdio, &write_end, wait_on)),
-        flags,
-    )
-    .map_err(|source| LaunchError::Clone { source })?;
+    let run = Box::new(|| child::run(spec, stdio, &write_end, wait_on));
+    let pid = match &spec.clone_into_cgroup {
+        Some(dir) => {
+            let cgroup = std::fs::File::open(dir).map_err(|source| LaunchError::Cgroup {
+                path: dir.clone(),
+                source,
+            })?;
+            process::clone_process_into(run, flags, std::os::fd::AsFd::as_fd(&cgroup)).map_err(
+                |source| LaunchError::Cgroup {
+                    path: dir.clone(),
+                    source,
+                },
+            )?
+        }
+        None => {
+            process::clone_process(run, flags).map_err(|source| LaunchError::Clone { source })?
+        }
+    };
     drop(write_end);
     if let (Some((gate_r, gate_w)), Some(barrier)) = (gate, barrier) {
         drop(gate_r);

@@ -151,6 +151,13 @@ pub fn prepare(spec: &LaunchSpec) -> Result<Root, LaunchError> {
         let m = bind_at(&dev, &host, &format!("/{name}"), false, false)?;
         private(&m, &host)?;
     }
+    // The request's devices (checked to be device nodes by `linux/devices`); whether the
+    // container may open them is the devices cgroup's decision.
+    for d in &spec.devices {
+        let below = d.destination.strip_prefix("/dev").unwrap_or(&d.destination);
+        let m = bind_at(&dev, &d.source, below, false, false)?;
+        private(&m, &d.source)?;
+    }
     mount_fs_at(
         &dev,
         "/pts",

@@ -77,6 +77,31 @@ pub struct LaunchSpec {
     /// and its empty masked and read-only lists, are the containerizer's business.)
     #[serde(default)]
     pub privileged: bool,
+    /// Host device nodes bound in below `/dev` (the CRI's `devices`).
+    #[serde(default)]
+    pub devices: Vec<DeviceNode>,
+    /// The container's cgroup directories, one per hierarchy (the cgroups isolator's);
+    /// `ucr exec` joins each.
+    #[serde(default)]
+    pub cgroups: Vec<PathBuf>,
+    /// cgroup v2: the directory the launcher clones the process straight into
+    /// (`CLONE_INTO_CGROUP`), so it never runs a moment outside it. On v1 the daemon
+    /// moves it while the monitor holds it.
+    #[serde(default)]
+    pub clone_into_cgroup: Option<PathBuf>,
+    /// `cgroup.procs` files the monitor moves itself into before anything else, out of
+    /// the daemon's cgroup.
+    #[serde(default)]
+    pub monitor_cgroups: Vec<PathBuf>,
+}
+
+/// A host device node made available in the container.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceNode {
+    /// The node on the host.
+    pub source: PathBuf,
+    /// Below `/dev` in the container (`/dev/fuse`).
+    pub destination: String,
 }
 
 fn default_masked() -> Vec<String> {

@@ -71,6 +71,12 @@ fn launch(
     sync: &mut SyncFd,
     hold: &mut HoldFd,
 ) -> Result<Running, MonitorError> {
+    // Out of the daemon's cgroup before anything is started (see
+    // `LaunchSpec::monitor_cgroups`). Best effort: a monitor left in the daemon's cgroup
+    // still does its work, it only shares the daemon's fate under a service manager.
+    for procs in &config.spec.monitor_cgroups {
+        let _ = std::fs::write(procs, "0");
+    }
     // Whatever else the daemon let us inherit must not reach the container.
     signal::cloexec_above_stdio().map_err(|source| MonitorError::Stdio {
         what: "descriptors (close-on-exec)",

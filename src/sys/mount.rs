@@ -105,6 +105,20 @@ pub fn mount_fs(fstype: &str, target: &Path, flags: MsFlags, data: Option<&str>)
     Ok(())
 }
 
+/// Mounts the cgroup v1 hierarchy of `controller` at `target` (`mount -t cgroup -o
+/// <controller> cgroup <target>`), nosuid, nodev and noexec as systemd mounts them.
+pub fn mount_cgroup_v1(target: &Path, controller: &str) -> io::Result<()> {
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    nix::mount::mount(
+        Some("cgroup"),
+        target,
+        Some("cgroup"),
+        flags,
+        Some(controller),
+    )?;
+    Ok(())
+}
+
 /// Makes every mount at and below `target` a slave: events from the host still reach
 /// us, ours never reach the host (Mesos' propagation for containers).
 pub fn make_tree_slave(target: &Path) -> io::Result<()> {

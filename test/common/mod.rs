@@ -524,6 +524,10 @@ pub fn launch_spec(rootfs: &Path, script: &str) -> LaunchSpec {
         masked_paths: strings(ucr::launcher::spec::MASKED_PATHS),
         readonly_paths: strings(ucr::launcher::spec::READONLY_PATHS),
         privileged: false,
+        devices: Vec::new(),
+        cgroups: Vec::new(),
+        clone_into_cgroup: None,
+        monitor_cgroups: Vec::new(),
     }
 }
 

@@ -128,5 +128,9 @@ fn base_spec(rootfs: &std::path::Path, config: &ContainerConfig) -> LaunchSpec {
         masked_paths: Vec::new(),
         readonly_paths: Vec::new(),
         privileged: false,
+        devices: Vec::new(),
+        cgroups: Vec::new(),
+        clone_into_cgroup: None,
+        monitor_cgroups: Vec::new(),
     }
 }

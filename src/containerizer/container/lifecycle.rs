@@ -137,6 +137,7 @@ impl Containerizer {
         // finishes the stop by this deadline (`resume`).
         let marker = bundle.join(STOP_MARKER);
         let deadline = now_ns().saturating_add(grace.as_nanos() as i64);
+        let (me, stopping) = (Arc::clone(self), c.clone());
         blocking(move || {
             crate::perm::write_private(&marker, deadline.to_string().as_bytes())
                 .map_err(io("record stop", &marker))?;
@@ -149,13 +150,18 @@ impl Containerizer {
                     false
                 }
             };
-            if !grace.is_zero() && send(signal) && wait_exit(&bundle, grace) {
-                return Ok(());
+            if grace.is_zero() || !send(signal) || !wait_exit(&bundle, grace) {
+                send(libc::SIGKILL);
+                // SIGKILL cannot be ignored; the wait is for the monitor to record it
+                // (or, when the process had already ended, to finish doing so).
+                wait_exit(&bundle, Duration::from_secs(10));
             }
-            send(libc::SIGKILL);
-            // SIGKILL cannot be ignored; the wait is for the monitor to record it (or,
-            // when the process had already ended, to finish doing so).
-            wait_exit(&bundle, Duration::from_secs(10));
+            // The first process is gone; its children may not be (a host-PID container's
+            // outlive it): every process in the container's cgroup ends too.
+            let owned = me.owned_context(&stopping)?;
+            if let Err(e) = me.isolators.kill_all(&me.context(&stopping, &owned)) {
+                tracing::warn!(container = %stopping.id, error = %crate::error::chain(&e), "ending the container's other processes");
+            }
             Ok(())
         })
         .await?;

@@ -14,4 +14,6 @@ mod create;
 mod launch;
 mod lifecycle;
 mod monitor;
+mod resources;
+pub use resources::{ContainerStats, PodStats};
 mod status;

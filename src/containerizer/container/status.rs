@@ -53,6 +53,11 @@ impl Containerizer {
         if c.state != ContainerState::Running {
             return Ok(c);
         }
+        // Its isolators' view of the end: a limit that ended it (the kernel's OOM
+        // counters outlive the process, so this holds after a restart too), and, when it
+        // had no PID namespace of its own, whatever it left running is ended as well (as
+        // containerd does for such containers).
+        let limitation = self.after_exit(&c);
         match end {
             Some(exit) => {
                 c.exit_code = exit.exit_code;
@@ -62,10 +67,16 @@ impl Containerizer {
                 if exit.started_at_ns > 0 {
                     c.started_at_ns = exit.started_at_ns;
                 }
+                let oom = limitation
+                    .as_ref()
+                    .is_some_and(|l| l.kind == crate::isolators::LimitKind::Memory)
+                    // A process that ended on its own, successfully, was not the victim.
+                    && exit.exit_code != 0;
                 c.ending = Some(Ending::Exited {
                     code: exit.exit_code,
                     signal: exit.signal,
-                    oom_killed: exit.oom_killed,
+                    oom_killed: exit.oom_killed || oom,
+                    limitation,
                 });
             }
             None => {
@@ -82,6 +93,18 @@ impl Containerizer {
         self.save(&c)?;
         self.emit(&c, EventKind::Stopped);
         Ok(c)
+    }
+
+    /// What the isolators say once the container has ended (see `refreshed_now`).
+    fn after_exit(&self, c: &Container) -> Option<crate::isolators::Limitation> {
+        let owned = self.owned_context(c).ok()?;
+        let ctx = self.context(c, &owned);
+        if c.config.pid != crate::containerizer::types::PidMode::Container {
+            if let Err(e) = self.isolators.kill_all(&ctx) {
+                tracing::warn!(container = %c.id, error = %crate::error::chain(&e), "ending what the container left running");
+            }
+        }
+        self.isolators.limitation(&ctx)
     }
 
     /// Whether a running container has ended: `Some(Some(record))` when its monitor

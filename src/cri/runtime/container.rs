@@ -48,6 +48,11 @@ pub fn config(
         .as_ref()
         .and_then(|l| l.resources.as_ref())
         .map(|r| r.oom_score_adj.clamp(-1000, 1000) as i32);
+    let resources = match c.linux.as_ref().and_then(|l| l.resources.as_ref()) {
+        Some(r) => super::resources::from_cri(r)?,
+        None => Default::default(),
+    };
+    let devices = super::resources::devices(&c.devices)?;
     let sc = c.linux.and_then(|l| l.security_context).unwrap_or_default();
     let pid = super::pod::pid_mode(&sc.namespace_options.clone().unwrap_or_default());
     let caps = sc.capabilities.clone().unwrap_or_default();
@@ -116,6 +121,8 @@ pub fn config(
         pid,
         masked_paths: sc.masked_paths,
         readonly_paths: sc.readonly_paths,
+        resources,
+        devices,
     })
 }
 
@@ -145,8 +152,24 @@ fn reason(c: &Container) -> (String, String) {
     match &c.ending {
         None => (String::new(), String::new()),
         Some(Ending::Exited {
-            oom_killed: true, ..
-        }) => ("OOMKilled".into(), String::new()),
+            oom_killed: true,
+            limitation,
+            ..
+        }) => (
+            "OOMKilled".into(),
+            limitation
+                .as_ref()
+                .map(|l| l.message.clone())
+                .unwrap_or_default(),
+        ),
+        // Not a reason kubelet knows, but one an operator reads (Mesos's
+        // REASON_CONTAINER_LIMITATION_DISK).
+        Some(Ending::Exited {
+            limitation: Some(l),
+            ..
+        }) if l.kind == crate::isolators::LimitKind::Disk => {
+            ("DiskQuotaExceeded".into(), l.message.clone())
+        }
         Some(Ending::Exited { code: 0, .. }) => ("Completed".into(), String::new()),
         Some(Ending::Exited { .. }) => ("Error".into(), String::new()),
         Some(Ending::StartFailed { message }) => ("StartError".into(), message.clone()),
@@ -235,6 +258,13 @@ pub fn status(c: &Container) -> cri::ContainerStatus {
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
         image_id: c.image_id.clone(),
+        resources: Some(cri::ContainerResources {
+            linux: Some(super::resources::to_cri(
+                &c.config.resources,
+                c.config.oom_score_adj,
+            )),
+            windows: None,
+        }),
         ..Default::default()
     }
 }
@@ -256,13 +286,18 @@ pub fn filter(f: Option<cri::ContainerFilter>) -> ContainerFilter {
     }
 }
 
-/// Verbose `info`: the pid and the launch details.
-pub fn info(c: &Container) -> HashMap<String, String> {
+/// Verbose `info`: the pid, the launch details, and what the isolators report
+/// (`cgroupsPath`, the net_cls handle).
+pub fn info(
+    c: &Container,
+    isolation: &std::collections::BTreeMap<String, String>,
+) -> HashMap<String, String> {
     let info = serde_json::json!({
         "id": c.id,
         "pid": c.process.map(|p| p.pid),
         "podId": c.pod_id,
         "config": c.config,
+        "isolation": isolation,
     });
     HashMap::from([("info".to_string(), info.to_string())])
 }

@@ -1,11 +1,14 @@
-//! CRI RuntimeService: each handler validates, translates (`pod`, `container`) and calls
-//! the containerizer. Streaming calls, stats and checkpointing answer `Unimplemented`
-//! until their issues land, so a client gets an honest code rather than a fake success.
+//! CRI RuntimeService: each handler validates, translates (`pod`, `container`,
+//! `resources`, `stats`) and calls the containerizer. Streaming calls and checkpointing
+//! answer `Unimplemented` until their issues land, so a client gets an honest code
+//! rather than a fake success.
 
 mod container;
 mod ids;
 mod pod;
 mod process;
+mod resources;
+mod stats;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,11 +23,15 @@ use crate::containerizer::types::EventKind;
 
 pub struct Runtime {
     core: Arc<Core>,
+    rates: stats::CpuRates,
 }
 
 impl Runtime {
     pub fn new(core: Arc<Core>) -> Self {
-        Runtime { core }
+        Runtime {
+            core,
+            rates: stats::CpuRates::default(),
+        }
     }
 
     /// The pod a CRI id (or unique prefix of one) names, if any.
@@ -357,13 +364,20 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
                 .container_status(&id)
                 .await
                 .map_err(from_error)?;
+            let info = if req.verbose {
+                let isolation = self
+                    .core
+                    .containerizer
+                    .isolation_info(&id)
+                    .await
+                    .unwrap_or_default();
+                container::info(&c, &isolation)
+            } else {
+                Default::default()
+            };
             Ok(cri::ContainerStatusResponse {
                 status: Some(container::status(&c)),
-                info: if req.verbose {
-                    container::info(&c)
-                } else {
-                    Default::default()
-                },
+                info,
             })
         })
         .await
@@ -465,18 +479,213 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         Ok(Response::new(Box::pin(stream)))
     }
 
+    async fn update_container_resources(
+        &self,
+        request: Request<cri::UpdateContainerResourcesRequest>,
+    ) -> Result<Response<cri::UpdateContainerResourcesResponse>, Status> {
+        let req = request.into_inner();
+        required(&req.container_id, "container_id")?;
+        instrument(
+            "UpdateContainerResources",
+            &req.container_id.clone(),
+            async {
+                let id = self.known_container(&req.container_id)?;
+                let resources = match &req.linux {
+                    Some(r) => resources::from_cri(r)?,
+                    None => Default::default(),
+                };
+                self.core
+                    .containerizer
+                    .update_container_resources(&id, resources)
+                    .await
+                    .map_err(from_error)?;
+                Ok(cri::UpdateContainerResourcesResponse {})
+            },
+        )
+        .await
+    }
+
+    async fn container_stats(
+        &self,
+        request: Request<cri::ContainerStatsRequest>,
+    ) -> Result<Response<cri::ContainerStatsResponse>, Status> {
+        let req = request.into_inner();
+        required(&req.container_id, "container_id")?;
+        instrument("ContainerStats", &req.container_id.clone(), async {
+            let id = self.known_container(&req.container_id)?;
+            let list = self
+                .core
+                .containerizer
+                .container_stats(Some(vec![id.clone()]))
+                .await
+                .map_err(from_error)?;
+            let Some(s) = list.first() else {
+                return Err(Status::failed_precondition(format!(
+                    "container {id} is not running: it has no stats"
+                )));
+            };
+            Ok(cri::ContainerStatsResponse {
+                stats: Some(stats::container(&self.rates, s)),
+            })
+        })
+        .await
+    }
+
+    async fn list_container_stats(
+        &self,
+        request: Request<cri::ListContainerStatsRequest>,
+    ) -> Result<Response<cri::ListContainerStatsResponse>, Status> {
+        let f = request.into_inner().filter.unwrap_or_default();
+        instrument("ListContainerStats", "", async {
+            let filter = container::filter(Some(cri::ContainerFilter {
+                id: match f.id.as_str() {
+                    "" => String::new(),
+                    id => match self.container_id(id)? {
+                        Some(full) => full,
+                        None => return Ok(cri::ListContainerStatsResponse::default()),
+                    },
+                },
+                pod_sandbox_id: match f.pod_sandbox_id.as_str() {
+                    "" => String::new(),
+                    id => match self.pod_id(id)? {
+                        Some(full) => full,
+                        None => return Ok(cri::ListContainerStatsResponse::default()),
+                    },
+                },
+                label_selector: f.label_selector,
+                state: None,
+            }));
+            let ids = self
+                .core
+                .containerizer
+                .list_containers(&filter)
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
+            let list = self
+                .core
+                .containerizer
+                .container_stats(Some(ids))
+                .await
+                .map_err(from_error)?;
+            Ok(cri::ListContainerStatsResponse {
+                stats: list
+                    .iter()
+                    .map(|s| stats::container(&self.rates, s))
+                    .collect(),
+            })
+        })
+        .await
+    }
+
+    async fn pod_sandbox_stats(
+        &self,
+        request: Request<cri::PodSandboxStatsRequest>,
+    ) -> Result<Response<cri::PodSandboxStatsResponse>, Status> {
+        let req = request.into_inner();
+        required(&req.pod_sandbox_id, "pod_sandbox_id")?;
+        instrument("PodSandboxStats", &req.pod_sandbox_id.clone(), async {
+            let id = self.known_pod(&req.pod_sandbox_id)?;
+            let list = self
+                .core
+                .containerizer
+                .pod_stats(Some(vec![id.clone()]))
+                .await
+                .map_err(from_error)?;
+            let Some(s) = list.first() else {
+                return Err(Status::failed_precondition(format!(
+                    "pod sandbox {id} is not ready: it has no stats"
+                )));
+            };
+            Ok(cri::PodSandboxStatsResponse {
+                stats: Some(stats::pod(&self.rates, s)),
+            })
+        })
+        .await
+    }
+
+    async fn list_pod_sandbox_stats(
+        &self,
+        request: Request<cri::ListPodSandboxStatsRequest>,
+    ) -> Result<Response<cri::ListPodSandboxStatsResponse>, Status> {
+        let f = request.into_inner().filter.unwrap_or_default();
+        instrument("ListPodSandboxStats", "", async {
+            let filter = pod::filter(Some(cri::PodSandboxFilter {
+                id: match f.id.as_str() {
+                    "" => String::new(),
+                    id => match self.pod_id(id)? {
+                        Some(full) => full,
+                        None => return Ok(cri::ListPodSandboxStatsResponse::default()),
+                    },
+                },
+                label_selector: f.label_selector,
+                state: None,
+            }));
+            let ids = self
+                .core
+                .containerizer
+                .list_pods(&filter)
+                .into_iter()
+                .map(|p| p.id)
+                .collect();
+            let list = self
+                .core
+                .containerizer
+                .pod_stats(Some(ids))
+                .await
+                .map_err(from_error)?;
+            Ok(cri::ListPodSandboxStatsResponse {
+                stats: list.iter().map(|s| stats::pod(&self.rates, s)).collect(),
+            })
+        })
+        .await
+    }
+
+    async fn list_metric_descriptors(
+        &self,
+        _request: Request<cri::ListMetricDescriptorsRequest>,
+    ) -> Result<Response<cri::ListMetricDescriptorsResponse>, Status> {
+        instrument("ListMetricDescriptors", "", async {
+            Ok(cri::ListMetricDescriptorsResponse {
+                descriptors: stats::descriptors(),
+            })
+        })
+        .await
+    }
+
+    async fn list_pod_sandbox_metrics(
+        &self,
+        _request: Request<cri::ListPodSandboxMetricsRequest>,
+    ) -> Result<Response<cri::ListPodSandboxMetricsResponse>, Status> {
+        instrument("ListPodSandboxMetrics", "", async {
+            let list = self
+                .core
+                .containerizer
+                .pod_stats(None)
+                .await
+                .map_err(from_error)?;
+            // Readings of pods and containers that are gone are dropped here, the one
+            // call that sees them all.
+            let live: std::collections::HashSet<String> = list
+                .iter()
+                .flat_map(|p| {
+                    std::iter::once(p.pod.id.clone())
+                        .chain(p.containers.iter().map(|c| c.container.id.clone()))
+                })
+                .collect();
+            self.rates.retain(|k| live.contains(k));
+            Ok(cri::ListPodSandboxMetricsResponse {
+                pod_metrics: list.iter().map(stats::pod_metrics).collect(),
+            })
+        })
+        .await
+    }
+
     not_yet! {
-        update_container_resources(cri::UpdateContainerResourcesRequest) -> cri::UpdateContainerResourcesResponse;
         exec(cri::ExecRequest) -> cri::ExecResponse;
         attach(cri::AttachRequest) -> cri::AttachResponse;
         port_forward(cri::PortForwardRequest) -> cri::PortForwardResponse;
-        container_stats(cri::ContainerStatsRequest) -> cri::ContainerStatsResponse;
-        list_container_stats(cri::ListContainerStatsRequest) -> cri::ListContainerStatsResponse;
-        pod_sandbox_stats(cri::PodSandboxStatsRequest) -> cri::PodSandboxStatsResponse;
-        list_pod_sandbox_stats(cri::ListPodSandboxStatsRequest) -> cri::ListPodSandboxStatsResponse;
         checkpoint_container(cri::CheckpointContainerRequest) -> cri::CheckpointContainerResponse;
-        list_metric_descriptors(cri::ListMetricDescriptorsRequest) -> cri::ListMetricDescriptorsResponse;
-        list_pod_sandbox_metrics(cri::ListPodSandboxMetricsRequest) -> cri::ListPodSandboxMetricsResponse;
     }
 }
 

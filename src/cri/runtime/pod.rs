@@ -68,6 +68,11 @@ pub fn config(c: cri::PodSandboxConfig) -> Result<PodConfig, tonic::Status> {
             .map(port_mapping)
             .collect::<Result<_, _>>()?,
         sysctls,
+        cgroup_parent: c
+            .linux
+            .as_ref()
+            .map(|l| l.cgroup_parent.clone())
+            .filter(|p| !p.is_empty()),
     })
 }
 

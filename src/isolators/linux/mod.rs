@@ -1,5 +1,6 @@
 //! Linux process attributes, each an isolator of its own as in Mesos.
 
 pub mod capabilities;
+pub mod devices;
 pub mod nnp;
 pub mod sysctls;

@@ -6,33 +6,45 @@
 //! 1. `docker/runtime` (containers only): the image's `Env` under the request's, and the
 //!    user resolved against the image's `/etc/passwd`, first, so that `HOME` is known and
 //!    what follows only adds to the environment (`network/cni`'s `HOSTNAME`).
-//! 2. `namespaces/ipc`: the pod's IPC namespace and its /dev/shm, which nothing else
+//! 2. `cgroups` (its subsystems `cgroups/devices`, `cgroups/cpu`, `cgroups/mem`…): the
+//!    pod's and container's cgroups and limits, early, so that a request the kernel
+//!    refuses fails before anything else is made, and before `namespaces/pid` starts the
+//!    pod init that joins its cgroup; cleaned up late, after everything that may still
+//!    run processes in it.
+//! 3. `namespaces/ipc`: the pod's IPC namespace and its /dev/shm, which nothing else
 //!    needs but everything may use.
-//! 3. `linux/sysctls`: checks the pod's sysctls against the namespaces planned; they are
+//! 4. `linux/sysctls`: checks the pod's sysctls against the namespaces planned; they are
 //!    written while the namespaces are made.
-//! 4. `network/cni`: the pod's network and UTS namespaces, its CNI networks, and its
+//! 5. `network/cni`: the pod's network and UTS namespaces, its CNI networks, and its
 //!    `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` (bound into containers before any
 //!    volume, so a volume at one of those paths wins).
-//! 5. `namespaces/pid`: the pod init, last of the pod's: the network is up when it starts,
+//! 6. `namespaces/pid`: the pod init, last of the pod's: the network is up when it starts,
 //!    and it is the first thing stopped.
-//! 6. `filesystem/linux`: masked and read-only kernel paths, a read-only rootfs.
-//! 7. `volume/host_path`: the request's volumes and their propagation, after the pod's
+//! 7. `filesystem/linux`: masked and read-only kernel paths, a read-only rootfs.
+//! 8. `linux/devices`: the request's host devices below `/dev`.
+//! 9. `volume/host_path`: the request's volumes and their propagation, after the pod's
 //!    files so a volume can replace one.
-//! 8. `linux/capabilities`: the capability set (all of them when privileged).
-//! 9. `linux/nnp`: `no_new_privs`.
+//! 10. `linux/capabilities`: the capability set (all of them when privileged).
+//! 11. `linux/nnp`: `no_new_privs`.
 //!
 //! `--isolation` (with the Mesos door) will select from this table by name.
 
 use std::sync::Arc;
 
+use super::cgroups::Cgroups;
 use super::docker::runtime::DockerRuntime;
 use super::filesystem::linux::FilesystemLinux;
-use super::linux::{capabilities::Capabilities, nnp::NoNewPrivs, sysctls::Sysctls};
+use super::linux::{
+    capabilities::Capabilities, devices::Devices, nnp::NoNewPrivs, sysctls::Sysctls,
+};
 use super::namespaces::{ipc::IpcNamespace, pid::PidNamespace};
 use super::network::cni::isolator::NetworkCni;
 use super::volume::host_path::HostPath;
-use super::{ContainerContext, Isolator, IsolatorError, PodContext, PodPlan};
-use crate::containerizer::types::PodConfig;
+use super::{
+    ContainerContext, Isolator, IsolatorError, IsolatorStatus, Known, Limitation, PodContext,
+    PodPlan, Resources, Usage,
+};
+use crate::containerizer::types::{Pod, PodConfig};
 use crate::launcher::LaunchSpec;
 use crate::sys::pidfd::ProcessId;
 
@@ -60,14 +72,20 @@ pub struct Isolators {
 impl Isolators {
     /// The table every daemon runs. `cni` is the pods' network; `binary` the `ucr` binary
     /// (re-executed as `ucr pod-init`).
-    pub fn standard(cni: crate::isolators::network::cni::Cni, binary: std::path::PathBuf) -> Self {
+    pub fn standard(
+        cni: crate::isolators::network::cni::Cni,
+        binary: std::path::PathBuf,
+        cgroups: Cgroups,
+    ) -> Self {
         Self::of(vec![
             Box::new(DockerRuntime),
+            Box::new(cgroups),
             Box::new(IpcNamespace),
             Box::new(Sysctls),
             Box::new(NetworkCni::new(cni)),
             Box::new(PidNamespace::new(binary)),
             Box::new(FilesystemLinux),
+            Box::new(Devices),
             Box::new(HostPath),
             Box::new(Capabilities),
             Box::new(NoNewPrivs),
@@ -171,6 +189,72 @@ impl Isolators {
             }
         }
         first.map_or(Ok(()), Err)
+    }
+
+    /// Applies new limits with every isolator that takes them; the first failure stops
+    /// it (an update is all or nothing per isolator, not across them).
+    pub fn update(&self, c: &ContainerContext<'_>, r: &Resources) -> Result<(), Failed> {
+        for i in self.list.iter() {
+            i.update(c, r).map_err(named(i.as_ref()))?;
+        }
+        Ok(())
+    }
+
+    /// What every isolator measures of the container.
+    pub fn usage(&self, c: &ContainerContext<'_>) -> Result<Usage, Failed> {
+        let mut u = Usage::default();
+        for i in self.list.iter() {
+            i.usage(c, &mut u).map_err(named(i.as_ref()))?;
+        }
+        Ok(u)
+    }
+
+    /// What every isolator measures of the pod as a whole.
+    pub fn pod_usage(&self, pod: &Pod) -> Result<Usage, Failed> {
+        let mut u = Usage::default();
+        for i in self.list.iter() {
+            i.pod_usage(pod, &mut u).map_err(named(i.as_ref()))?;
+        }
+        Ok(u)
+    }
+
+    pub fn status(&self, c: &ContainerContext<'_>) -> Result<IsolatorStatus, Failed> {
+        let mut s = IsolatorStatus::default();
+        for i in self.list.iter() {
+            i.status(c, &mut s).map_err(named(i.as_ref()))?;
+        }
+        Ok(s)
+    }
+
+    /// Ends every process the container has left, with each isolator that can.
+    pub fn kill_all(&self, c: &ContainerContext<'_>) -> Result<(), Failed> {
+        let mut first = None;
+        for i in self.list.iter() {
+            if let Err(e) = i.kill_all(c) {
+                first.get_or_insert(named(i.as_ref())(e));
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// The first limit that ended the container, if one did.
+    pub fn limitation(&self, c: &ContainerContext<'_>) -> Option<Limitation> {
+        self.list.iter().find_map(|i| i.limitation(c))
+    }
+
+    /// Every isolator's orphans removed, given what the daemon knows; each failure is
+    /// logged and the rest go on.
+    pub fn recover(&self, known: &Known<'_>) -> Vec<String> {
+        let mut orphans = Vec::new();
+        for i in self.list.iter() {
+            match i.recover(known) {
+                Ok(ids) => orphans.extend(ids),
+                Err(e) => {
+                    tracing::warn!(isolator = i.name(), error = %crate::error::chain(&e), "recovering isolator state")
+                }
+            }
+        }
+        orphans
     }
 
     fn cleanup_some(&self, c: &ContainerContext<'_>, prepared: usize) {

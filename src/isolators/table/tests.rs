@@ -97,12 +97,14 @@ async fn pods_prepare_in_order_and_a_failure_cleans_up_in_reverse() {
     t.prepare_pod(&mut PodContext {
         pod: &mut p,
         paths: &paths,
+        init_cgroups: Vec::new(),
     })
     .await
     .expect("prepare");
     t.cleanup_pod(&mut PodContext {
         pod: &mut p,
         paths: &paths,
+        init_cgroups: Vec::new(),
     })
     .await
     .expect("cleanup");
@@ -128,6 +130,7 @@ async fn pods_prepare_in_order_and_a_failure_cleans_up_in_reverse() {
         .prepare_pod(&mut PodContext {
             pod: &mut p,
             paths: &paths,
+            init_cgroups: Vec::new(),
         })
         .await
         .expect_err("b fails");
@@ -148,6 +151,7 @@ async fn pods_prepare_in_order_and_a_failure_cleans_up_in_reverse() {
         .cleanup_pod(&mut PodContext {
             pod: &mut p,
             paths: &paths,
+            init_cgroups: Vec::new(),
         })
         .await
         .expect_err("b fails");
@@ -229,16 +233,20 @@ fn the_standard_table_has_the_mesos_names_in_order() {
         cache_dir: "/nonexistent".into(),
         plugin_timeout: std::time::Duration::from_secs(1),
     });
-    let t = Isolators::standard(cni, "/nonexistent/ucr".into());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cgroups = crate::isolators::cgroups::tests::fake(dir.path());
+    let t = Isolators::standard(cni, "/nonexistent/ucr".into(), cgroups);
     assert_eq!(
         t.names(),
         [
             "docker/runtime",
+            "cgroups",
             "namespaces/ipc",
             "linux/sysctls",
             "network/cni",
             "namespaces/pid",
             "filesystem/linux",
+            "linux/devices",
             "volume/host_path",
             "linux/capabilities",
             "linux/nnp",

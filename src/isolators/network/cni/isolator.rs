@@ -64,6 +64,33 @@ impl Isolator for NetworkCni {
         "network/cni"
     }
 
+    /// The pod's interfaces and their counters, read through netlink inside its network
+    /// namespace (a host-network pod has none of its own: nothing to report, as
+    /// containerd reports nothing for one).
+    fn pod_usage(
+        &self,
+        pod: &crate::containerizer::types::Pod,
+        u: &mut crate::isolators::Usage,
+    ) -> Result<(), IsolatorError> {
+        let Some(netns) = &pod.netns else {
+            return Ok(());
+        };
+        let links = crate::sys::netns::interface_stats(netns)
+            .map_err(crate::isolators::io("read interface stats in", netns))?;
+        u.network = links
+            .into_iter()
+            .filter(|l| l.name != "lo")
+            .map(|l| crate::isolators::InterfaceUsage {
+                name: l.name,
+                rx_bytes: l.rx_bytes,
+                rx_errors: l.rx_errors,
+                tx_bytes: l.tx_bytes,
+                tx_errors: l.tx_errors,
+            })
+            .collect();
+        Ok(())
+    }
+
     fn ready(&self) -> Result<(), String> {
         self.cni.ready()
     }
