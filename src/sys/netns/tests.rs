@@ -230,3 +230,68 @@ fn root_fifty_cycles_leak_no_mounts_or_files() {
     }
     assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 0);
 }
+
+/// "mean …, median …, p99 …, max …" of a set of timings.
+fn timing_summary(each: &mut [std::time::Duration]) -> String {
+    each.sort();
+    let n = each.len();
+    let total: std::time::Duration = each.iter().sum();
+    format!(
+        "mean {:?}, median {:?}, p99 {:?}, max {:?}",
+        total / n as u32,
+        each[n / 2],
+        each[n * 99 / 100],
+        each[n - 1]
+    )
+}
+
+/// Not a pass/fail check of speed (the machine may be busy): prints how long one
+/// `interface_stats` call takes, thread spawn and `setns` included, and the netlink part
+/// alone (socket, dump, decoding), since stats for a hundred pods are asked for in one
+/// request. Run with `--nocapture` to see the figures.
+#[test]
+fn root_interface_stats_timing() {
+    let Some(_serial) = privileged("root_interface_stats_timing") else {
+        return;
+    };
+    const CALLS: usize = 500;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pins = pins_in(dir.path());
+    create_pinned(&[PodNamespace::Net], &pins, None).expect("create");
+
+    interface_stats(&pins.net).expect("warm up");
+    let mut each = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let start = std::time::Instant::now();
+        let links = interface_stats(&pins.net).expect("stats");
+        each.push(start.elapsed());
+        assert!(links.iter().any(|l| l.name == "lo"));
+    }
+    eprintln!(
+        "interface_stats, {CALLS} calls: {}",
+        timing_summary(&mut each)
+    );
+
+    let pin = pins.net.clone();
+    let mut each = std::thread::spawn(move || {
+        ns::join(&pin, CloneFlags::CLONE_NEWNET).expect("setns");
+        (0..CALLS)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                let links = rtnl::Socket::open()
+                    .and_then(|mut s| s.links())
+                    .expect("links");
+                let took = start.elapsed();
+                assert!(links.iter().any(|l| l.name == "lo"));
+                took
+            })
+            .collect::<Vec<_>>()
+    })
+    .join()
+    .expect("timing thread");
+    eprintln!(
+        "netlink socket + link dump alone, {CALLS} calls: {}",
+        timing_summary(&mut each)
+    );
+    remove_pinned(&pins).expect("remove");
+}
