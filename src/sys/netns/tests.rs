@@ -278,8 +278,8 @@ fn root_interface_stats_timing() {
         (0..CALLS)
             .map(|_| {
                 let start = std::time::Instant::now();
-                let links = rtnl::Socket::open()
-                    .and_then(|mut s| s.links())
+                let links = link::RouteSocket::open()
+                    .and_then(|mut s| s.link_stats())
                     .expect("links");
                 let took = start.elapsed();
                 assert!(links.iter().any(|l| l.name == "lo"));
