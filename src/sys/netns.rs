@@ -11,10 +11,13 @@
 //! exits; a thread that changed namespaces never serves other work. These calls block
 //! (thread spawn and join): call them from `spawn_blocking` in async code.
 //!
+//! Links are set up and read over rtnetlink by the `link` submodule, which also says why
+//! it uses the crates it does.
+//!
 //! Errors are `io::Error`s of the original kind whose message names the operation and
 //! path ([`NetnsError`] inside).
 
-mod rtnl;
+mod link;
 
 use std::collections::BTreeSet;
 use std::fs::OpenOptions;
@@ -73,7 +76,9 @@ impl PodPins {
     }
 }
 
-/// One network interface's counters, as the CRI's `NetworkUsage` wants them.
+/// One network interface's counters, as the CRI's `NetworkUsage` wants them (kubelet's
+/// per-interface rx/tx bytes and errors). They are the kernel's 64-bit link counters
+/// (`IFLA_STATS64`), so they do not wrap at 4 GiB as the 32-bit `IFLA_STATS` ones do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IfStats {
     pub name: String,
@@ -206,8 +211,9 @@ pub fn interface_stats(netns_pin: &Path) -> io::Result<Vec<IfStats>> {
             "entering network namespace {}",
             pin.display()
         )))?;
-        rtnl::Socket::open()
-            .and_then(|mut s| s.links())
+        // Opened after the setns, so the socket belongs to the pod's namespace.
+        link::RouteSocket::open()
+            .and_then(|mut s| s.link_stats())
             .map_err(failed(format!(
                 "listing links in network namespace {}",
                 pin.display()
@@ -245,7 +251,7 @@ fn create_here(
         ns::set_hostname(name).map_err(failed(format!("setting hostname {name:?}")))?;
     }
     if kinds.contains(&PodNamespace::Net) {
-        rtnl::Socket::open()
+        link::RouteSocket::open()
             .and_then(|mut s| s.set_link_up("lo"))
             .map_err(failed("bringing up lo in the new network namespace"))?;
     }
