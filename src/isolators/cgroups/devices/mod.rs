@@ -1,0 +1,5 @@
+//! The device policy of the `cgroups/devices` isolator: which device nodes a container's
+//! processes may open (read, write) or create (mknod), as rules in the cgroup v1
+//! `devices.allow` syntax (`rules`).
+
+pub mod rules;
