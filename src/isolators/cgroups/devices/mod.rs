@@ -1,6 +1,9 @@
 //! The device policy of the `cgroups/devices` isolator: which device nodes a container's
 //! processes may open (read, write) or create (mknod), as rules in the cgroup v1
-//! `devices.allow` syntax (`rules`), and what a rule list comes to (`effective`).
+//! `devices.allow` syntax (`rules`), what a rule list comes to (`effective`), and how it
+//! is written into a v1 devices cgroup (`v1`).
 
 pub mod effective;
+pub mod error;
 pub mod rules;
+pub mod v1;
