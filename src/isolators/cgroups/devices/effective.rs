@@ -14,9 +14,10 @@
 //!   wildcard.
 //!
 //! The v2 program (`program`) is generated from this model, so both cgroup versions do
-//! the same with a list. Like runc's devices emulator, a list that asks for a removal v1
-//! would silently ignore (in part or in whole) is refused rather than applied: a policy
-//! that does not do what it says is worse than an error.
+//! the same with a list. Like runc's devices emulator, a list with a removal that reaches
+//! into a *different* exception (wider or narrower, sharing some access), which v1 would
+//! silently leave as it is, is refused rather than applied: a policy that does not do
+//! what it says is worse than an error. (runc only looks at wider exceptions.)
 
 use super::rules::{Access, DeviceKind, DeviceRule};
 
