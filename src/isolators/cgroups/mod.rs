@@ -31,6 +31,7 @@
 //!   containers the daemon no longer knows (`record`), and relearns net_cls handles.
 
 pub mod cgroup;
+pub mod devices;
 pub mod error;
 pub mod layout;
 pub mod path;
