@@ -158,3 +158,55 @@ async fn user_exit_codes_mounts_and_errors() {
     assert_eq!(mounts_under(&rootfs), 0);
     assert_eq!(mounts_under(&data), 0);
 }
+
+/// The node's cgroup2 mount, if it has one (`/sys/fs/cgroup/unified` on a hybrid node).
+fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let mut f = left.split(' ');
+            let root = f.nth(3)?;
+            let point = f.next()?;
+            (right.starts_with("cgroup2 ") && root == "/").then(|| std::path::PathBuf::from(point))
+        })
+}
+
+#[tokio::test]
+async fn a_process_is_cloned_straight_into_its_cgroup_v2() {
+    require_root!("a_process_is_cloned_straight_into_its_cgroup_v2");
+    let Some(mount) = cgroup2_mount() else {
+        eprintln!("SKIPPED a_process_is_cloned_straight_into_its_cgroup_v2: no cgroup2 mount");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rootfs = busybox_rootfs(dir.path()).await;
+    let name = format!(
+        "ucr-launch-{}",
+        dir.path().file_name().unwrap_or_default().to_string_lossy()
+    );
+    let cgroup = mount.join(&name);
+    std::fs::create_dir(&cgroup).expect("make a cgroup2 cgroup");
+    struct Remove(std::path::PathBuf);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let _remove = Remove(cgroup.clone());
+    // Its first instruction already runs in the cgroup: /proc/self/cgroup says so before
+    // anything could have moved it.
+    let mut s = spec(&rootfs, "grep '^0::' /proc/self/cgroup");
+    s.clone_into_cgroup = Some(cgroup.clone());
+    let r = launch(dir.path(), &s);
+    assert_eq!(r.code, Some(0), "stderr: {}", r.stderr);
+    assert_eq!(r.stdout.trim(), format!("0::/{name}"));
+
+    // A cgroup that is not there: the launch fails and says which.
+    let mut s = spec(&rootfs, "true");
+    s.clone_into_cgroup = Some(mount.join("ucr-no-such-cgroup"));
+    let r = launch(dir.path(), &s);
+    assert_ne!(r.code, Some(0));
+    assert!(r.stderr.contains("ucr-no-such-cgroup"), "{}", r.stderr);
+}

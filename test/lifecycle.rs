@@ -172,13 +172,23 @@ async fn a_standalone_container_runs_without_a_pod_under_a_client_chosen_id() {
         cache_dir: d.join("cni-cache"),
         plugin_timeout: Duration::from_secs(5),
     });
+    // A cgroups root of its own (the tempdir's name): tests side by side stay apart.
+    let cgroups_root = format!("/{}", d.file_name().unwrap_or_default().to_string_lossy());
+    let cgroups = ucr::isolators::cgroups::Cgroups::new(ucr::isolators::cgroups::CgroupsOptions {
+        hierarchy: "/sys/fs/cgroup".into(),
+        root: ucr::isolators::cgroups::path::CgroupPath::parse(&cgroups_root).expect("root"),
+        net_cls: None,
+        pids_limit: None,
+        state_dir: d.join("run/cgroups"),
+    })
+    .expect("cgroups");
     let c: Arc<Containerizer> = Containerizer::open(Options {
         root: d.join("root"),
         run_root: d.join("run"),
         store: store.clone(),
         backend,
         binary: binary.clone(),
-        isolators: ucr::isolators::Isolators::standard(cni, binary),
+        isolators: ucr::isolators::Isolators::standard(cni, binary, cgroups),
     })
     .expect("containerizer");
     // What the Mesos door will send for LAUNCH_CONTAINER: its own id (exact, no prefix
@@ -205,6 +215,12 @@ async fn a_standalone_container_runs_without_a_pod_under_a_client_chosen_id() {
             dir: d.join("logs"),
             path: "standalone.log".into(),
         }),
+        // What the Mesos door sets from a task's resources.
+        resources: ucr::containerizer::types::Resources {
+            memory_limit: Some(48 << 20),
+            pids_limit: Some(20),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let (made, new) = c
@@ -250,12 +266,40 @@ async fn a_standalone_container_runs_without_a_pod_under_a_client_chosen_id() {
             .contains(" stdout F hello"),
         "the container's output reaches its log"
     );
+    // Its cgroup: under the root, limited as asked.
+    let memory = cgroup_dirs(&format!("{cgroups_root}/{id}"))
+        .into_iter()
+        .find(|p| p.join("memory.limit_in_bytes").exists())
+        .expect("a memory cgroup");
+    assert_eq!(
+        std::fs::read_to_string(memory.join("memory.limit_in_bytes"))
+            .expect("limit")
+            .trim(),
+        (48u64 << 20).to_string()
+    );
+    let pids = cgroup_dirs(&format!("{cgroups_root}/{id}"))
+        .into_iter()
+        .find(|p| p.join("pids.max").exists())
+        .expect("a pids cgroup");
+    assert_eq!(
+        std::fs::read_to_string(pids.join("pids.max"))
+            .expect("max")
+            .trim(),
+        "20"
+    );
     c.stop_container(id, 0).await.expect("stop");
     assert_eq!(
         c.container_status(id).await.expect("status").state,
         ContainerState::Exited
     );
     c.remove_container(id).await.expect("remove");
+    assert!(
+        !memory.exists() && !pids.exists(),
+        "its cgroups went with it"
+    );
+    for dir in cgroup_dirs(&cgroups_root) {
+        remove_cgroup_tree(&dir);
+    }
     assert!(c.container_status(id).await.is_err());
     assert_eq!(sleeps(73001), 0);
     // The rootfs is unmounted and deleted in the background (the trash).

@@ -213,6 +213,18 @@ impl Containerizer {
         }) {
             self.remove_container(&c.id).await?;
         }
+        // Again, now that the containers are gone: what lives as long as the pod's
+        // containers (its cgroup) goes now; the rest was undone at stop (idempotent).
+        let pod = self.cache().pods.get(id).cloned();
+        if let Some(mut pod) = pod {
+            self.isolators
+                .cleanup_pod(&mut PodContext {
+                    pod: &mut pod,
+                    paths: &self.paths,
+                    init_cgroups: Vec::new(),
+                })
+                .await?;
+        }
         self.teardown(id).await;
         let (me, pid) = (Arc::clone(self), id.to_string());
         blocking(move || Ok(me.db.delete_pod(&pid)?)).await?;

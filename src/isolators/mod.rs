@@ -304,8 +304,15 @@ pub enum IsolatorError {
     User(#[from] crate::launcher::user::UserError),
     #[error(transparent)]
     Runtime(#[from] docker::runtime::RuntimeError),
+    /// Boxed: it carries the field, the value and the file the kernel refused.
     #[error(transparent)]
-    Cgroups(#[from] cgroups::error::CgroupsError),
+    Cgroups(Box<cgroups::error::CgroupsError>),
+}
+
+impl From<cgroups::error::CgroupsError> for IsolatorError {
+    fn from(e: cgroups::error::CgroupsError) -> Self {
+        IsolatorError::Cgroups(Box::new(e))
+    }
 }
 
 impl Kind for IsolatorError {

@@ -165,6 +165,26 @@ impl Daemon {
         ]
     }
 
+    /// This daemon's `--cgroups-root`: one per test daemon (its tempdir's name), so
+    /// daemons of tests running side by side never see each other's cgroups.
+    pub fn cgroups_root(&self) -> String {
+        self.args
+            .iter()
+            .position(|a| a == "--cgroups-root")
+            .and_then(|i| self.args.get(i + 1).cloned())
+            .unwrap_or_else(|| {
+                let name = self.dir.path().file_name().unwrap_or_default();
+                name.to_string_lossy().into_owned()
+            })
+    }
+
+    fn cgroups_args(&self) -> Vec<String> {
+        if self.args.iter().any(|a| a == "--cgroups-root") {
+            return vec![];
+        }
+        vec!["--cgroups-root".into(), self.cgroups_root()]
+    }
+
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -180,6 +200,7 @@ impl Daemon {
             .arg("--listen")
             .arg(&self.socket)
             .args(self.network_args())
+            .args(self.cgroups_args())
             .args(&self.args)
             .env("UCR_LOG", "info,ucr=debug")
             .env("UCR_CRASH_AT", self.crash_at.clone().unwrap_or_default())
@@ -311,12 +332,65 @@ impl Drop for Daemon {
                 .arg(self.run_root())
                 .arg("--listen")
                 .arg(self.dir.path().join("cleanup.sock"))
+                .args(self.network_args())
+                .args(self.cgroups_args())
                 .args(["--recover", "cleanup"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
         }
+        // The daemon's cgroups root is its own (see `cgroups_root`): remove what is left
+        // of it (the monitors' cgroup, emptied once the monitors are gone).
+        for dir in cgroup_dirs(&self.cgroups_root()) {
+            remove_cgroup_tree(&dir);
+        }
     }
+}
+
+/// `<mount>/<name>` in every cgroup hierarchy mounted on this node (v1 and v2).
+pub fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let fstype = right.split(' ').next()?;
+            let mut f = left.split(' ');
+            let root = f.nth(3)?;
+            let point = f.next()?;
+            (matches!(fstype, "cgroup" | "cgroup2") && root == "/")
+                .then(|| Path::new(point).join(name.trim_start_matches('/')))
+        })
+        .filter(|d| d.exists())
+        .collect()
+}
+
+/// Removes a cgroup directory and those below it (rmdir, deepest first).
+pub fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
+/// The cgroups (directories) below `dir`, as paths relative to it.
+pub fn cgroups_below(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let p = e.path();
+                out.push(p.strip_prefix(base).unwrap_or(&p).display().to_string());
+                walk(base, &p, out);
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
 }
 
 impl Daemon {

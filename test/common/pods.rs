@@ -195,6 +195,24 @@ fn leftovers(d: &Daemon) -> Option<String> {
     if !monitors.is_empty() {
         return Some(format!("leaked monitors or pod inits: {monitors:#?}"));
     }
+    // No cgroup of a pod or container is left under the daemon's root: only the
+    // monitors' own, empty.
+    for dir in super::cgroup_dirs(&d.cgroups_root()) {
+        let left: Vec<String> = super::cgroups_below(&dir)
+            .into_iter()
+            .filter(|c| c != "monitors")
+            .collect();
+        if !left.is_empty() {
+            return Some(format!("leaked cgroups under {}: {left:?}", dir.display()));
+        }
+        let procs = std::fs::read_to_string(dir.join("monitors/cgroup.procs")).unwrap_or_default();
+        if !procs.trim().is_empty() {
+            return Some(format!(
+                "processes left in {}/monitors: {procs}",
+                dir.display()
+            ));
+        }
+    }
     // Every CNI ADD was undone by a DEL (the isolator keeps an entry until then).
     for sub in [
         d.root.join("cni/ucr"),
@@ -202,6 +220,7 @@ fn leftovers(d: &Daemon) -> Option<String> {
         d.root.join("trash"),
         d.run_root().join("pods"),
         d.run_root().join("containers"),
+        d.run_root().join("cgroups"),
     ] {
         let left: Vec<_> = std::fs::read_dir(&sub)
             .into_iter()

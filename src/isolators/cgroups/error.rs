@@ -10,6 +10,8 @@ pub enum CgroupsError {
     Path(#[from] super::path::PathError),
     #[error(transparent)]
     Layout(#[from] super::layout::LayoutError),
+    #[error(transparent)]
+    Devices(#[from] super::devices::error::DeviceError),
     /// The kernel refused a value (EINVAL, ERANGE, EBUSY for a memory limit below the
     /// usage…): the client asked for something this node cannot do.
     #[error("{field} {value:?}: the kernel refused it (writing {file}): {source}")]
@@ -82,6 +84,7 @@ impl Kind for CgroupsError {
             CgroupsError::Path(_) | CgroupsError::Refused { .. } => ErrorKind::InvalidArgument,
             CgroupsError::Unsupported { .. } => ErrorKind::InvalidArgument,
             CgroupsError::Layout(_) | CgroupsError::State(_) => ErrorKind::Internal,
+            CgroupsError::Devices(e) => e.kind(),
             CgroupsError::Io { source, .. } => io_kind(source),
             CgroupsError::NotEmpty { .. } => ErrorKind::Internal,
             CgroupsError::Exhausted(_) => ErrorKind::ResourceExhausted,

@@ -262,6 +262,47 @@ impl Cgroups {
         self.records.remove(id)
     }
 
+    /// A pod's cgroups: its init's leaf, its own cgroup when ours, and parents made for
+    /// it, each only once no child cgroup is left in it. At StopPodSandbox its exited
+    /// containers still have theirs (their figures and OOM counters are read until they
+    /// are removed), so what is still in use stays on record and goes at
+    /// RemovePodSandbox, which runs the pod's cleanup again once its containers are gone.
+    fn unmake_pod(&self, id: &str) -> Result<(), CgroupsError> {
+        let Some(mut record) = self.records.get(id) else {
+            return Ok(());
+        };
+        let has_children = |d: &PathBuf| {
+            std::fs::read_dir(d).is_ok_and(|entries| {
+                entries
+                    .flatten()
+                    .any(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            })
+        };
+        let mut own = record.own.clone();
+        own.sort_by_key(|p| std::cmp::Reverse(p.as_str().len()));
+        for p in &own {
+            let dirs = self.dirs_everywhere(p);
+            if dirs.iter().any(has_children) {
+                continue;
+            }
+            let cg = self.cgroup(p.clone());
+            cg.kill_all()?;
+            cg.remove_dirs(&dirs)?;
+        }
+        let mut made = record.made.clone();
+        made.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in made {
+            let _ = std::fs::remove_dir(&d);
+        }
+        record.own.retain(|p| !self.dirs_everywhere(p).is_empty());
+        record.made.retain(|d| d.exists());
+        if record.own.is_empty() && record.made.is_empty() {
+            self.records.remove(id)
+        } else {
+            self.records.put(id, &record)
+        }
+    }
+
     fn spec<'a>(&self, id: &'a str, c: &'a ContainerConfig, creating: bool) -> Spec<'a> {
         Spec {
             id,
@@ -377,6 +418,8 @@ impl Cgroups {
 /// only when the operator gave its handles.
 pub fn default_subsystems(opts: &CgroupsOptions) -> Vec<Box<dyn Subsystem>> {
     let mut list: Vec<Box<dyn Subsystem>> = vec![
+        // First: the device policy is the one that keeps the node safe.
+        Box::new(subsystems::devices::Devices),
         Box::new(subsystems::cpu::Cpu),
         Box::new(subsystems::cpuset::Cpuset),
         Box::new(subsystems::mem::Mem),
@@ -393,7 +436,7 @@ pub fn default_subsystems(opts: &CgroupsOptions) -> Vec<Box<dyn Subsystem>> {
 }
 
 fn err(e: CgroupsError) -> IsolatorError {
-    IsolatorError::Cgroups(e)
+    e.into()
 }
 
 #[async_trait]
@@ -419,7 +462,7 @@ impl Isolator for Cgroups {
         // The pod's init is stopped by namespaces/pid, after this in the table, so before
         // this in cleanup; `unmake` kills whatever is left anyway.
         let (me, id) = (self.clone(), pod.pod.id.clone());
-        blocking(move || me.unmake(&id).map_err(err)).await
+        blocking(move || me.unmake_pod(&id).map_err(err)).await
     }
 
     fn check(&self, c: &ContainerConfig, pod: Option<&Pod>) -> Result<(), IsolatorError> {

@@ -7,6 +7,7 @@
 pub mod blkio;
 pub mod cpu;
 pub mod cpuset;
+pub mod devices;
 pub mod hugetlb;
 pub mod mem;
 pub mod net_cls;
