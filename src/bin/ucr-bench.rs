@@ -9,7 +9,9 @@
 //! With `--hold N` it instead starts N such pods, prints `holding`, waits for end of
 //! input and then removes them: `hack/bench-runtime.sh` measures memory in between. The
 //! held pods share their process namespace (`shareProcessNamespace`), so each also has
-//! its pod init to measure.
+//! its pod init to measure. With `--hold N --stats ROUNDS` it times ListContainerStats
+//! and ListPodSandboxStats over the N running containers ROUNDS times each instead of
+//! waiting (`hack/bench-stats.sh`).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,6 +49,9 @@ struct BenchFlags {
     /// for end of input, then remove them (for measuring memory).
     #[arg(long)]
     hold: Option<usize>,
+    /// With `--hold`: time the stats calls this many times each, then remove the pods.
+    #[arg(long)]
+    stats: Option<usize>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -129,7 +134,7 @@ async fn run(flags: BenchFlags) -> anyhow::Result<()> {
         share_pid: flags.hold.is_some(),
     });
     let result = match flags.hold {
-        Some(n) => hold(channel, plan, n, flags.parallel).await,
+        Some(n) => hold(channel, plan, n, flags.parallel, flags.stats).await,
         None => bench(channel, plan, flags.pods, flags.parallel).await,
     };
     let _ = std::fs::remove_dir_all(&log_dir);
@@ -192,7 +197,13 @@ async fn bench(
 
 /// Starts `n` pods with a running container, prints `holding`, waits for end of input,
 /// removes them.
-async fn hold(channel: Channel, plan: Arc<Plan>, n: usize, parallel: usize) -> anyhow::Result<()> {
+async fn hold(
+    channel: Channel,
+    plan: Arc<Plan>,
+    n: usize,
+    parallel: usize,
+    stats: Option<usize>,
+) -> anyhow::Result<()> {
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..parallel.min(n.max(1)) {
@@ -218,7 +229,11 @@ async fn hold(channel: Channel, plan: Arc<Plan>, n: usize, parallel: usize) -> a
         held.extend(mine);
         failure = failure.or(err);
     }
-    if failure.is_none() {
+    if let (None, Some(rounds)) = (&failure, stats) {
+        if let Err(e) = time_stats(Rt::new(channel.clone()), held.len(), rounds).await {
+            failure = Some(e);
+        }
+    } else if failure.is_none() {
         println!("holding {} pods with a running container each", held.len());
         std::io::stdout().flush()?;
         tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin(), &mut std::io::sink()))
@@ -239,6 +254,61 @@ async fn hold(channel: Channel, plan: Arc<Plan>, n: usize, parallel: usize) -> a
             Ok(())
         }
     }
+}
+
+/// Times ListContainerStats and ListPodSandboxStats `rounds` times each over the held
+/// pods (one running container each), checking every container has figures.
+async fn time_stats(mut rt: Rt, held: usize, rounds: usize) -> anyhow::Result<()> {
+    let mut containers = Vec::with_capacity(rounds);
+    let mut pods = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let list = rt
+            .list_container_stats(cri::ListContainerStatsRequest { filter: None })
+            .await
+            .map_err(|s| call_error("ListContainerStats", "", s))?
+            .into_inner()
+            .stats;
+        containers.push(t.elapsed());
+        anyhow::ensure!(
+            list.len() == held && list.iter().all(|s| s.cpu.is_some() && s.memory.is_some()),
+            "ListContainerStats gave {} entries (with figures: {}) for {held} containers",
+            list.len(),
+            list.iter()
+                .filter(|s| s.cpu.is_some() && s.memory.is_some())
+                .count()
+        );
+        let t = Instant::now();
+        let list = rt
+            .list_pod_sandbox_stats(cri::ListPodSandboxStatsRequest { filter: None })
+            .await
+            .map_err(|s| call_error("ListPodSandboxStats", "", s))?
+            .into_inner()
+            .stats;
+        pods.push(t.elapsed());
+        anyhow::ensure!(
+            list.len() == held,
+            "ListPodSandboxStats gave {}",
+            list.len()
+        );
+    }
+    println!(
+        "{:<22}{:>10}{:>10}{:>10}   ({held} running containers, {rounds} calls)",
+        "call", "median", "p90", "max"
+    );
+    for (name, mut t) in [
+        ("ListContainerStats", containers),
+        ("ListPodSandboxStats", pods),
+    ] {
+        t.sort();
+        println!(
+            "{name:<22}{:>8.2}ms{:>8.2}ms{:>8.2}ms",
+            ms(percentile(&t, 50)),
+            ms(percentile(&t, 90)),
+            ms(percentile(&t, 100))
+        );
+    }
+    Ok(())
 }
 
 /// kubelet's namespace options for a pod that shares its process namespace, or not.
