@@ -31,6 +31,7 @@
 //! in reverse, and a prepare that fails part-way is undone by cleaning up, in reverse,
 //! what was prepared.
 
+pub mod disk;
 pub mod docker;
 pub mod filesystem;
 pub mod linux;
