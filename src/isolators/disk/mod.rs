@@ -28,3 +28,4 @@
 
 pub mod du;
 pub mod walk;
+pub mod watch;
