@@ -13,3 +13,4 @@ pub mod process;
 pub mod signal;
 pub mod spawn;
 pub mod statfs;
+pub mod xfs;
