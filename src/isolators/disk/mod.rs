@@ -29,3 +29,4 @@
 pub mod du;
 pub mod walk;
 pub mod watch;
+pub mod xfs;
