@@ -32,6 +32,7 @@
 //! what was prepared.
 
 pub mod cgroups;
+pub mod disk;
 pub mod docker;
 pub mod filesystem;
 pub mod linux;

@@ -2,6 +2,7 @@
 //! safe wrappers; every `unsafe` block carries a `SAFETY:` comment.
 
 pub mod bpf;
+pub mod dirfd;
 pub mod fs;
 pub mod inroot;
 pub mod kill;
@@ -13,3 +14,4 @@ pub mod process;
 pub mod signal;
 pub mod spawn;
 pub mod statfs;
+pub mod xfs;
