@@ -82,6 +82,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     })
     .await??;
     tracing::info!(layout = ?cgroups.layout(), subsystems = ?cgroups.subsystem_names(), "cgroups");
+    let disk = disk_isolators(&settings)?;
     let options = ContainerizerOptions {
         root: settings.root.clone(),
         run_root: settings.run_root.clone(),
@@ -97,6 +98,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             }),
             binary.clone(),
             cgroups,
+            disk,
         ),
     };
     // Recovery reads every bundle and may record ends: off the async threads.
@@ -138,4 +140,33 @@ async fn shutdown_signal() {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),
     }
+}
+
+/// The disk isolators `--isolation` asks for. `disk/xfs` on a filesystem or kernel
+/// without project quotas stops the daemon here, with the reason.
+fn disk_isolators(
+    settings: &crate::config::Settings,
+) -> anyhow::Result<Vec<Box<dyn crate::isolators::Isolator>>> {
+    use crate::isolators::disk::{du::isolator::DiskDu, xfs::isolator::DiskXfs};
+    let mut out: Vec<Box<dyn crate::isolators::Isolator>> = Vec::new();
+    for name in &settings.isolation {
+        match name.as_str() {
+            "disk/du" => out.push(Box::new(DiskDu::new(
+                settings.disk_watch_interval,
+                settings.enforce_disk_quota,
+                settings.run_root.join("disk"),
+            )?)),
+            "disk/xfs" => {
+                std::fs::create_dir_all(&settings.root)?;
+                out.push(Box::new(DiskXfs::new(
+                    &settings.root,
+                    settings.xfs_project_range.clone(),
+                    settings.enforce_disk_quota,
+                    settings.run_root.join("xfs"),
+                )?))
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
 }

@@ -192,6 +192,25 @@ pub struct ServeFlags {
     /// none (CRI-O's `pids_limit`); unset: no limit.
     #[arg(long)]
     pub pids_limit: Option<i64>,
+    /// Optional isolators to run, comma-separated Mesos names (Mesos `--isolation`):
+    /// `disk/du` (the default), `disk/xfs`. The isolators every pod needs always run;
+    /// naming them is allowed.
+    #[arg(long)]
+    pub isolation: Option<String>,
+    /// How often `disk/du` measures each container's writable layer (Mesos
+    /// `--container_disk_watch_interval`; default 15s).
+    #[arg(long, alias = "container_disk_watch_interval")]
+    #[serde(alias = "container_disk_watch_interval")]
+    pub container_disk_watch_interval: Option<String>,
+    /// Kill a container that goes over its disk limit (`disk/du`), and have `disk/xfs`
+    /// insist on an enforcing filesystem (Mesos `--enforce_container_disk_quota`).
+    #[arg(long, alias = "enforce_container_disk_quota", num_args = 0..=1, default_missing_value = "true")]
+    #[serde(alias = "enforce_container_disk_quota")]
+    pub enforce_container_disk_quota: Option<bool>,
+    /// `disk/xfs`'s project ids (Mesos `--xfs_project_range`; default `[5000-10000]`).
+    #[arg(long, alias = "xfs_project_range")]
+    #[serde(alias = "xfs_project_range")]
+    pub xfs_project_range: Option<String>,
 }
 
 #[derive(Debug, Args)]

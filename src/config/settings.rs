@@ -63,6 +63,56 @@ pub struct Settings {
     pub cgroups_root: crate::isolators::cgroups::path::CgroupPath,
     pub net_cls: Option<crate::isolators::cgroups::subsystems::net_cls::Handles>,
     pub pids_limit: Option<i64>,
+    /// The optional isolators asked for (`disk/du`, `disk/xfs`).
+    pub isolation: Vec<String>,
+    pub disk_watch_interval: Duration,
+    pub enforce_disk_quota: bool,
+    pub xfs_project_range: crate::isolators::disk::xfs::ProjectRange,
+}
+
+/// The optional isolators `--isolation` may name, and those always in the table (named
+/// for Mesos compatibility, changing nothing).
+const OPTIONAL_ISOLATORS: [&str; 2] = ["disk/du", "disk/xfs"];
+const ALWAYS_ON: [&str; 19] = [
+    "docker/runtime",
+    "cgroups",
+    "cgroups/devices",
+    "cgroups/cpu",
+    "cgroups/mem",
+    "cgroups/pids",
+    "cgroups/cpuset",
+    "cgroups/hugetlb",
+    "cgroups/blkio",
+    "cgroups/net_cls",
+    "namespaces/ipc",
+    "namespaces/pid",
+    "linux/sysctls",
+    "network/cni",
+    "filesystem/linux",
+    "linux/devices",
+    "volume/host_path",
+    "linux/capabilities",
+    "linux/nnp",
+];
+
+fn parse_isolation(value: &str) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if OPTIONAL_ISOLATORS.contains(&name) {
+            out.push(name.to_string());
+        } else if !ALWAYS_ON.contains(&name) {
+            return Err(ConfigError::Value {
+                flag: "isolation",
+                value: name.to_string(),
+                reason: format!(
+                    "not an isolator ucr has (optional: {}; always on: {})",
+                    OPTIONAL_ISOLATORS.join(", "),
+                    ALWAYS_ON.join(", ")
+                ),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Mesos `--recover`.
@@ -182,7 +232,39 @@ impl ServeFlags {
                 reason: "expected a positive number, or -1 for no limit".into(),
             });
         }
+        let isolation = parse_isolation(&pick!(isolation).unwrap_or_else(|| "disk/du".into()))?;
+        let disk_watch_interval = pick!(container_disk_watch_interval)
+            .map(|v| {
+                parse_duration(&v).map_err(|reason| ConfigError::Value {
+                    flag: "container-disk-watch-interval",
+                    value: v.clone(),
+                    reason,
+                })
+            })
+            .transpose()?
+            .unwrap_or(Duration::from_secs(15));
+        if disk_watch_interval.is_zero() {
+            return Err(ConfigError::Value {
+                flag: "container-disk-watch-interval",
+                value: "0".into(),
+                reason: "must be longer than zero".into(),
+            });
+        }
+        let range = pick!(xfs_project_range)
+            .unwrap_or_else(|| crate::isolators::disk::xfs::DEFAULT_PROJECT_RANGE.to_string());
+        let xfs_project_range =
+            crate::isolators::disk::xfs::ProjectRange::parse(&range).map_err(|e| {
+                ConfigError::Value {
+                    flag: "xfs-project-range",
+                    value: range.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
         Ok(Settings {
+            isolation,
+            disk_watch_interval,
+            enforce_disk_quota: pick!(enforce_container_disk_quota).unwrap_or(false),
+            xfs_project_range,
             cgroups_hierarchy: pick!(cgroups_hierarchy)
                 .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup")),
             cgroups_root,

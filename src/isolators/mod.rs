@@ -103,6 +103,8 @@ pub struct ContainerContext<'a> {
     pub image: &'a docker::runtime::ImageRuntime,
     /// The provisioned root filesystem.
     pub rootfs: &'a Path,
+    /// Where what the container writes lands (its writable layer), when it has one.
+    pub writable: Option<&'a Path>,
     pub paths: &'a Paths,
     /// For `PidMode::Target`: the target container's process, checked to be running.
     pub pid_target: Option<ProcessId>,
@@ -256,6 +258,14 @@ pub trait Isolator: Send + Sync {
     /// Once the container has ended: whether one of its limits ended it. Blocking, and
     /// works after a restart (from what the kernel or the isolator kept).
     fn limitation(&self, _c: &ContainerContext<'_>) -> Option<Limitation> {
+        None
+    }
+
+    /// For an isolator that watches its limits (Mesos's `watch`): the containers it
+    /// finds over one, each to be killed with that reason. The containerizer takes the
+    /// receiver once, at start-up; it records nothing itself (`limitation` says why
+    /// afterwards, from what the isolator kept).
+    fn limits(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<(String, Limitation)>> {
         None
     }
 

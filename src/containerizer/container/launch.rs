@@ -17,6 +17,7 @@ pub(in crate::containerizer) struct Owned {
     pub pod: Option<Pod>,
     pub image: ImageRuntime,
     pub rootfs: PathBuf,
+    pub writable: Option<PathBuf>,
 }
 
 impl Containerizer {
@@ -36,12 +37,14 @@ impl Containerizer {
         crate::perm::private_dir(&self.paths.container_dir(id))
             .map_err(io("create container dir", &rootfs))?;
         self.backend.provision(layers, &rootfs, &scratch)?;
+        let writable = self.backend.writable(&rootfs, &scratch);
         let ctx = ContainerContext {
             id,
             config,
             pod,
             image,
             rootfs: &rootfs,
+            writable: writable.as_deref(),
             paths: &self.paths,
             pid_target,
         };
@@ -76,10 +79,12 @@ impl Containerizer {
             None => None,
         };
         let image_config = self.store.config(&c.image_id)?.unwrap_or_default();
+        let rootfs = self.paths.rootfs(&c.id);
         Ok(Owned {
             pod,
             image: ImageRuntime::from_image_config_bytes(&image_config).unwrap_or_default(),
-            rootfs: self.paths.rootfs(&c.id),
+            writable: self.backend.writable(&rootfs, &self.paths.scratch(&c.id)),
+            rootfs,
         })
     }
 
@@ -94,6 +99,7 @@ impl Containerizer {
             pod: owned.pod.as_ref(),
             image: &owned.image,
             rootfs: &owned.rootfs,
+            writable: owned.writable.as_deref(),
             paths: &self.paths,
             pid_target: None,
         }

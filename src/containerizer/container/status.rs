@@ -194,7 +194,25 @@ impl Containerizer {
     /// After start-up, for every container that was running: watch for its end, and
     /// finish a stop a previous daemon had begun (the marker holds the deadline it had
     /// promised).
+    /// Kills each container an isolator finds over one of its limits (`disk/du` with
+    /// enforcement), as Mesos destroys a container on a `ContainerLimitation`; the
+    /// isolator's `limitation` gives the reason once its end is recorded.
+    fn watch_limits(self: &Arc<Self>) {
+        for mut rx in self.isolators.take_limits() {
+            let me = Arc::clone(self);
+            tokio::spawn(async move {
+                while let Some((id, limitation)) = rx.recv().await {
+                    tracing::warn!(container = %id, reason = %limitation.message, "killing a container over its limit");
+                    if let Err(e) = me.stop_container(&id, 0).await {
+                        tracing::warn!(container = %id, error = %e, "killing a container over its limit");
+                    }
+                }
+            });
+        }
+    }
+
     pub fn resume(self: &Arc<Self>) {
+        self.watch_limits();
         let running: Vec<String> = self
             .cache()
             .containers

@@ -48,10 +48,13 @@ pub fn config(
         .as_ref()
         .and_then(|l| l.resources.as_ref())
         .map(|r| r.oom_score_adj.clamp(-1000, 1000) as i32);
-    let resources = match c.linux.as_ref().and_then(|l| l.resources.as_ref()) {
+    let mut resources = match c.linux.as_ref().and_then(|l| l.resources.as_ref()) {
         Some(r) => super::resources::from_cri(r)?,
-        None => Default::default(),
+        None => crate::containerizer::types::Resources::default(),
     };
+    if let Some(v) = c.annotations.get(super::resources::DISK_LIMIT_ANNOTATION) {
+        resources.disk_limit = Some(super::resources::quantity(v)?);
+    }
     let devices = super::resources::devices(&c.devices)?;
     let sc = c.linux.and_then(|l| l.security_context).unwrap_or_default();
     let pid = super::pod::pid_mode(&sc.namespace_options.clone().unwrap_or_default());

@@ -52,6 +52,43 @@ pub fn from_cri(r: &cri::LinuxContainerResources) -> Result<Resources, Status> {
     })
 }
 
+/// The annotation that carries a container's `ephemeral-storage` limit to the disk
+/// isolators (kubelet enforces that limit itself by eviction and does not pass it to the
+/// runtime; an operator or admission webhook that wants the runtime to enforce it too
+/// sets this), as bytes or a Kubernetes quantity (`512Mi`, `2G`).
+pub const DISK_LIMIT_ANNOTATION: &str = "ucr.io/ephemeral-storage-limit";
+
+/// A Kubernetes quantity of bytes: digits with an optional binary (`Ki`…`Ei`) or
+/// decimal (`k`, `K`, `M`…`E`) suffix.
+pub fn quantity(value: &str) -> Result<u64, Status> {
+    let bad = || {
+        Status::invalid_argument(format!(
+            "annotation {DISK_LIMIT_ANNOTATION} {value:?}: expected bytes or a quantity such as 512Mi"
+        ))
+    };
+    let v = value.trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (digits, suffix) = v.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let mult: u64 = match suffix {
+        "" => 1,
+        "k" | "K" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        "P" => 1_000_000_000_000_000,
+        "E" => 1_000_000_000_000_000_000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        "Pi" => 1 << 50,
+        "Ei" => 1 << 60,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(mult).filter(|b| *b > 0).ok_or_else(bad)
+}
+
 /// What ContainerStatus reports: the limits in force (as last applied).
 pub fn to_cri(r: &Resources, oom_score_adj: Option<i32>) -> cri::LinuxContainerResources {
     cri::LinuxContainerResources {
@@ -191,6 +228,21 @@ mod tests {
             from_cri(&unlimited_swap).expect("-1").memory_swap_limit,
             Some(-1)
         );
+    }
+
+    #[test]
+    fn quantities_in_both_kinds_of_units() {
+        assert_eq!(quantity("1024").expect("bytes"), 1024);
+        assert_eq!(quantity("512Mi").expect("Mi"), 512 << 20);
+        assert_eq!(quantity("2G").expect("G"), 2_000_000_000);
+        for bad in ["", "Mi", "1.5Gi", "-1", "0", "1Zi", "99999999999Ei"] {
+            let e = quantity(bad).expect_err(bad);
+            assert!(
+                e.message().contains(DISK_LIMIT_ANNOTATION),
+                "{}",
+                e.message()
+            );
+        }
     }
 
     #[test]

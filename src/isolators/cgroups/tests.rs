@@ -89,6 +89,7 @@ impl Fixture {
             pod,
             image: &self.image,
             rootfs: Path::new("/nonexistent"),
+            writable: None,
             paths: &self.paths,
             pid_target: None,
         }

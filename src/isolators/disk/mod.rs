@@ -28,5 +28,5 @@
 
 pub mod du;
 pub mod walk;
-pub mod watch;
+
 pub mod xfs;

@@ -24,10 +24,12 @@
 //! 8. `linux/devices`: the request's host devices below `/dev`.
 //! 9. `volume/host_path`: the request's volumes and their propagation, after the pod's
 //!    files so a volume can replace one.
-//! 10. `linux/capabilities`: the capability set (all of them when privileged).
-//! 11. `linux/nnp`: `no_new_privs`.
+//! 10. `disk/du`, `disk/xfs` (as `--isolation` asks): the writable layer watched and
+//!     measured, or given an XFS project and its quota.
+//! 11. `linux/capabilities`: the capability set (all of them when privileged).
+//! 12. `linux/nnp`: `no_new_privs`.
 //!
-//! `--isolation` (with the Mesos door) will select from this table by name.
+//! `--isolation` selects the optional ones (the disk isolators); the rest always run.
 
 use std::sync::Arc;
 
@@ -76,8 +78,9 @@ impl Isolators {
         cni: crate::isolators::network::cni::Cni,
         binary: std::path::PathBuf,
         cgroups: Cgroups,
+        disk: Vec<Box<dyn Isolator>>,
     ) -> Self {
-        Self::of(vec![
+        let mut list: Vec<Box<dyn Isolator>> = vec![
             Box::new(DockerRuntime),
             Box::new(cgroups),
             Box::new(IpcNamespace),
@@ -87,9 +90,18 @@ impl Isolators {
             Box::new(FilesystemLinux),
             Box::new(Devices),
             Box::new(HostPath),
-            Box::new(Capabilities),
+        ];
+        list.extend(disk);
+        list.extend([
+            Box::new(Capabilities) as Box<dyn Isolator>,
             Box::new(NoNewPrivs),
-        ])
+        ]);
+        Self::of(list)
+    }
+
+    /// Every isolator's limit reports (see [`Isolator::limits`]); each can be taken once.
+    pub fn take_limits(&self) -> Vec<tokio::sync::mpsc::UnboundedReceiver<(String, Limitation)>> {
+        self.list.iter().filter_map(|i| i.limits()).collect()
     }
 
     /// A table of these isolators, in this order.

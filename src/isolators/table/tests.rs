@@ -180,6 +180,7 @@ fn containers_prepare_in_order_and_a_failure_cleans_up_in_reverse() {
         pod: None,
         image: &image,
         rootfs: std::path::Path::new("/nonexistent"),
+        writable: None,
         paths: &paths,
         pid_target: None,
     };
@@ -235,7 +236,7 @@ fn the_standard_table_has_the_mesos_names_in_order() {
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let cgroups = crate::isolators::cgroups::tests::fake(dir.path());
-    let t = Isolators::standard(cni, "/nonexistent/ucr".into(), cgroups);
+    let t = Isolators::standard(cni, "/nonexistent/ucr".into(), cgroups, Vec::new());
     assert_eq!(
         t.names(),
         [

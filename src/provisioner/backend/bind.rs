@@ -52,4 +52,8 @@ impl Backend for BindBackend {
         // Unused by this backend, but the caller may have created it; it is ours to remove.
         remove_tree(scratch, "remove bind scratch directory")
     }
+
+    fn writable(&self, _rootfs: &Path, _scratch: &Path) -> Option<PathBuf> {
+        None
+    }
 }

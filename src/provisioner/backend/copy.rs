@@ -68,6 +68,10 @@ impl Backend for CopyBackend {
         remove_tree(rootfs, "remove copied rootfs")?;
         remove_tree(scratch, "remove copy scratch directory")
     }
+
+    fn writable(&self, rootfs: &Path, _scratch: &Path) -> Option<PathBuf> {
+        Some(rootfs.to_path_buf())
+    }
 }
 
 /// Source inodes with several links that this layer has already copied, by (device,

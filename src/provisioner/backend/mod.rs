@@ -50,6 +50,10 @@ pub trait Backend: Send + Sync {
     /// below it), removes it and `scratch`. Idempotent: missing paths are fine, so it can
     /// be retried after a crash or a partial failure.
     fn destroy(&self, rootfs: &Path, scratch: &Path) -> Result<(), BackendError>;
+
+    /// The directory holding what the container writes (its writable layer), for disk
+    /// accounting: overlay's upper dir, the copied tree; `None` for a read-only rootfs.
+    fn writable(&self, rootfs: &Path, scratch: &Path) -> Option<PathBuf>;
 }
 
 /// A concrete backend.

@@ -63,6 +63,10 @@ impl Backend for OverlayBackend {
         remove_mount_point(rootfs)?;
         remove_tree(scratch, "remove overlay scratch directory")
     }
+
+    fn writable(&self, _rootfs: &Path, scratch: &Path) -> Option<PathBuf> {
+        Some(scratch.join("upper"))
+    }
 }
 
 fn mount_layers(layers: &[PathBuf], rootfs: &Path, scratch: &Path) -> Result<(), BackendError> {

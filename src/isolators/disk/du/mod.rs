@@ -14,6 +14,9 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::walk::{walk, Event, Step, WalkError};
+
+pub mod isolator;
+pub mod watch;
 use crate::error::{io_kind, ErrorKind, Kind};
 use crate::sys::dirfd::Kind as FileKind;
 
@@ -77,5 +80,5 @@ impl Counter {
 }
 
 #[cfg(test)]
-#[path = "du_tests.rs"]
+#[path = "tests.rs"]
 mod tests;

@@ -19,6 +19,7 @@
 //! - limits are set in 512-byte basic blocks, rounded down; a non-zero limit under one
 //!   block is refused (0 would remove the limit).
 
+pub mod isolator;
 mod projects;
 
 use std::io;
@@ -287,5 +288,5 @@ pub fn usage(path: &Path, id: u32) -> Result<Option<ProjectUsage>, XfsError> {
 }
 
 #[cfg(test)]
-#[path = "xfs_tests.rs"]
+#[path = "tests.rs"]
 mod tests;

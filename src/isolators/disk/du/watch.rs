@@ -12,7 +12,7 @@
 //! Each container is measured at most once per interval; a new one is measured at once,
 //! so its first figure does not wait a whole interval.
 //!
-//! [`du`]: super::du
+//! [`du`]: super
 
 use std::collections::HashMap;
 use std::io;
@@ -21,7 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::du::{measure, DiskUsage};
+use super::{measure, DiskUsage};
 
 /// Mesos's default `--container_disk_watch_interval`.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
