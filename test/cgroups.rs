@@ -797,3 +797,32 @@ async fn recover_cleanup_removes_every_cgroup() {
     }
     assert_nothing_left(&d);
 }
+
+#[tokio::test]
+async fn a_pod_init_runs_in_its_pods_cgroup() {
+    require_v1!("a_pod_init_runs_in_its_pods_cgroup");
+    let (d, mut rt) = daemon_with(&[]).await;
+    let (mut pc, parent) = pod_with_parent(&d, "shared");
+    if let Some(sc) = pc.linux.as_mut().and_then(|l| l.security_context.as_mut()) {
+        sc.namespace_options = Some(cri::NamespaceOption {
+            pid: cri::NamespaceMode::Pod as i32,
+            ..Default::default()
+        });
+    }
+    let pod = run_pod(&mut rt, &pc).await;
+    let line = std::fs::read_to_string(d.run_root().join("pods").join(&pod).join("init.pid"))
+        .expect("init.pid");
+    let pid = line.split_whitespace().next().expect("pid");
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+    let leaf = format!("{parent}/{pod}");
+    for controller in ["memory", "cpu", "pids"] {
+        assert!(
+            own.lines()
+                .any(|l| l.contains(controller) && l.ends_with(&leaf)),
+            "{controller} not {leaf}: {own}"
+        );
+    }
+    stop_remove_pod(&mut rt, &pod).await;
+    assert!(!exists("memory", &leaf) && !exists("memory", &parent));
+    assert_nothing_left(&d);
+}

@@ -48,6 +48,32 @@ pub fn pass_fds(cmd: &mut Command, fds: &[&OwnedFd]) {
     }
 }
 
+/// Makes the child of `cmd` join the cgroups whose `cgroup.procs` files are `procs`
+/// before it execs (so it and everything it starts are in them from their first
+/// instruction). The files are opened here, in the parent; a cgroup that cannot be
+/// joined fails the spawn.
+pub fn join_cgroups(cmd: &mut Command, procs: &[std::path::PathBuf]) -> std::io::Result<()> {
+    let files: Vec<std::fs::File> = procs
+        .iter()
+        .map(|p| std::fs::OpenOptions::new().write(true).open(p))
+        .collect::<Result<_, _>>()?;
+    // SAFETY: the hook runs in the forked child before exec and only calls write(2) on
+    // descriptors opened before the fork (kept alive by the closure, which owns them),
+    // with a static buffer: async-signal-safe, no allocation.
+    unsafe {
+        cmd.pre_exec(move || {
+            for f in &files {
+                // "0": the writing process itself.
+                if libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
 /// Makes the child of `cmd` die (SIGKILL) with the process that spawns it: a CNI plugin
 /// still running when the daemon is killed must not go on changing the node behind the
 /// restarted daemon's back (it DELs what the plugin's ADD began). The signal fires when

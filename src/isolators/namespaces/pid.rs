@@ -38,8 +38,12 @@ impl Isolator for PidNamespace {
         }
         let (binary, dir) = (self.binary.clone(), pod.paths.pod_dir(pod.id()));
         let pin = pod.paths.pod_ns(pod.id(), "pid");
+        // The pod's cgroup (`cgroups` comes first in the table): the init joins it
+        // before it execs, with everything it forks.
+        let cgroups = pod.init_cgroups.clone();
         blocking(move || {
-            let init = pod_init::start(&binary, &dir).map_err(io("start pod init", &dir))?;
+            let init =
+                pod_init::start(&binary, &dir, &cgroups).map_err(io("start pod init", &dir))?;
             netns::pin(Path::new(&format!("/proc/{}/ns/pid", init.pid)), &pin)
                 .map_err(io("pin pod PID namespace", &pin))
         })

@@ -58,9 +58,10 @@ pub const PID_FILE: &str = "init.pid";
 /// whose pid file holds no start time.
 const SUBCOMMAND: &str = "pod-init";
 
-/// Starts the init of the pod whose run directory is `dir`; returns it once it runs and
-/// `init.pid` is written. Blocking (spawns and waits for a process).
-pub fn start(binary: &Path, dir: &Path) -> io::Result<ProcessId> {
+/// Starts the init of the pod whose run directory is `dir`, in the cgroups whose
+/// `cgroup.procs` files are `cgroups` (the pod's, from the cgroups isolator); returns it
+/// once it runs and `init.pid` is written. Blocking (spawns and waits for a process).
+pub fn start(binary: &Path, dir: &Path, cgroups: &[PathBuf]) -> io::Result<ProcessId> {
     let (read_end, write_end) = process::cloexec_pipe()?;
     let mut cmd = std::process::Command::new(binary);
     cmd.arg(SUBCOMMAND)
@@ -72,6 +73,7 @@ pub fn start(binary: &Path, dir: &Path) -> io::Result<ProcessId> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     spawn::pass_fd(&mut cmd, &write_end);
+    spawn::join_cgroups(&mut cmd, cgroups)?;
     let mut child = cmd.spawn()?;
     drop(write_end);
     let report = std::io::read_to_string(std::fs::File::from(read_end)).unwrap_or_default();
