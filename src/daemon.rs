@@ -69,6 +69,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     .await??;
     tracing::info!(backend = %backend.kind(), "rootfs backend");
     let binary = std::env::current_exe()?;
+    // First: a refusal (disk/xfs without quotas) must come before anything is made.
+    let disk = disk_isolators(&settings)?;
     let cgroups_options = crate::isolators::cgroups::CgroupsOptions {
         hierarchy: settings.cgroups_hierarchy.clone(),
         root: settings.cgroups_root.clone(),
@@ -82,7 +84,6 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     })
     .await??;
     tracing::info!(layout = ?cgroups.layout(), subsystems = ?cgroups.subsystem_names(), "cgroups");
-    let disk = disk_isolators(&settings)?;
     let options = ContainerizerOptions {
         root: settings.root.clone(),
         run_root: settings.run_root.clone(),

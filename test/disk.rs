@@ -192,6 +192,10 @@ async fn disk_xfs_refuses_to_start_where_quotas_cannot_work() {
     assert!(!ok, "started: {out}");
     assert!(out.contains("is not on XFS"), "{out}");
     assert!(!dir.path().join("ucr.sock").exists());
+    assert!(
+        cgroup_dirs("ucr-test-disk-refusal").is_empty(),
+        "a daemon that refused to start made cgroups"
+    );
 
     // XFS, on a loop device of our own.
     if Command::new("mkfs.xfs").arg("-V").output().is_err() {
