@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds look-alikes of the images critest (cri-tools' CRI validation suite)
-# pulls, from busybox-static with umoci, and pushes them to the plain registry
+# pulls, from Debian's busybox with umoci, and pushes them to the plain registry
 # of hack/registries.sh (which must be running) under the same repository
 # paths as upstream, so that critest runs offline against a ucr started with
 #   --registry-mirror gcr.io=http://127.0.0.1:5000
@@ -23,7 +23,11 @@
 #
 # Base ("busybox"): an official-busybox-like rootfs, linux/<host arch>,
 #   Env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin, Cmd ["sh"]:
-#   /bin/busybox (static) and a hard link /bin/<applet> for each applet;
+#   /bin/busybox (Debian's dynamic build, with the libc it needs: like the
+#   official image's, its sh runs programs found in PATH rather than its own
+#   applets; critest's MaskedPaths spec masks /bin/ls and expects `sh -c ls`
+#   to fail, which busybox-static's standalone shell never does) and a hard
+#   link /bin/<applet> for each applet;
 #   /bin/pgrep (script; Debian's busybox has no pgrep applet and critest's
 #   exec timeout spec runs `pgrep sleep`); /bin/ipcs (script, `ipcs -m` only,
 #   for the host-IPC specs); official busybox's /etc/passwd and
@@ -89,7 +93,7 @@ case "${1:-}" in
 esac
 
 # The platform, named as Go (and so the OCI config and critest's
-# hostnet-nginx-$GOARCH) name it. busybox-static is built for the host.
+# hostnet-nginx-$GOARCH) name it. Debian's busybox is for the host.
 arch=$(dpkg --print-architecture 2>/dev/null || uname -m)
 case $arch in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; esac
 
@@ -174,12 +178,27 @@ config() {
   umoci config --image "$oci:$tag" "$@"
 }
 
+# Debian's dynamic busybox package, unpacked under $work/busybox-deb (apt-get
+# download: the Debian mirror answers, the package need not be installed).
+fetch_busybox() {
+  rm -rf "$work/busybox-deb" && mkdir -p "$work/busybox-deb"
+  (cd "$work/busybox-deb" && apt-get download -q busybox >/dev/null 2>&1) ||
+    die "apt-get download busybox failed"
+  dpkg-deb -x "$work"/busybox-deb/busybox_*.deb "$work/busybox-deb/root"
+}
+
 # Like the official busybox image: applets are hard links to /bin/busybox.
 busybox_rootfs() {
   mkdir -p bin dev etc home root tmp usr/sbin var/spool/mail var/www
-  install -m 0755 /bin/busybox bin/busybox
+  local bb=$work/busybox-deb/root/bin/busybox lib
+  install -m 0755 "$bb" bin/busybox
+  # The shared libraries it needs, at the paths the host's loader gives them.
+  for lib in $(ldd "$bb" | awk '/=> \// { print $3 } /^\t\// { print $1 }'); do
+    mkdir -p ".$(dirname "$lib")"
+    cp -L "$lib" ".$lib"
+  done
   local a
-  for a in $(/bin/busybox --list); do
+  for a in $("$bb" --list); do
     [[ $a == busybox ]] || ln -f bin/busybox "bin/$a"
   done
   # Debian's busybox has no pgrep applet: a minimal one (pattern only, an ERE
@@ -309,7 +328,7 @@ EOF
 
 build() {
   rm -rf "$oci" "$work" "$stamp"; mkdir -p "$work"
-  ldd /bin/busybox >/dev/null 2>&1 && die "/bin/busybox is dynamically linked; install busybox-static"
+  fetch_busybox
   build_nnp
 
   umoci init --layout "$oci"
