@@ -209,6 +209,7 @@ async fn a_standalone_container_runs_without_a_pod_under_a_client_chosen_id() {
             cwd: "/tmp".into(),
             user: None,
             supplemental_groups: Vec::new(),
+            strict_groups: false,
             image_env: true,
         },
         log: Some(LogTarget {

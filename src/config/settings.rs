@@ -73,7 +73,7 @@ pub struct Settings {
 /// The optional isolators `--isolation` may name, and those always in the table (named
 /// for Mesos compatibility, changing nothing).
 const OPTIONAL_ISOLATORS: [&str; 2] = ["disk/du", "disk/xfs"];
-const ALWAYS_ON: [&str; 19] = [
+const ALWAYS_ON: [&str; 21] = [
     "docker/runtime",
     "cgroups",
     "cgroups/devices",
@@ -91,6 +91,8 @@ const ALWAYS_ON: [&str; 19] = [
     "filesystem/linux",
     "linux/devices",
     "volume/host_path",
+    "linux/apparmor",
+    "linux/selinux",
     "linux/capabilities",
     "linux/nnp",
 ];

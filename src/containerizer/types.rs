@@ -65,6 +65,9 @@ pub struct PodConfig {
     /// `/kubepods/burstable/pod<uid>`); `None`: one of ours under `--cgroups-root`.
     #[serde(default)]
     pub cgroup_parent: Option<String>,
+    /// The sandbox's SELinux label, if the request sets one.
+    #[serde(default)]
+    pub selinux: Option<SelinuxLabel>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -184,6 +187,47 @@ pub struct Resources {
     pub disk_limit: Option<u64>,
 }
 
+/// An LSM profile as a request names it (CRI `SecurityProfile`, or the deprecated
+/// `runtime/default` / `unconfined` / `localhost/<name>` strings).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum LsmProfile {
+    /// The request says nothing.
+    #[default]
+    NotAsked,
+    RuntimeDefault,
+    Unconfined,
+    /// A profile loaded on the node, by name.
+    Localhost(String),
+}
+
+/// An SELinux label (CRI `SELinuxOption`); any part set means one is asked for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SelinuxLabel {
+    pub user: String,
+    pub role: String,
+    pub r#type: String,
+    pub level: String,
+}
+
+impl SelinuxLabel {
+    pub fn is_empty(&self) -> bool {
+        self.user.is_empty()
+            && self.role.is_empty()
+            && self.r#type.is_empty()
+            && self.level.is_empty()
+    }
+}
+
+impl std::fmt::Display for SelinuxLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}:{}",
+            self.user, self.role, self.r#type, self.level
+        )
+    }
+}
+
 /// A host device made available in the container (CRI `Device`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Device {
@@ -212,6 +256,10 @@ pub struct ProcessConfig {
     /// `/etc/passwd`; `None` is root.
     pub user: Option<String>,
     pub supplemental_groups: Vec<u32>,
+    /// Only the primary group and `supplemental_groups`, none from the image's
+    /// `/etc/group` (CRI `SupplementalGroupsPolicy Strict`).
+    #[serde(default)]
+    pub strict_groups: bool,
     /// Whether the image's `Env` applies (Mesos's `--docker_ignore_runtime` says no).
     pub image_env: bool,
 }
@@ -272,6 +320,10 @@ pub struct ContainerConfig {
     pub resources: Resources,
     #[serde(default)]
     pub devices: Vec<Device>,
+    #[serde(default)]
+    pub apparmor: LsmProfile,
+    #[serde(default)]
+    pub selinux: Option<SelinuxLabel>,
 }
 
 /// A container's lifecycle. Each call checks its guard first:

@@ -69,6 +69,11 @@ fn setup_and_exec(
     ns::change_dir(cwd.as_fd()).map_err(step("chdir", &p.cwd))?;
     drop(cwd);
     let (groups, caps) = (&p.additional_gids, p.capabilities.as_deref());
+    if let Some(profile) = &p.apparmor_profile {
+        // While still root: the switch happens at the exec, under the new identity.
+        crate::launcher::apparmor::set_exec_profile(std::path::Path::new("/proc"), profile)
+            .map_err(step("set the AppArmor profile", profile))?;
+    }
     identity::apply(p.uid, p.gid, groups, caps, p.no_new_privs)?;
     // Rust's runtime ignores SIGPIPE, and an ignored signal stays ignored across exec:
     // give the container the default dispositions every process expects.

@@ -12,6 +12,7 @@
 //! - `user`: resolving users and groups from the image;
 //! - `pod_init`: the PID 1 of pods that share one PID namespace (`ucr pod-init`).
 
+pub mod apparmor;
 mod child;
 pub mod exec;
 mod identity;

@@ -35,6 +35,9 @@ pub struct Process {
     pub capabilities: Option<Vec<String>>,
     #[serde(default)]
     pub no_new_privs: bool,
+    /// The AppArmor profile the program is exec'd under (on a node with AppArmor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apparmor_profile: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -247,6 +250,7 @@ mod tests {
                 additional_gids: vec![10, 1001],
                 capabilities: Some(vec!["CHOWN".into(), "KILL".into()]),
                 no_new_privs: true,
+                apparmor_profile: None,
             }
         );
         assert_eq!(spec.hostname.as_deref(), Some("pod-a"));

@@ -123,6 +123,7 @@ pub fn process(
         cwd: mesos_working_dir(image).unwrap_or(sandbox).to_string(),
         user,
         supplemental_groups: Vec::new(),
+        strict_groups: false,
         image_env: !docker_ignore_runtime,
     })
 }

@@ -73,7 +73,20 @@ pub fn config(
             "run_as_group is set without run_as_user or run_as_username",
         ));
     }
+    if !caps.add_ambient_capabilities.is_empty() {
+        // Not applied yet; refused rather than dropped (see the README's table).
+        return Err(Status::invalid_argument(format!(
+            "capabilities.add_ambient_capabilities {:?}: ambient capabilities are not supported",
+            caps.add_ambient_capabilities
+        )));
+    }
+    // The deprecated string is still what older kubelets and critest 1.26 send.
+    #[allow(deprecated)]
+    let apparmor = super::security::apparmor(sc.apparmor.as_ref(), &sc.apparmor_profile)?;
+    let selinux = super::security::selinux(sc.selinux_options.as_ref());
     let user = user_spec(&sc);
+    let strict_groups =
+        sc.supplemental_groups_policy == cri::SupplementalGroupsPolicy::Strict as i32;
     let stop_signal = image.stop_signal().and_then(crate::sys::kill::parse_signal);
     Ok(ContainerConfig {
         // kubelet retries a slow CreateContainer with the same pod, name and attempt.
@@ -91,6 +104,7 @@ pub fn config(
             cwd: process::cri_working_dir(image, &c.working_dir),
             user: process::cri_user(image, user.as_deref()).map(str::to_string),
             supplemental_groups: groups,
+            strict_groups,
             image_env: true,
         },
         mounts: c
@@ -126,6 +140,8 @@ pub fn config(
         readonly_paths: sc.readonly_paths,
         resources,
         devices,
+        apparmor,
+        selinux,
     })
 }
 

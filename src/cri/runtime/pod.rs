@@ -73,6 +73,12 @@ pub fn config(c: cri::PodSandboxConfig) -> Result<PodConfig, tonic::Status> {
             .as_ref()
             .map(|l| l.cgroup_parent.clone())
             .filter(|p| !p.is_empty()),
+        selinux: super::security::selinux(
+            c.linux
+                .as_ref()
+                .and_then(|l| l.security_context.as_ref())
+                .and_then(|s| s.selinux_options.as_ref()),
+        ),
     })
 }
 

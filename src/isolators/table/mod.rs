@@ -26,8 +26,10 @@
 //!    files so a volume can replace one.
 //! 10. `disk/du`, `disk/xfs` (as `--isolation` asks): the writable layer watched and
 //!     measured, or given an XFS project and its quota.
-//! 11. `linux/capabilities`: the capability set (all of them when privileged).
-//! 12. `linux/nnp`: `no_new_privs`.
+//! 11. `linux/apparmor`, `linux/selinux`: the LSM fields, applied where the node can and
+//!     refused where it cannot, never dropped.
+//! 12. `linux/capabilities`: the capability set (all of them when privileged).
+//! 13. `linux/nnp`: `no_new_privs`.
 //!
 //! `--isolation` selects the optional ones (the disk isolators); the rest always run.
 
@@ -37,7 +39,8 @@ use super::cgroups::Cgroups;
 use super::docker::runtime::DockerRuntime;
 use super::filesystem::linux::FilesystemLinux;
 use super::linux::{
-    capabilities::Capabilities, devices::Devices, nnp::NoNewPrivs, sysctls::Sysctls,
+    apparmor::AppArmor, capabilities::Capabilities, devices::Devices, nnp::NoNewPrivs,
+    selinux::Selinux, sysctls::Sysctls,
 };
 use super::namespaces::{ipc::IpcNamespace, pid::PidNamespace};
 use super::network::cni::isolator::NetworkCni;
@@ -93,7 +96,9 @@ impl Isolators {
         ];
         list.extend(disk);
         list.extend([
-            Box::new(Capabilities) as Box<dyn Isolator>,
+            Box::new(AppArmor::new()) as Box<dyn Isolator>,
+            Box::new(Selinux::new()),
+            Box::new(Capabilities),
             Box::new(NoNewPrivs),
         ]);
         Self::of(list)

@@ -249,6 +249,8 @@ fn the_standard_table_has_the_mesos_names_in_order() {
             "filesystem/linux",
             "linux/devices",
             "volume/host_path",
+            "linux/apparmor",
+            "linux/selinux",
             "linux/capabilities",
             "linux/nnp",
         ]

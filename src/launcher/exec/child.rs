@@ -73,6 +73,11 @@ fn setup_and_exec(
     let executable = path::find_executable(p.executable.as_ref(), &p.args, &p.env)?;
     std::env::set_current_dir(cwd).map_err(step("chdir", cwd))?;
     let (groups, caps) = (&p.additional_gids, p.capabilities.as_deref());
+    if let Some(profile) = &p.apparmor_profile {
+        // While still root: the switch happens at the exec, under the new identity.
+        crate::launcher::apparmor::set_exec_profile(std::path::Path::new("/proc"), profile)
+            .map_err(step("set the AppArmor profile", profile))?;
+    }
     identity::apply(p.uid, p.gid, groups, caps, p.no_new_privs)?;
     // The user switch cleared the parent-death signal (the kernel does on any uid change).
     die_with_parent(parent)?;

@@ -107,8 +107,15 @@ enum Id<'a> {
 }
 
 /// Resolves `spec` against the image at `rootfs`; `extra_gids` (CRI `supplemental_groups`)
-/// are added to the user's own supplementary groups.
-pub fn resolve(rootfs: &Path, spec: &str, extra_gids: &[u32]) -> Result<ResolvedUser, UserError> {
+/// are added to the user's own supplementary groups (the image's `/etc/group`), or, when
+/// `strict` (CRI `SupplementalGroupsPolicy Strict`), replace them: only the primary group
+/// and `extra_gids`.
+pub fn resolve(
+    rootfs: &Path,
+    spec: &str,
+    extra_gids: &[u32],
+    strict: bool,
+) -> Result<ResolvedUser, UserError> {
     let (user, group) = parse_spec(spec)?;
     let passwd = read_db(rootfs, PASSWD)?;
     let groups = read_db(rootfs, GROUP)?;
@@ -156,7 +163,7 @@ pub fn resolve(rootfs: &Path, spec: &str, extra_gids: &[u32]) -> Result<Resolved
     };
 
     let mut additional_gids = vec![gid];
-    if let (Some(e), Some(data)) = (&entry, groups.as_deref()) {
+    if let (Some(e), Some(data), false) = (&entry, groups.as_deref(), strict) {
         // containerd's `WithAdditionalGIDs`: "we only want supplemental groups", so the
         // group named like the user is skipped even when the user is listed in it.
         additional_gids.extend(

@@ -57,7 +57,7 @@ fn user(uid: u32, gid: u32, gids: &[u32], home: &str, name: Option<&str>) -> Res
 }
 
 fn ok(root: &Path, spec: &str) -> ResolvedUser {
-    resolve(root, spec, &[]).unwrap_or_else(|e| panic!("resolving {spec:?}: {e}"))
+    resolve(root, spec, &[], false).unwrap_or_else(|e| panic!("resolving {spec:?}: {e}"))
 }
 
 // app's supplementary groups: wheel (10), audio (29), dup-member (60); `app` (1000) is
@@ -154,8 +154,16 @@ fn name_colon_gid() {
 #[test]
 fn extra_gids_are_merged_sorted_and_deduplicated() {
     let root = standard();
-    let got = resolve(root.path(), "app", &[29, 5, 5, 1000, 7000]).expect("resolve");
+    let got = resolve(root.path(), "app", &[29, 5, 5, 1000, 7000], false).expect("resolve");
     assert_eq!(got.additional_gids, [5, 10, 29, 52, 60, 1000, 7000]);
+}
+
+#[test]
+fn strict_groups_leave_the_images_group_file_out() {
+    let root = standard();
+    // The primary group and what the request names; none of /etc/group's memberships.
+    let got = resolve(root.path(), "app", &[29, 7000], true).expect("resolve");
+    assert_eq!(got.additional_gids, [29, 1000, 7000]);
 }
 
 #[test]
@@ -164,20 +172,20 @@ fn first_match_wins_and_malformed_lines_are_skipped() {
     // `app` appears twice: uid 1000 wins. `badnum`, `short` and the comment are skipped.
     assert_eq!(ok(root.path(), "app").uid, 1000);
     assert!(matches!(
-        resolve(root.path(), "badnum", &[]),
+        resolve(root.path(), "badnum", &[], false),
         Err(UserError::UnknownUser { .. })
     ));
     assert!(matches!(
-        resolve(root.path(), "short", &[]),
+        resolve(root.path(), "short", &[], false),
         Err(UserError::UnknownUser { .. })
     ));
     assert!(matches!(
-        resolve(root.path(), "# a comment", &[]),
+        resolve(root.path(), "# a comment", &[], false),
         Err(UserError::UnknownUser { .. })
     ));
     // A commented-out group does not count, nor does one with a non-numeric gid.
     assert!(matches!(
-        resolve(root.path(), "app:bad", &[]),
+        resolve(root.path(), "app:bad", &[], false),
         Err(UserError::UnknownGroup { .. })
     ));
 }
@@ -198,7 +206,7 @@ fn empty_home_defaults_to_slash_and_lines_are_trimmed() {
 #[test]
 fn unknown_user_names_the_user_and_the_file() {
     let root = standard();
-    let err = resolve(root.path(), "nobody-here", &[]).expect_err("unknown");
+    let err = resolve(root.path(), "nobody-here", &[], false).expect_err("unknown");
     assert!(matches!(err, UserError::UnknownUser { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("\"nobody-here\""), "{msg}");
@@ -212,7 +220,7 @@ fn unknown_user_names_the_user_and_the_file() {
 #[test]
 fn unknown_group_names_the_group_and_the_file() {
     let root = standard();
-    let err = resolve(root.path(), "app:nogroup", &[]).expect_err("unknown");
+    let err = resolve(root.path(), "app:nogroup", &[], false).expect_err("unknown");
     assert!(matches!(err, UserError::UnknownGroup { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("\"nogroup\""), "{msg}");
@@ -235,7 +243,7 @@ fn invalid_specs_are_rejected() {
         ("-1", "uid out of range"),
         ("0:-5", "gid out of range"),
     ] {
-        match resolve(root.path(), spec, &[]) {
+        match resolve(root.path(), spec, &[], false) {
             Err(UserError::InvalidSpec { spec: s, reason: r }) => {
                 assert_eq!((s.as_str(), r), (spec, reason));
             }
@@ -243,7 +251,7 @@ fn invalid_specs_are_rejected() {
         }
     }
     assert_eq!(ok(root.path(), "2147483647").uid, 2_147_483_647);
-    let err = resolve(root.path(), "a:b:c", &[]).expect_err("invalid");
+    let err = resolve(root.path(), "a:b:c", &[], false).expect_err("invalid");
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
 }
 
@@ -256,10 +264,10 @@ fn missing_files_allow_numeric_specs_only() {
         ok(root.path(), "1000:1000"),
         user(1000, 1000, &[1000], "/", None)
     );
-    let err = resolve(root.path(), "app", &[]).expect_err("no passwd");
+    let err = resolve(root.path(), "app", &[], false).expect_err("no passwd");
     assert!(matches!(err, UserError::NoPasswdFile { .. }), "{err:?}");
     assert!(err.to_string().contains("no /etc/passwd"), "{err}");
-    let err = resolve(root.path(), "1000:staff", &[]).expect_err("no group");
+    let err = resolve(root.path(), "1000:staff", &[], false).expect_err("no group");
     assert!(matches!(err, UserError::NoGroupFile { .. }), "{err:?}");
     assert!(err.to_string().contains("no /etc/group"), "{err}");
 }
@@ -297,7 +305,7 @@ fn absolute_symlink_to_a_host_file_missing_in_the_image_is_just_missing() {
     fs::create_dir(root.path().join("etc")).expect("mkdir");
     // The host has /etc/shadow (or at least /etc/hostname); the image does not.
     symlink("/etc/hostname", root.path().join("etc/passwd")).expect("symlink");
-    let err = resolve(root.path(), "root", &[]).expect_err("must not read the host file");
+    let err = resolve(root.path(), "root", &[], false).expect_err("must not read the host file");
     assert!(matches!(err, UserError::NoPasswdFile { .. }), "{err:?}");
 }
 
@@ -336,7 +344,7 @@ fn symlink_loops_are_cut_off() {
     fs::create_dir(root.path().join("etc")).expect("mkdir");
     symlink("group", root.path().join("etc/passwd")).expect("symlink");
     symlink("/etc/passwd", root.path().join("etc/group")).expect("symlink");
-    let err = resolve(root.path(), "0", &[]).expect_err("loop");
+    let err = resolve(root.path(), "0", &[], false).expect_err("loop");
     assert!(matches!(err, UserError::TooManySymlinks { .. }), "{err:?}");
     assert!(err.to_string().contains("more than 40 symlinks"), "{err}");
 }
@@ -344,7 +352,7 @@ fn symlink_loops_are_cut_off() {
 #[test]
 fn passwd_that_is_a_directory_is_refused() {
     let root = rootfs(&[("etc/passwd/x", "")]);
-    let err = resolve(root.path(), "0", &[]).expect_err("directory");
+    let err = resolve(root.path(), "0", &[], false).expect_err("directory");
     assert!(matches!(err, UserError::NotRegularFile { .. }), "{err:?}");
     assert!(err.to_string().contains("etc/passwd"), "{err}");
 }
@@ -354,7 +362,7 @@ fn passwd_that_is_a_fifo_is_refused_without_blocking() {
     let root = rootfs(&[]);
     fs::create_dir(root.path().join("etc")).expect("mkdir");
     crate::sys::fs::mkfifo(&root.path().join("etc/passwd"), 0o644).expect("mkfifo");
-    let err = resolve(root.path(), "app", &[]).expect_err("fifo");
+    let err = resolve(root.path(), "app", &[], false).expect_err("fifo");
     assert!(matches!(err, UserError::NotRegularFile { .. }), "{err:?}");
 }
 
@@ -367,7 +375,7 @@ fn oversized_passwd_is_refused() {
         .expect("open");
     // Sparse: no 16 MiB is actually written.
     file.set_len(MAX_DB_BYTES + 1).expect("set_len");
-    let err = resolve(root.path(), "0", &[]).expect_err("too large");
+    let err = resolve(root.path(), "0", &[], false).expect_err("too large");
     assert!(matches!(err, UserError::TooLarge { .. }), "{err:?}");
 }
 

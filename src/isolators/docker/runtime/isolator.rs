@@ -24,7 +24,12 @@ impl Isolator for DockerRuntime {
         let image = if p.image_env { c.image } else { &none };
         launch.process.env = merge_env(image.env(), &p.env);
         let spec = p.user.clone().unwrap_or_default();
-        let user = crate::launcher::user::resolve(c.rootfs, &spec, &p.supplemental_groups)?;
+        let user = crate::launcher::user::resolve(
+            c.rootfs,
+            &spec,
+            &p.supplemental_groups,
+            p.strict_groups,
+        )?;
         launch.process.uid = user.uid;
         launch.process.gid = user.gid;
         launch.process.additional_gids = user.additional_gids;
