@@ -26,7 +26,16 @@ fn main() -> std::process::ExitCode {
             return ucr::monitor::main(&flags.bundle, flags.sync_fd, flags.hold_fd)
         }
         Command::Exec(flags) => return ucr::launcher::exec::main(&flags.spec, flags.report_fd),
-        Command::PodInit(flags) => return ucr::launcher::pod_init::main(&flags.dir, flags.sync_fd),
+        Command::PodInit(flags) => {
+            return ucr::launcher::pod_init::main(
+                &flags.dir,
+                flags.sync_fd,
+                flags.userns.as_deref(),
+            )
+        }
+        Command::PodNs(flags) => {
+            return ucr::launcher::pod_ns::main(&flags.spec, flags.report_fd, flags.go_fd)
+        }
         Command::Pull(flags) => {
             init_logging("warn");
             runtime().and_then(|rt| rt.block_on(pull(flags)))

@@ -41,6 +41,23 @@ pub enum Command {
     /// Internal: runs a command inside a running container's namespaces (ExecSync).
     #[command(hide = true)]
     Exec(ExecFlags),
+    /// Internal: makes a pod's namespaces inside a user namespace of its own (started by
+    /// the daemon; see `launcher::pod_ns`).
+    #[command(hide = true)]
+    PodNs(PodNsFlags),
+}
+
+#[derive(Debug, Args)]
+pub struct PodNsFlags {
+    /// What to make (JSON).
+    #[arg(long)]
+    pub spec: String,
+    /// An inherited descriptor on which it reports `user`, `ready` or `error <why>`.
+    #[arg(long)]
+    pub report_fd: i32,
+    /// An inherited descriptor on which the daemon says go, and closes when done.
+    #[arg(long)]
+    pub go_fd: i32,
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +83,9 @@ pub struct PodInitFlags {
     /// An inherited descriptor on which it reports `ok <pid>` or `error <why>`.
     #[arg(long)]
     pub sync_fd: i32,
+    /// The pod's user namespace, if it has one of its own.
+    #[arg(long)]
+    pub userns: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -73,7 +73,7 @@ pub struct Settings {
 /// The optional isolators `--isolation` may name, and those always in the table (named
 /// for Mesos compatibility, changing nothing).
 const OPTIONAL_ISOLATORS: [&str; 2] = ["disk/du", "disk/xfs"];
-const ALWAYS_ON: [&str; 21] = [
+const ALWAYS_ON: [&str; 22] = [
     "docker/runtime",
     "cgroups",
     "cgroups/devices",
@@ -86,6 +86,7 @@ const ALWAYS_ON: [&str; 21] = [
     "cgroups/net_cls",
     "namespaces/ipc",
     "namespaces/pid",
+    "namespaces/user",
     "linux/sysctls",
     "network/cni",
     "filesystem/linux",

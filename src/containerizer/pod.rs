@@ -16,6 +16,7 @@ use crate::sys::netns::{self, PodNamespace, PodPins};
 
 fn pins(paths: &Paths, id: &str) -> PodPins {
     PodPins {
+        user: paths.pod_ns(id, "user"),
         net: paths.pod_ns(id, "net"),
         ipc: paths.pod_ns(id, "ipc"),
         uts: paths.pod_ns(id, "uts"),
@@ -65,7 +66,8 @@ impl Containerizer {
         let id = new_id();
         let _lock = self.locks.pod_exclusive(&id).await;
         let (paths, pid, p) = (self.paths.clone(), id.clone(), plan.clone());
-        let made = blocking(move || make_sandbox(&paths, &pid, &p)).await;
+        let binary = self.binary.clone();
+        let made = blocking(move || make_sandbox(&paths, &binary, &pid, &p)).await;
         if let Err(e) = made {
             self.teardown(&id).await;
             return Err(e);
@@ -272,11 +274,39 @@ impl Containerizer {
     }
 }
 
-/// The pod's directories and the namespaces its isolators planned, pinned.
-fn make_sandbox(paths: &Paths, id: &str, plan: &PodPlan) -> Result<(), ContainerizerError> {
+/// The pod's directories and the namespaces its isolators planned, pinned. With a user
+/// namespace of its own, a helper process makes them all inside it (`launcher::pod_ns`);
+/// otherwise a thread of the daemon does.
+fn make_sandbox(
+    paths: &Paths,
+    binary: &std::path::Path,
+    id: &str,
+    plan: &PodPlan,
+) -> Result<(), ContainerizerError> {
     let dir = paths.pod_dir(id);
     for d in [dir.join("ns"), paths.pod_etc(id)] {
         crate::perm::private_dir(&d).map_err(io("create pod dir", &d))?;
+    }
+    if let Some(u) = &plan.userns {
+        let range = |m: &crate::containerizer::types::IdMapping| crate::sys::userns::Range {
+            inside: m.container_id,
+            outside: m.host_id,
+            length: m.length,
+        };
+        let spec = crate::launcher::pod_ns::PodNsSpec {
+            kinds: plan
+                .namespaces
+                .iter()
+                .filter(|k| **k != PodNamespace::User)
+                .map(|k| k.proc_name().to_string())
+                .collect(),
+            hostname: plan.hostname.clone(),
+            sysctls: plan.sysctls.clone(),
+            uids: u.uids.iter().map(range).collect(),
+            gids: u.gids.iter().map(range).collect(),
+        };
+        return crate::launcher::pod_ns::create(binary, &spec, &pins(paths, id))
+            .map_err(io("create pod namespaces in a user namespace", &dir));
     }
     netns::create_pinned_with(
         &plan.namespaces,

@@ -68,6 +68,25 @@ pub struct PodConfig {
     /// The sandbox's SELinux label, if the request sets one.
     #[serde(default)]
     pub selinux: Option<SelinuxLabel>,
+    /// A user namespace of the pod's own (CRI `userns_options` mode POD); `None`: the
+    /// host's.
+    #[serde(default)]
+    pub userns: Option<UserNamespace>,
+}
+
+/// One range of a user namespace's mapping (CRI `IDMapping`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdMapping {
+    pub container_id: u32,
+    pub host_id: u32,
+    pub length: u32,
+}
+
+/// A pod's user namespace: its uid and gid mappings, as kubelet allocates them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserNamespace {
+    pub uids: Vec<IdMapping>,
+    pub gids: Vec<IdMapping>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -64,6 +64,8 @@ pub struct PodPlan {
     pub hostname: Option<String>,
     /// `/proc/sys` paths and values, written from inside the new namespaces.
     pub sysctls: Vec<(std::path::PathBuf, String)>,
+    /// A user namespace of the pod's own, which the others are made inside.
+    pub userns: Option<crate::containerizer::types::UserNamespace>,
 }
 
 impl PodPlan {

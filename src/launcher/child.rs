@@ -20,7 +20,15 @@ pub struct Stdio {
 
 /// Entry point of the cloned child; returns an exit code only when setup failed, after
 /// writing why to `report` (the write end of the launcher's CLOEXEC pipe).
-pub fn run(spec: &LaunchSpec, stdio: &Stdio, report: &OwnedFd, gate: Option<&OwnedFd>) -> isize {
+/// `pre`: what was opened before the clone, for a container in a user namespace (see
+/// `rootfs::Preopened`); empty otherwise.
+pub fn run(
+    spec: &LaunchSpec,
+    stdio: &Stdio,
+    report: &OwnedFd,
+    gate: Option<&OwnedFd>,
+    pre: rootfs::Preopened,
+) -> isize {
     // Held first thing: nothing of the container is made before it is released.
     if let Some(gate) = gate {
         let mut byte = [0u8; 1];
@@ -29,7 +37,7 @@ pub fn run(spec: &LaunchSpec, stdio: &Stdio, report: &OwnedFd, gate: Option<&Own
             return 127;
         }
     }
-    let err = match setup_and_exec(spec, stdio) {
+    let err = match setup_and_exec(spec, stdio, pre) {
         Err(e) => e,
         Ok(never) => match never {},
     };
@@ -40,6 +48,7 @@ pub fn run(spec: &LaunchSpec, stdio: &Stdio, report: &OwnedFd, gate: Option<&Own
 fn setup_and_exec(
     spec: &LaunchSpec,
     stdio: &Stdio,
+    mut pre: rootfs::Preopened,
 ) -> Result<std::convert::Infallible, LaunchError> {
     for j in &spec.join {
         let kind = match j.kind {
@@ -49,9 +58,13 @@ fn setup_and_exec(
             // Joined by the parent before the clone (see `spawn`).
             NamespaceKind::Pid => continue,
         };
-        super::join(j, kind).map_err(step("join namespace", j.path.display()))?;
+        match pre.join_file(&j.path) {
+            Some(f) => super::join_file(j, f, kind),
+            None => super::join(j, kind),
+        }
+        .map_err(step("join namespace", j.path.display()))?;
     }
-    let root = rootfs::prepare(spec)?;
+    let root = rootfs::prepare(spec, &mut pre)?;
     let cwd = rootfs::workdir(&root, &spec.process.cwd)?;
     ns::pivot_into(root.as_fd()).map_err(step("pivot_root", spec.rootfs.display()))?;
     rootfs::finish(spec)?;

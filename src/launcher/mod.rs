@@ -18,10 +18,12 @@ pub mod exec;
 mod identity;
 mod path;
 pub mod pod_init;
+pub mod pod_ns;
 pub mod rootfs;
 mod setup;
 pub mod spec;
 pub mod user;
+mod userns;
 
 use std::io::Read;
 use std::os::fd::RawFd;
@@ -53,6 +55,8 @@ pub enum LaunchError {
     },
     #[error("starting the container process: {source}")]
     Clone { source: std::io::Error },
+    #[error("starting the container in its pod's user namespace: {message}")]
+    UserNamespace { message: String },
     #[error("starting the container process in cgroup {path}: {source}")]
     Cgroup {
         path: std::path::PathBuf,
@@ -75,6 +79,7 @@ impl Kind for LaunchError {
             LaunchError::BadTarget { .. } => ErrorKind::InvalidArgument,
             LaunchError::Clone { .. }
             | LaunchError::Cgroup { .. }
+            | LaunchError::UserNamespace { .. }
             | LaunchError::JoinPid { .. }
             | LaunchError::Wait { .. }
             | LaunchError::Child { .. }
@@ -103,41 +108,54 @@ pub fn spawn(
         None => None,
     };
     let mut flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS;
-    if spec.new_pid_namespace {
-        flags |= CloneFlags::CLONE_NEWPID;
-    } else if let Some(pid_ns) = spec
+    let pid_ns = spec
         .join
         .iter()
-        .find(|j| j.kind == spec::NamespaceKind::Pid)
-    {
-        // Joining a PID namespace only moves this process's future children there, so it
-        // happens here, before the clone, not in the child. The caller is single-threaded
-        // and starts no other process afterwards (the monitor, `ucr launch`).
-        join(pid_ns, CloneFlags::CLONE_NEWPID).map_err(|source| LaunchError::JoinPid {
-            path: pid_ns.path.clone(),
-            source,
-        })?;
+        .find(|j| j.kind == spec::NamespaceKind::Pid);
+    if spec.new_pid_namespace {
+        flags |= CloneFlags::CLONE_NEWPID;
     }
     if spec.new_ipc_namespace && !spec.join.iter().any(|j| j.kind == spec::NamespaceKind::Ipc) {
         flags |= CloneFlags::CLONE_NEWIPC;
     }
     let wait_on = gate.as_ref().map(|(r, _)| r);
-    let run = Box::new(|| child::run(spec, stdio, &write_end, wait_on));
-    let pid = match &spec.clone_into_cgroup {
-        Some(dir) => {
-            let cgroup = std::fs::File::open(dir).map_err(|source| LaunchError::Cgroup {
-                path: dir.clone(),
+    let pid = if let Some(userns) = &spec.userns {
+        userns::spawn(spec, userns, flags, pid_ns, stdio, &write_end, wait_on)?
+    } else {
+        if let (false, Some(pid_ns)) = (spec.new_pid_namespace, pid_ns) {
+            // Joining a PID namespace only moves this process's future children there,
+            // so it happens here, before the clone, not in the child. The caller is
+            // single-threaded and starts no other process afterwards (the monitor,
+            // `ucr launch`).
+            join(pid_ns, CloneFlags::CLONE_NEWPID).map_err(|source| LaunchError::JoinPid {
+                path: pid_ns.path.clone(),
                 source,
             })?;
-            process::clone_process_into(run, flags, std::os::fd::AsFd::as_fd(&cgroup)).map_err(
-                |source| LaunchError::Cgroup {
+        }
+        let run = Box::new(|| {
+            child::run(
+                spec,
+                stdio,
+                &write_end,
+                wait_on,
+                rootfs::Preopened::default(),
+            )
+        });
+        match &spec.clone_into_cgroup {
+            Some(dir) => {
+                let cgroup = std::fs::File::open(dir).map_err(|source| LaunchError::Cgroup {
                     path: dir.clone(),
                     source,
-                },
-            )?
-        }
-        None => {
-            process::clone_process(run, flags).map_err(|source| LaunchError::Clone { source })?
+                })?;
+                process::clone_process_into(run, flags, std::os::fd::AsFd::as_fd(&cgroup)).map_err(
+                    |source| LaunchError::Cgroup {
+                        path: dir.clone(),
+                        source,
+                    },
+                )?
+            }
+            None => process::clone_process(run, flags)
+                .map_err(|source| LaunchError::Clone { source })?,
         }
     };
     drop(write_end);
@@ -165,6 +183,15 @@ pub fn spawn(
 /// process still runs once the file is open (then the file is surely its).
 pub(crate) fn join(j: &spec::JoinNamespace, kind: CloneFlags) -> std::io::Result<()> {
     let file = std::fs::File::open(&j.path)?;
+    join_file(j, &file, kind)
+}
+
+/// [`join`] with `j`'s file already open (by a process that could still reach it).
+pub(crate) fn join_file(
+    j: &spec::JoinNamespace,
+    file: &std::fs::File,
+    kind: CloneFlags,
+) -> std::io::Result<()> {
     if let Some(owner) = j.owner {
         if !owner.is_running() {
             return Err(std::io::Error::new(
@@ -173,7 +200,7 @@ pub(crate) fn join(j: &spec::JoinNamespace, kind: CloneFlags) -> std::io::Result
             ));
         }
     }
-    process::join_namespace(&file, kind)
+    process::join_namespace(file, kind)
 }
 
 /// `ucr launch`: runs a spec in the foreground with this process's stdio and returns the

@@ -14,7 +14,8 @@
 //! `0666` block device, say) cannot be opened. /dev is a tmpfs of our own, without
 //! `nodev`, holding only the nodes bound in from the host.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::collections::HashMap;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::setup::{self, SetupError};
@@ -55,6 +56,89 @@ fn mount_fs_at(
     Ok(m)
 }
 
+/// What a container in a user namespace could not reach once inside it (the daemon's
+/// 0700 directories, kubelet's volumes): made or opened beforehand by a process still
+/// privileged on the host (`launcher::userns`). Empty for every other container, whose
+/// child opens what it needs itself.
+#[derive(Default)]
+pub struct Preopened {
+    /// The rootfs, as a detached mount (idmapped when the launch asks).
+    rootfs_mount: Option<OwnedFd>,
+    /// Attach that mount over `/` rather than at the rootfs's path (out of reach).
+    rootfs_mount_over_slash: bool,
+    /// Binds of host paths, detached, by source and recursiveness, with whether the
+    /// source is a file.
+    binds: HashMap<(PathBuf, bool), (OwnedFd, bool)>,
+    /// Namespace files to join, by path.
+    joins: HashMap<PathBuf, std::fs::File>,
+}
+
+impl Preopened {
+    /// Everything of the host `spec` needs: the rootfs (idmapped through `idmap` when
+    /// given), every bind source, every namespace file.
+    pub fn open(spec: &LaunchSpec, idmap: Option<BorrowedFd<'_>>) -> Result<Self, LaunchError> {
+        let rootfs = &spec.rootfs;
+        // Cloned here, on the host, a copy of a shared mount is its peer: made a slave at
+        // once, as the child makes `/` a slave before it binds anything itself, so that
+        // nothing mounted in the container reaches the host (and pivot_root, which
+        // refuses a shared new root, works).
+        let slave = |m: &OwnedFd, what: &Path| {
+            mount::set_propagation_of(m.as_fd(), Propagation::Slave, true)
+                .map_err(step("make the bind a slave", what))
+        };
+        let top = mount::clone_tree(rootfs, true).map_err(step("bind rootfs", rootfs))?;
+        slave(&top, rootfs)?;
+        if let Some(ns) = idmap {
+            mount::idmap(top.as_fd(), ns, true).map_err(step("idmap rootfs", rootfs))?;
+        }
+        let mut pre = Preopened {
+            rootfs_mount: Some(top),
+            rootfs_mount_over_slash: true,
+            ..Default::default()
+        };
+        let mut sources: Vec<(PathBuf, bool)> = standard_devices(spec)
+            .into_iter()
+            .map(|n| (Path::new("/dev").join(n), false))
+            .collect();
+        sources.extend(spec.devices.iter().map(|d| (d.source.clone(), false)));
+        sources.extend(spec.shm.iter().map(|s| (s.clone(), false)));
+        sources.extend(spec.mounts.iter().map(|m| (m.source.clone(), true)));
+        for (source, recursive) in sources {
+            if pre.binds.contains_key(&(source.clone(), recursive)) {
+                continue;
+            }
+            let is_file = std::fs::metadata(&source)
+                .map(|md| !md.is_dir())
+                .map_err(step("inspect mount source", &source))?;
+            let m = mount::clone_tree(&source, recursive).map_err(step("bind", &source))?;
+            slave(&m, &source)?;
+            pre.binds.insert((source, recursive), (m, is_file));
+        }
+        for j in &spec.join {
+            let f = std::fs::File::open(&j.path).map_err(step("open namespace", &j.path))?;
+            pre.joins.insert(j.path.clone(), f);
+        }
+        Ok(pre)
+    }
+
+    /// The namespace file at `path`, if it was opened beforehand.
+    pub fn join_file(&self, path: &Path) -> Option<&std::fs::File> {
+        self.joins.get(path)
+    }
+}
+
+/// The host's device nodes every container gets (all of them when privileged).
+fn standard_devices(spec: &LaunchSpec) -> Vec<String> {
+    if spec.privileged {
+        host_devices()
+    } else {
+        ["null", "zero", "full", "random", "urandom", "tty"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect()
+    }
+}
+
 /// A bind of the host's `source` at `dest` inside `root`, read-only when asked.
 fn bind_at(
     root: &Root,
@@ -62,13 +146,20 @@ fn bind_at(
     dest: &str,
     recursive: bool,
     readonly: bool,
+    pre: &mut Preopened,
 ) -> Result<OwnedFd, LaunchError> {
-    let is_file = std::fs::metadata(source)
-        .map(|md| !md.is_dir())
-        .map_err(step("inspect mount source", source))?;
+    let (m, is_file) = match pre.binds.remove(&(source.to_path_buf(), recursive)) {
+        Some(made) => made,
+        None => {
+            let is_file = std::fs::metadata(source)
+                .map(|md| !md.is_dir())
+                .map_err(step("inspect mount source", source))?;
+            let m = mount::clone_tree(source, recursive).map_err(step("bind", source))?;
+            (m, is_file)
+        }
+    };
     let last = if is_file { Create::File } else { Create::Dir };
     let t = target(root, dest, last)?;
-    let m = mount::clone_tree(source, recursive).map_err(step("bind", source))?;
     if readonly {
         // Before it is attached: the mount is never writable where the container is.
         mount::set_attrs(m.as_fd(), Attrs::MOUNT_ATTR_RDONLY, false)
@@ -83,8 +174,9 @@ const NOSUID_NOEXEC_NODEV: Attrs = Attrs::MOUNT_ATTR_NOSUID
     .union(Attrs::MOUNT_ATTR_NODEV);
 
 /// Everything before the pivot: runs in the child, in its new mount namespace. Returns
-/// the container's root: the rootfs mount the pivot goes into.
-pub fn prepare(spec: &LaunchSpec) -> Result<Root, LaunchError> {
+/// the container's root: the rootfs mount the pivot goes into. `pre`: what was opened
+/// before the clone (see [`Preopened`]).
+pub fn prepare(spec: &LaunchSpec, pre: &mut Preopened) -> Result<Root, LaunchError> {
     let rootfs = &spec.rootfs;
     // Normally every mount becomes a slave: host events come in, ours never go out. A
     // bidirectional volume must stay a peer of its source on the host, so then the
@@ -94,7 +186,7 @@ pub fn prepare(spec: &LaunchSpec) -> Result<Root, LaunchError> {
         .mounts
         .iter()
         .any(|m| m.propagation == MountPropagation::Bidirectional);
-    if bidirectional {
+    if bidirectional && !pre.rootfs_mount_over_slash {
         mount::set_propagation_recursive(rootfs, Propagation::Private)
             .map_err(step("make the rootfs rprivate", rootfs))?;
     } else {
@@ -111,10 +203,19 @@ pub fn prepare(spec: &LaunchSpec) -> Result<Root, LaunchError> {
     };
     // pivot_root needs the new root to be a mount point: a bind of the rootfs onto
     // itself, nodev (see the module comment; the backends mount theirs nodev too).
-    let top = mount::clone_tree(rootfs, true).map_err(step("bind rootfs", rootfs))?;
+    let top = match pre.rootfs_mount.take() {
+        Some(m) => m,
+        None => mount::clone_tree(rootfs, true).map_err(step("bind rootfs", rootfs))?,
+    };
     mount::set_attrs(top.as_fd(), Attrs::MOUNT_ATTR_NODEV, false)
         .map_err(step("make the rootfs nodev", rootfs))?;
-    let at = Root::open(rootfs).map_err(step("open rootfs", rootfs))?;
+    // A container in a user namespace cannot walk the daemon's 0700 directories to its
+    // rootfs: its rootfs goes over `/` instead (in this mount namespace only), which
+    // serves pivot_root as well as any mount point.
+    let at = match pre.rootfs_mount_over_slash {
+        true => Root::open(Path::new("/")).map_err(step("open /", Path::new("/")))?,
+        false => Root::open(rootfs).map_err(step("open rootfs", rootfs))?,
+    };
     mount::attach(top.as_fd(), at.as_fd()).map_err(step("attach rootfs", rootfs))?;
     let root = Root::from_fd(top);
 
@@ -138,24 +239,16 @@ pub fn prepare(spec: &LaunchSpec) -> Result<Root, LaunchError> {
     let dev = Root::from_fd(dev);
     // The host's device nodes, bound in: no mknod needed, and the same nodes Mesos copies.
     // A privileged container gets every device the host has, as runc gives it.
-    let devices = if spec.privileged {
-        host_devices()
-    } else {
-        ["null", "zero", "full", "random", "urandom", "tty"]
-            .iter()
-            .map(|n| n.to_string())
-            .collect()
-    };
-    for name in devices {
+    for name in standard_devices(spec) {
         let host = Path::new("/dev").join(&name);
-        let m = bind_at(&dev, &host, &format!("/{name}"), false, false)?;
+        let m = bind_at(&dev, &host, &format!("/{name}"), false, false, pre)?;
         private(&m, &host)?;
     }
     // The request's devices (checked to be device nodes by `linux/devices`); whether the
     // container may open them is the devices cgroup's decision.
     for d in &spec.devices {
         let below = d.destination.strip_prefix("/dev").unwrap_or(&d.destination);
-        let m = bind_at(&dev, &d.source, below, false, false)?;
+        let m = bind_at(&dev, &d.source, below, false, false, pre)?;
         private(&m, &d.source)?;
     }
     mount_fs_at(
@@ -181,7 +274,7 @@ pub fn prepare(spec: &LaunchSpec) -> Result<Root, LaunchError> {
     }
     match &spec.shm {
         Some(pod_shm) => {
-            let m = bind_at(&dev, pod_shm, "/shm", false, false)?;
+            let m = bind_at(&dev, pod_shm, "/shm", false, false, pre)?;
             private(&m, pod_shm)?;
         }
         None => {
@@ -197,7 +290,7 @@ pub fn prepare(spec: &LaunchSpec) -> Result<Root, LaunchError> {
     mount_fs_at(&dev, "/mqueue", "mqueue", &[], NOSUID_NOEXEC_NODEV)?;
 
     for m in &spec.mounts {
-        let mnt = bind_at(&root, &m.source, &m.destination, true, m.readonly)?;
+        let mnt = bind_at(&root, &m.source, &m.destination, true, m.readonly, pre)?;
         let propagation = match m.propagation {
             MountPropagation::Private => Propagation::Private,
             MountPropagation::HostToContainer => Propagation::Slave,

@@ -96,6 +96,14 @@ pub struct LaunchSpec {
     /// the daemon's cgroup.
     #[serde(default)]
     pub monitor_cgroups: Vec<PathBuf>,
+    /// The pod's user namespace (a pin), which the container joins before it makes its
+    /// own namespaces; its rootfs is then mounted idmapped through it.
+    #[serde(default)]
+    pub userns: Option<PathBuf>,
+    /// With `userns`: the launcher idmaps the rootfs bind through it (a rootfs that is a
+    /// plain directory); false when the backend gave the rootfs idmapped layers already.
+    #[serde(default)]
+    pub idmap_rootfs: bool,
 }
 
 /// A host device node made available in the container.

@@ -14,4 +14,5 @@ pub mod process;
 pub mod signal;
 pub mod spawn;
 pub mod statfs;
+pub mod userns;
 pub mod xfs;

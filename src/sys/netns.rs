@@ -32,17 +32,26 @@ use super::{mount, ns};
 /// A namespace a pod holds for its containers to join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PodNamespace {
+    /// A pod's own user namespace: made by a helper process (`launcher::pod_ns`), never
+    /// on a thread of the daemon (a multi-threaded process cannot make or enter one).
+    User,
     Net,
     Ipc,
     Uts,
 }
 
 impl PodNamespace {
-    pub const ALL: [PodNamespace; 3] = [PodNamespace::Net, PodNamespace::Ipc, PodNamespace::Uts];
+    pub const ALL: [PodNamespace; 4] = [
+        PodNamespace::User,
+        PodNamespace::Net,
+        PodNamespace::Ipc,
+        PodNamespace::Uts,
+    ];
 
     /// Its file name under `/proc/<pid>/ns/`.
     pub fn proc_name(self) -> &'static str {
         match self {
+            PodNamespace::User => "user",
             PodNamespace::Net => "net",
             PodNamespace::Ipc => "ipc",
             PodNamespace::Uts => "uts",
@@ -51,6 +60,7 @@ impl PodNamespace {
 
     fn clone_flag(self) -> CloneFlags {
         match self {
+            PodNamespace::User => CloneFlags::CLONE_NEWUSER,
             PodNamespace::Net => CloneFlags::CLONE_NEWNET,
             PodNamespace::Ipc => CloneFlags::CLONE_NEWIPC,
             PodNamespace::Uts => CloneFlags::CLONE_NEWUTS,
@@ -61,6 +71,7 @@ impl PodNamespace {
 /// Where each of a pod's namespaces is pinned (the containerizer's `paths` decides).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodPins {
+    pub user: PathBuf,
     pub net: PathBuf,
     pub ipc: PathBuf,
     pub uts: PathBuf,
@@ -69,6 +80,7 @@ pub struct PodPins {
 impl PodPins {
     pub fn get(&self, kind: PodNamespace) -> &Path {
         match kind {
+            PodNamespace::User => &self.user,
             PodNamespace::Net => &self.net,
             PodNamespace::Ipc => &self.ipc,
             PodNamespace::Uts => &self.uts,
@@ -146,6 +158,12 @@ pub fn create_pinned_with(
     }
     if kinds.is_empty() {
         return Ok(());
+    }
+    if kinds.contains(&PodNamespace::User) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a user namespace cannot be made on a daemon thread (see launcher::pod_ns)",
+        ));
     }
     let pins = pins.clone();
     let hostname = hostname.map(str::to_owned);
@@ -242,6 +260,26 @@ fn create_here(
     hostname: Option<&str>,
     sysctls: &[(PathBuf, String)],
 ) -> io::Result<()> {
+    enter_new(kinds, hostname, sysctls)?;
+    let mut undo = Undo(Vec::new());
+    for &kind in kinds {
+        let source = Path::new("/proc/thread-self/ns").join(kind.proc_name());
+        // `pin` never takes over an existing file (it may be someone's live pin) and
+        // leaves nothing on failure; only pins it made are pushed for undo.
+        pin(&source, pins.get(kind))?;
+        undo.0.push(pins.get(kind).to_path_buf());
+    }
+    undo.0.clear();
+    Ok(())
+}
+
+/// Moves the calling thread (or single-threaded process) into new namespaces of `kinds`
+/// and sets them up: the hostname, `lo` up, the sysctls. Pinning is the caller's.
+pub fn enter_new(
+    kinds: &BTreeSet<PodNamespace>,
+    hostname: Option<&str>,
+    sysctls: &[(PathBuf, String)],
+) -> io::Result<()> {
     let flags = kinds
         .iter()
         .fold(CloneFlags::empty(), |f, k| f | k.clone_flag());
@@ -256,22 +294,13 @@ fn create_here(
             .map_err(failed("bringing up lo in the new network namespace"))?;
     }
     // /proc/sys/net and the IPC sysctls show the namespaces of the task reading them:
-    // this thread's, now.
+    // this one's, now.
     for (path, value) in sysctls {
         std::fs::write(path, value).map_err(failed(format!(
             "setting sysctl {} to {value:?}",
             path.display()
         )))?;
     }
-    let mut undo = Undo(Vec::new());
-    for &kind in kinds {
-        let source = Path::new("/proc/thread-self/ns").join(kind.proc_name());
-        // `pin` never takes over an existing file (it may be someone's live pin) and
-        // leaves nothing on failure; only pins it made are pushed for undo.
-        pin(&source, pins.get(kind))?;
-        undo.0.push(pins.get(kind).to_path_buf());
-    }
-    undo.0.clear();
     Ok(())
 }
 

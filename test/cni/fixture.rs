@@ -67,6 +67,7 @@ impl Fixture {
             std::fs::create_dir(dir.path().join(d)).expect("mkdir");
         }
         let pins = PodPins {
+            user: dir.path().join("user"),
             net: dir.path().join("net"),
             ipc: dir.path().join("ipc"),
             uts: dir.path().join("uts"),

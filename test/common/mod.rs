@@ -603,6 +603,8 @@ pub fn launch_spec(rootfs: &Path, script: &str) -> LaunchSpec {
         cgroups: Vec::new(),
         clone_into_cgroup: None,
         monitor_cgroups: Vec::new(),
+        userns: None,
+        idmap_rootfs: false,
     }
 }
 

@@ -36,7 +36,31 @@ impl Containerizer {
         let scratch = self.paths.scratch(id);
         crate::perm::private_dir(&self.paths.container_dir(id))
             .map_err(io("create container dir", &rootfs))?;
-        self.backend.provision(layers, &rootfs, &scratch)?;
+        // In a pod with a user namespace of its own, the image's files must be its root's.
+        let userns = pod.and_then(|p| p.config.userns.as_ref().map(|u| (p, u)));
+        let idmap_done = match userns {
+            Some((p, u)) => {
+                let pin = self.paths.pod_ns(&p.id, "user");
+                let root = |map: &[crate::containerizer::types::IdMapping]| {
+                    map.iter()
+                        .find(|m| m.container_id == 0)
+                        .map_or(0, |m| m.host_id)
+                };
+                let idmap = crate::provisioner::backend::Idmap {
+                    userns: &pin,
+                    root_uid: root(&u.uids),
+                    root_gid: root(&u.gids),
+                };
+                Some(
+                    self.backend
+                        .provision_idmapped(layers, &rootfs, &scratch, &idmap)?,
+                )
+            }
+            None => {
+                self.backend.provision(layers, &rootfs, &scratch)?;
+                None
+            }
+        };
         let writable = self.backend.writable(&rootfs, &scratch);
         let ctx = ContainerContext {
             id,
@@ -50,6 +74,7 @@ impl Containerizer {
         };
         let mut spec = base_spec(&rootfs, config);
         self.isolators.prepare(&ctx, &mut spec)?;
+        spec.idmap_rootfs = idmap_done == Some(crate::provisioner::backend::IdmapDone::ByLauncher);
         let bundle = self.paths.bundle(id);
         crate::perm::private_dir(&bundle).map_err(io("create bundle", &bundle))?;
         let log = config.log.clone().unwrap_or_default();
@@ -139,5 +164,7 @@ fn base_spec(rootfs: &std::path::Path, config: &ContainerConfig) -> LaunchSpec {
         cgroups: Vec::new(),
         clone_into_cgroup: None,
         monitor_cgroups: Vec::new(),
+        userns: None,
+        idmap_rootfs: false,
     }
 }

@@ -57,7 +57,15 @@ pub fn config(
     }
     let devices = super::resources::devices(&c.devices)?;
     let sc = c.linux.and_then(|l| l.security_context).unwrap_or_default();
-    let pid = super::pod::pid_mode(&sc.namespace_options.clone().unwrap_or_default());
+    let ns = sc.namespace_options.clone().unwrap_or_default();
+    let pid = super::pod::pid_mode(&ns);
+    // A container lives in its pod's user namespace: kubelet sends the pod's options
+    // again; anything else is a request ucr cannot honour.
+    if ns.userns_options.is_some() && super::pod::userns(&ns)? != pod.config.userns {
+        return Err(Status::invalid_argument(
+            "namespace_options.userns_options: a container must have its pod's user namespace",
+        ));
+    }
     let caps = sc.capabilities.clone().unwrap_or_default();
     let groups = sc
         .supplemental_groups

@@ -113,6 +113,16 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
                         network_condition(self.core.containerizer.network_ready()),
                     ],
                 }),
+                // The one handler ucr has (the default, named ""): it gives a pod a user
+                // namespace of its own (kubelet checks this before sending userns options).
+                // Recursive read-only mounts are not offered.
+                runtime_handlers: vec![cri::RuntimeHandler {
+                    name: String::new(),
+                    features: Some(cri::RuntimeHandlerFeatures {
+                        recursive_read_only_mounts: false,
+                        user_namespaces: true,
+                    }),
+                }],
                 ..Default::default()
             })
         })

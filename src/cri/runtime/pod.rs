@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use k8s_cri::v1 as cri;
 
 use crate::containerizer::types::{
-    DnsConfig, Labels, PidMode, Pod, PodConfig, PodFilter, PodMetadata, PodState, PortMapping,
+    DnsConfig, IdMapping, Labels, PidMode, Pod, PodConfig, PodFilter, PodMetadata, PodState,
+    PortMapping, UserNamespace,
 };
 
 /// `NamespaceMode::NODE`: share the host's namespace.
@@ -73,6 +74,7 @@ pub fn config(c: cri::PodSandboxConfig) -> Result<PodConfig, tonic::Status> {
             .as_ref()
             .map(|l| l.cgroup_parent.clone())
             .filter(|p| !p.is_empty()),
+        userns: userns(&ns)?,
         selinux: super::security::selinux(
             c.linux
                 .as_ref()
@@ -108,6 +110,34 @@ fn port_mapping(p: &cri::PortMapping) -> Result<PortMapping, tonic::Status> {
 }
 
 /// The PID mode a `NamespaceOption` asks for (pod or container level).
+/// `userns_options`: mode NODE (or none) is the host's user namespace; POD a namespace of
+/// the pod's own with kubelet's mappings. Kubelet sends no other mode.
+pub fn userns(ns: &cri::NamespaceOption) -> Result<Option<UserNamespace>, tonic::Status> {
+    let Some(u) = &ns.userns_options else {
+        return Ok(None);
+    };
+    let map = |list: &[cri::IdMapping]| {
+        list.iter()
+            .map(|m| IdMapping {
+                container_id: m.container_id,
+                host_id: m.host_id,
+                length: m.length,
+            })
+            .collect::<Vec<_>>()
+    };
+    match cri::NamespaceMode::try_from(u.mode) {
+        Ok(cri::NamespaceMode::Node) => Ok(None),
+        Ok(cri::NamespaceMode::Pod) => Ok(Some(UserNamespace {
+            uids: map(&u.uids),
+            gids: map(&u.gids),
+        })),
+        _ => Err(tonic::Status::invalid_argument(format!(
+            "userns_options.mode {}: only NODE (the host's) and POD (the pod's own) are supported",
+            u.mode
+        ))),
+    }
+}
+
 pub fn pid_mode(ns: &cri::NamespaceOption) -> PidMode {
     match cri::NamespaceMode::try_from(ns.pid) {
         Ok(cri::NamespaceMode::Pod) => PidMode::Pod,

@@ -41,9 +41,14 @@ impl Isolator for PidNamespace {
         // The pod's cgroup (`cgroups` comes first in the table): the init joins it
         // before it execs, with everything it forks.
         let cgroups = pod.init_cgroups.clone();
+        let userns = pod
+            .config()
+            .userns
+            .is_some()
+            .then(|| pod.paths.pod_ns(pod.id(), "user"));
         blocking(move || {
-            let init =
-                pod_init::start(&binary, &dir, &cgroups).map_err(io("start pod init", &dir))?;
+            let init = pod_init::start(&binary, &dir, &cgroups, userns.as_deref())
+                .map_err(io("start pod init", &dir))?;
             netns::pin(Path::new(&format!("/proc/{}/ns/pid", init.pid)), &pin)
                 .map_err(io("pin pod PID namespace", &pin))
         })

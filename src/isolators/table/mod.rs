@@ -11,25 +11,27 @@
 //!    refuses fails before anything else is made, and before `namespaces/pid` starts the
 //!    pod init that joins its cgroup; cleaned up late, after everything that may still
 //!    run processes in it.
-//! 3. `namespaces/ipc`: the pod's IPC namespace and its /dev/shm, which nothing else
+//! 3. `namespaces/user`: a pod's own user namespace, which its other namespaces are
+//!    made inside, and which its containers join.
+//! 4. `namespaces/ipc`: the pod's IPC namespace and its /dev/shm, which nothing else
 //!    needs but everything may use.
-//! 4. `linux/sysctls`: checks the pod's sysctls against the namespaces planned; they are
+//! 5. `linux/sysctls`: checks the pod's sysctls against the namespaces planned; they are
 //!    written while the namespaces are made.
-//! 5. `network/cni`: the pod's network and UTS namespaces, its CNI networks, and its
+//! 6. `network/cni`: the pod's network and UTS namespaces, its CNI networks, and its
 //!    `/etc/hosts`, `/etc/hostname`, `/etc/resolv.conf` (bound into containers before any
 //!    volume, so a volume at one of those paths wins).
-//! 6. `namespaces/pid`: the pod init, last of the pod's: the network is up when it starts,
+//! 7. `namespaces/pid`: the pod init, last of the pod's: the network is up when it starts,
 //!    and it is the first thing stopped.
-//! 7. `filesystem/linux`: masked and read-only kernel paths, a read-only rootfs.
-//! 8. `linux/devices`: the request's host devices below `/dev`.
-//! 9. `volume/host_path`: the request's volumes and their propagation, after the pod's
-//!    files so a volume can replace one.
-//! 10. `disk/du`, `disk/xfs` (as `--isolation` asks): the writable layer watched and
+//! 8. `filesystem/linux`: masked and read-only kernel paths, a read-only rootfs.
+//! 9. `linux/devices`: the request's host devices below `/dev`.
+//! 10. `volume/host_path`: the request's volumes and their propagation, after the pod's
+//!     files so a volume can replace one.
+//! 11. `disk/du`, `disk/xfs` (as `--isolation` asks): the writable layer watched and
 //!     measured, or given an XFS project and its quota.
-//! 11. `linux/apparmor`, `linux/selinux`: the LSM fields, applied where the node can and
+//! 12. `linux/apparmor`, `linux/selinux`: the LSM fields, applied where the node can and
 //!     refused where it cannot, never dropped.
-//! 12. `linux/capabilities`: the capability set (all of them when privileged).
-//! 13. `linux/nnp`: `no_new_privs`.
+//! 13. `linux/capabilities`: the capability set (all of them when privileged).
+//! 14. `linux/nnp`: `no_new_privs`.
 //!
 //! `--isolation` selects the optional ones (the disk isolators); the rest always run.
 
@@ -42,7 +44,7 @@ use super::linux::{
     apparmor::AppArmor, capabilities::Capabilities, devices::Devices, nnp::NoNewPrivs,
     selinux::Selinux, sysctls::Sysctls,
 };
-use super::namespaces::{ipc::IpcNamespace, pid::PidNamespace};
+use super::namespaces::{ipc::IpcNamespace, pid::PidNamespace, user::UserNamespace};
 use super::network::cni::isolator::NetworkCni;
 use super::volume::host_path::HostPath;
 use super::{
@@ -86,6 +88,7 @@ impl Isolators {
         let mut list: Vec<Box<dyn Isolator>> = vec![
             Box::new(DockerRuntime),
             Box::new(cgroups),
+            Box::new(UserNamespace),
             Box::new(IpcNamespace),
             Box::new(Sysctls),
             Box::new(NetworkCni::new(cni)),

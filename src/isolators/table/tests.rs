@@ -242,6 +242,7 @@ fn the_standard_table_has_the_mesos_names_in_order() {
         [
             "docker/runtime",
             "cgroups",
+            "namespaces/user",
             "namespaces/ipc",
             "linux/sysctls",
             "network/cni",

@@ -9,10 +9,11 @@ use super::ExecError;
 use crate::sys::pidfd::ProcessId;
 use crate::sys::process;
 
-/// The namespaces joined, in order. The mount namespace comes last: joining it changes
-/// what paths (among them `/proc/<pid>/...`) resolve to. No user namespace (the launcher
-/// creates none, and joining one would change what the capabilities below mean) and no
-/// cgroup namespace (the launcher keeps the host's).
+/// The namespaces joined, in order, after the container's user namespace when it has one
+/// of its own (a pod's, `launcher::userns`): entered first, so that the capabilities
+/// needed to join the others are those the container's root holds over them. The mount
+/// namespace comes last: joining it changes what paths (among them `/proc/<pid>/...`)
+/// resolve to. No cgroup namespace (the launcher keeps the host's).
 const NAMESPACES: [(&str, CloneFlags); 5] = [
     ("ipc", CloneFlags::CLONE_NEWIPC),
     ("uts", CloneFlags::CLONE_NEWUTS),
@@ -59,7 +60,19 @@ impl Target {
                 }
             })
         };
-        let mut namespaces = Vec::with_capacity(NAMESPACES.len());
+        let mut namespaces = Vec::with_capacity(NAMESPACES.len() + 1);
+        // Joining one's own user namespace is an error (EINVAL): only a different one.
+        let theirs = std::path::PathBuf::from(format!("/proc/{pid}/ns/user"));
+        let own = crate::sys::userns::same(&theirs, std::path::Path::new("/proc/self/ns/user"))
+            .map_err(|source| ExecError::Enter {
+                step: "compare",
+                what: "ns/user".into(),
+                pid,
+                source,
+            })?;
+        if !own {
+            namespaces.push(("user", CloneFlags::CLONE_NEWUSER, open("ns/user")?));
+        }
         for (name, kind) in NAMESPACES {
             namespaces.push((name, kind, open(&format!("ns/{name}"))?));
         }

@@ -61,7 +61,12 @@ const SUBCOMMAND: &str = "pod-init";
 /// Starts the init of the pod whose run directory is `dir`, in the cgroups whose
 /// `cgroup.procs` files are `cgroups` (the pod's, from the cgroups isolator); returns it
 /// once it runs and `init.pid` is written. Blocking (spawns and waits for a process).
-pub fn start(binary: &Path, dir: &Path, cgroups: &[PathBuf]) -> io::Result<ProcessId> {
+pub fn start(
+    binary: &Path,
+    dir: &Path,
+    cgroups: &[PathBuf],
+    userns: Option<&Path>,
+) -> io::Result<ProcessId> {
     let (read_end, write_end) = process::cloexec_pipe()?;
     let mut cmd = std::process::Command::new(binary);
     cmd.arg(SUBCOMMAND)
@@ -69,6 +74,11 @@ pub fn start(binary: &Path, dir: &Path, cgroups: &[PathBuf]) -> io::Result<Proce
         .arg(dir)
         .arg("--sync-fd")
         .arg(spawn::PASSED_FD.to_string())
+        .args(
+            userns
+                .iter()
+                .flat_map(|u| [std::ffi::OsStr::new("--userns"), u.as_os_str()]),
+        )
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -145,8 +155,10 @@ fn is_init_of(pid: i32, dir: &Path) -> bool {
     args.contains(&SUBCOMMAND.as_bytes()) && args.contains(&dir)
 }
 
-/// `ucr pod-init`: see the module docs. Single-threaded, like the monitor.
-pub fn main(dir: &Path, sync_fd: i32) -> ExitCode {
+/// `ucr pod-init`: see the module docs. Single-threaded, like the monitor. With
+/// `userns` (a pod with a user namespace of its own), the PID namespace is made inside it,
+/// so that its containers' root may mount `/proc` for it.
+pub fn main(dir: &Path, sync_fd: i32, userns: Option<&Path>) -> ExitCode {
     let Ok(fd) = signal::take_inherited_fd(sync_fd) else {
         return ExitCode::FAILURE;
     };
@@ -159,6 +171,19 @@ pub fn main(dir: &Path, sync_fd: i32) -> ExitCode {
         Ok(fd) => fd,
         Err(e) => return fail(&mut sync, "loading the init program", &e),
     };
+    // In a pod's user namespace this process is an ordinary uid on the host and cannot
+    // write the pod directory: the pid file is opened before, and written in one go.
+    let mut pid_file = None;
+    if let Some(u) = userns {
+        match crate::perm::create_private(&dir.join(PID_FILE)) {
+            Ok(f) => pid_file = Some(f),
+            Err(e) => return fail(&mut sync, "creating the pid file", &e),
+        }
+        // As the namespace's root (see `launcher::userns`): the host's has no id there.
+        if let Err(e) = crate::sys::userns::enter(u).and_then(|_| process::switch_user(0, 0, &[])) {
+            return fail(&mut sync, "entering the pod's user namespace", &e);
+        }
+    }
     // The PID namespace is for the child; the child makes its own mount namespace
     // (this process must keep seeing the pod directory to write `init.pid`).
     if let Err(e) = signal::setsid().and_then(|_| ns::unshare(CloneFlags::CLONE_NEWPID)) {
@@ -191,7 +216,10 @@ pub fn main(dir: &Path, sync_fd: i32) -> ExitCode {
         return fail(&mut sync, "starting the pod init", &why);
     }
     // Our unreaped child: its pid cannot have been reused, so its start time is its own.
-    let written = ProcessId::of(child).and_then(|p| write_pid(dir, p));
+    let written = ProcessId::of(child).and_then(|p| match pid_file.take() {
+        Some(mut f) => f.write_all(format!("{} {}\n", p.pid, p.start_time).as_bytes()),
+        None => write_pid(dir, p),
+    });
     if let Err(e) = written {
         kill::signal(child, libc::SIGKILL);
         let what = format!("writing {}", dir.join(PID_FILE).display());
@@ -220,9 +248,10 @@ fn jail_and_exec(dir: &Path, init: &OwnedFd) -> io::Error {
                 | Attrs::MOUNT_ATTR_NOEXEC,
         )
         .map_err(step("mount an empty root"))?;
-        // Attached anywhere (here, over the pod directory, in this namespace only):
-        // pivot_root wants a mount in the tree.
-        let at = Root::open(dir).map_err(step("open the pod directory"))?;
+        // Attached anywhere (here, over `/`, in this namespace only): pivot_root wants a
+        // mount in the tree. Not over the pod directory: in a pod's user namespace this
+        // process could not walk the daemon's 0700 directories to it.
+        let at = Root::open(Path::new("/")).map_err(step("open /"))?;
         mount::attach(empty.as_fd(), at.as_fd()).map_err(step("attach the empty root"))?;
         ns::pivot_into(empty.as_fd()).map_err(step("pivot_root"))?;
         process::close_stdio().map_err(step("close stdio"))?;

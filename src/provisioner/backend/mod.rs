@@ -54,6 +54,38 @@ pub trait Backend: Send + Sync {
     /// The directory holding what the container writes (its writable layer), for disk
     /// accounting: overlay's upper dir, the copied tree; `None` for a read-only rootfs.
     fn writable(&self, rootfs: &Path, scratch: &Path) -> Option<PathBuf>;
+
+    /// [`Backend::provision`] for a container in a user namespace of its pod's (see
+    /// [`Idmap`]): files the image gives uid 0 must be the namespace root's. Returns
+    /// whether that is done; otherwise the launcher idmaps the whole rootfs when it binds
+    /// it, which works on a plain directory (copy, bind) but not on an overlay mount.
+    fn provision_idmapped(
+        &self,
+        layers: &[PathBuf],
+        rootfs: &Path,
+        scratch: &Path,
+        _idmap: &Idmap<'_>,
+    ) -> Result<IdmapDone, BackendError> {
+        self.provision(layers, rootfs, scratch)?;
+        Ok(IdmapDone::ByLauncher)
+    }
+}
+
+/// A user namespace a rootfs is for: its pin, and the host ids of its root.
+#[derive(Debug, Clone, Copy)]
+pub struct Idmap<'a> {
+    pub userns: &'a Path,
+    pub root_uid: u32,
+    pub root_gid: u32,
+}
+
+/// Who idmaps the rootfs (see [`Backend::provision_idmapped`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdmapDone {
+    /// The backend did: its layers are idmapped mounts.
+    ByBackend,
+    /// The launcher must idmap the rootfs bind.
+    ByLauncher,
 }
 
 /// A concrete backend.

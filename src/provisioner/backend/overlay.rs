@@ -67,6 +67,80 @@ impl Backend for OverlayBackend {
     fn writable(&self, _rootfs: &Path, scratch: &Path) -> Option<PathBuf> {
         Some(scratch.join("upper"))
     }
+
+    /// An overlay mount cannot be idmapped, but its lower layers can: each is given to
+    /// overlayfs as an idmapped, detached clone (named by `/proc/self/fd/N`, held open
+    /// until the mount call returns), so the image's root-owned files show as the user
+    /// namespace root's. The upper dir stays as it is (overlayfs writes it with the
+    /// mounter's ids, which an idmapping of the host's root could not represent): what the
+    /// container writes is stored under its host ids, and its root directory belongs to
+    /// the namespace's root.
+    fn provision_idmapped(
+        &self,
+        layers: &[PathBuf],
+        rootfs: &Path,
+        scratch: &Path,
+        idmap: &super::Idmap<'_>,
+    ) -> Result<super::IdmapDone, BackendError> {
+        let rootfs = absolute(rootfs)?;
+        let scratch = absolute(scratch)?;
+        provision_or_undo(self, layers, &rootfs, &scratch, || {
+            mount_idmapped_layers(layers, &rootfs, &scratch, idmap)
+        })?;
+        Ok(super::IdmapDone::ByBackend)
+    }
+}
+
+fn mount_idmapped_layers(
+    layers: &[PathBuf],
+    rootfs: &Path,
+    scratch: &Path,
+    idmap: &super::Idmap<'_>,
+) -> Result<(), BackendError> {
+    let upper = scratch.join("upper");
+    let work = scratch.join("work");
+    for dir in [&upper, &work] {
+        std::fs::create_dir_all(dir).map_err(|e| io_err("create overlay dir", dir, e))?;
+    }
+    root_like_top_layer(&upper, layers)?;
+    std::os::unix::fs::lchown(&upper, Some(idmap.root_uid), Some(idmap.root_gid))
+        .map_err(|e| io_err("give the namespace root", &upper, e))?;
+    let ns =
+        File::open(idmap.userns).map_err(|e| io_err("open user namespace", idmap.userns, e))?;
+    let mut held = Vec::with_capacity(layers.len());
+    for layer in layers {
+        let m = mount::clone_tree(layer, false).map_err(|e| io_err("bind layer", layer, e))?;
+        mount::idmap(
+            std::os::fd::AsFd::as_fd(&m),
+            std::os::fd::AsFd::as_fd(&ns),
+            false,
+        )
+        .map_err(|e| io_err("idmap layer", layer, e))?;
+        held.push(m);
+    }
+    let fds: Vec<String> = held
+        .iter()
+        .rev()
+        .map(|m| format!("/proc/self/fd/{}", m.as_raw_fd()))
+        .collect();
+    let mut opts = format!("lowerdir={},upperdir=", fds.join(":")).into_bytes();
+    escape_into(&mut opts, upper.as_os_str().as_bytes());
+    opts.extend_from_slice(b",workdir=");
+    escape_into(&mut opts, work.as_os_str().as_bytes());
+    if opts.len() > mount::mount_data_limit() {
+        return Err(BackendError::OverlayOptionsTooLong {
+            layers: layers.len(),
+            len: opts.len(),
+            limit: mount::mount_data_limit(),
+        });
+    }
+    mount::mount_overlay(rootfs, &opts).map_err(|source| BackendError::OverlayMount {
+        rootfs: rootfs.to_path_buf(),
+        layers: layers.len(),
+        source,
+    })?;
+    drop(held);
+    share(rootfs)
 }
 
 fn mount_layers(layers: &[PathBuf], rootfs: &Path, scratch: &Path) -> Result<(), BackendError> {

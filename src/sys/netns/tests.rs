@@ -36,6 +36,7 @@ fn privileged(test: &str) -> Option<MutexGuard<'static, ()>> {
 
 fn pins_in(dir: &Path) -> PodPins {
     PodPins {
+        user: dir.join("user"),
         net: dir.join("net"),
         ipc: dir.join("ipc"),
         uts: dir.join("uts"),
