@@ -41,6 +41,10 @@ pub enum PodNamespace {
 }
 
 impl PodNamespace {
+    /// Those a daemon thread can make (all but the user namespace).
+    pub const ON_A_THREAD: [PodNamespace; 3] =
+        [PodNamespace::Net, PodNamespace::Ipc, PodNamespace::Uts];
+
     pub const ALL: [PodNamespace; 4] = [
         PodNamespace::User,
         PodNamespace::Net,

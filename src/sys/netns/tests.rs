@@ -99,9 +99,9 @@ fn root_pins_net_ipc_uts_with_hostname_and_removes_them() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let pins = pins_in(dir.path());
-    create_pinned(&PodNamespace::ALL, &pins, Some("pod-x")).expect("create");
+    create_pinned(&PodNamespace::ON_A_THREAD, &pins, Some("pod-x")).expect("create");
 
-    for kind in PodNamespace::ALL {
+    for kind in PodNamespace::ON_A_THREAD {
         let pin = pins.get(kind);
         assert!(is_pinned(pin), "{} is not an nsfs mount", pin.display());
         let host = Path::new("/proc/self/ns").join(kind.proc_name());
@@ -194,7 +194,8 @@ fn root_failure_part_way_undoes_its_pins_and_keeps_others_files() {
     let pins = pins_in(dir.path());
     // Net and IPC are pinned first (kinds go in order); the UTS pin already exists.
     std::fs::write(&pins.uts, b"someone else's").expect("write");
-    let err = create_pinned(&PodNamespace::ALL, &pins, Some("pod-y")).expect_err("uts exists");
+    let err =
+        create_pinned(&PodNamespace::ON_A_THREAD, &pins, Some("pod-y")).expect_err("uts exists");
     assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
     assert!(err.to_string().contains("uts"), "{err}");
     assert!(!pins.net.exists() && !pins.ipc.exists());
@@ -224,7 +225,8 @@ fn root_fifty_cycles_leak_no_mounts_or_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pins = pins_in(dir.path());
     for i in 0..50 {
-        create_pinned(&PodNamespace::ALL, &pins, Some(&format!("pod-{i}"))).expect("create");
+        create_pinned(&PodNamespace::ON_A_THREAD, &pins, Some(&format!("pod-{i}")))
+            .expect("create");
         assert_eq!(nsfs_mounts_under(dir.path()), 3);
         remove_pinned(&pins).expect("remove");
         assert_eq!(nsfs_mounts_under(dir.path()), 0);
