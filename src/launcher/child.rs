@@ -69,9 +69,16 @@ fn setup_and_exec(
     ns::change_dir(cwd.as_fd()).map_err(step("chdir", &p.cwd))?;
     drop(cwd);
     let (groups, caps) = (&p.additional_gids, p.capabilities.as_deref());
-    identity::apply(p.uid, p.gid, groups, caps, p.no_new_privs)?;
+    let last = identity::apply(
+        p.uid,
+        p.gid,
+        groups,
+        caps,
+        p.no_new_privs,
+        p.seccomp.as_ref(),
+    )?;
     // Rust's runtime ignores SIGPIPE, and an ignored signal stays ignored across exec:
     // give the container the default dispositions every process expects.
     process::default_signal_actions().map_err(step("reset signal dispositions", ""))?;
-    setup::exec(&executable, &p.args, &p.env).map_err(LaunchError::from)
+    setup::exec(&executable, &p.args, &p.env, last).map_err(LaunchError::from)
 }

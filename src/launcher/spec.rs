@@ -35,6 +35,10 @@ pub struct Process {
     pub capabilities: Option<Vec<String>>,
     #[serde(default)]
     pub no_new_privs: bool,
+    /// The seccomp filter (`linux/seccomp`), compiled by the daemon; `None`: unconfined.
+    /// An exec gets the container's, so it is confined as the container is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<super::seccomp::SeccompFilter>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -247,6 +251,7 @@ mod tests {
                 additional_gids: vec![10, 1001],
                 capabilities: Some(vec!["CHOWN".into(), "KILL".into()]),
                 no_new_privs: true,
+                seccomp: None,
             }
         );
         assert_eq!(spec.hostname.as_deref(), Some("pod-a"));

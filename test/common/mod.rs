@@ -577,6 +577,7 @@ pub fn sh_process(script: &str) -> Process {
         additional_gids: vec![],
         capabilities: None,
         no_new_privs: false,
+        seccomp: None,
     }
 }
 

@@ -121,6 +121,7 @@ fn base_spec(rootfs: &std::path::Path, config: &ContainerConfig) -> LaunchSpec {
             additional_gids: Vec::new(),
             capabilities: None,
             no_new_privs: false,
+            seccomp: None,
         },
         hostname: None,
         join: Vec::new(),

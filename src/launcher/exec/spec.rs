@@ -64,6 +64,7 @@ mod tests {
                 additional_gids: vec![10],
                 capabilities: None,
                 no_new_privs: true,
+                seccomp: None,
             }
         );
         let json: serde_json::Value = serde_json::from_str(SPEC).expect("json");
