@@ -74,6 +74,7 @@ pub fn config(
         ));
     }
     let user = user_spec(&sc);
+    let seccomp = super::seccomp::profile(&sc)?;
     let stop_signal = image.stop_signal().and_then(crate::sys::kill::parse_signal);
     Ok(ContainerConfig {
         // kubelet retries a slow CreateContainer with the same pod, name and attempt.
@@ -126,6 +127,7 @@ pub fn config(
         readonly_paths: sc.readonly_paths,
         resources,
         devices,
+        seccomp,
     })
 }
 

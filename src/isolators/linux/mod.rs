@@ -3,4 +3,5 @@
 pub mod capabilities;
 pub mod devices;
 pub mod nnp;
+pub mod seccomp;
 pub mod sysctls;
