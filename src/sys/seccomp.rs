@@ -37,7 +37,10 @@ impl Program {
     /// would: an empty program, a partial instruction, more than [`MAX_INSTRUCTIONS`].
     pub fn from_bytes(bytes: &[u8]) -> io::Result<Program> {
         let count = bytes.len() / INSTRUCTION_SIZE;
-        if bytes.is_empty() || bytes.len() % INSTRUCTION_SIZE != 0 || count > MAX_INSTRUCTIONS {
+        if bytes.is_empty()
+            || !bytes.len().is_multiple_of(INSTRUCTION_SIZE)
+            || count > MAX_INSTRUCTIONS
+        {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(

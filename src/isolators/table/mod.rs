@@ -28,6 +28,8 @@
 //!     measured, or given an XFS project and its quota.
 //! 11. `linux/capabilities`: the capability set (all of them when privileged).
 //! 12. `linux/nnp`: `no_new_privs`.
+//! 13. `linux/seccomp`: the seccomp filter, compiled last: the default profile allows
+//!     more to a container with more capabilities, so it needs the final set.
 //!
 //! `--isolation` selects the optional ones (the disk isolators); the rest always run.
 
@@ -37,7 +39,8 @@ use super::cgroups::Cgroups;
 use super::docker::runtime::DockerRuntime;
 use super::filesystem::linux::FilesystemLinux;
 use super::linux::{
-    capabilities::Capabilities, devices::Devices, nnp::NoNewPrivs, sysctls::Sysctls,
+    capabilities::Capabilities, devices::Devices, nnp::NoNewPrivs, seccomp::Seccomp,
+    sysctls::Sysctls,
 };
 use super::namespaces::{ipc::IpcNamespace, pid::PidNamespace};
 use super::network::cni::isolator::NetworkCni;
@@ -79,6 +82,7 @@ impl Isolators {
         binary: std::path::PathBuf,
         cgroups: Cgroups,
         disk: Vec<Box<dyn Isolator>>,
+        seccomp: Seccomp,
     ) -> Self {
         let mut list: Vec<Box<dyn Isolator>> = vec![
             Box::new(DockerRuntime),
@@ -95,6 +99,7 @@ impl Isolators {
         list.extend([
             Box::new(Capabilities) as Box<dyn Isolator>,
             Box::new(NoNewPrivs),
+            Box::new(seccomp),
         ]);
         Self::of(list)
     }
