@@ -9,8 +9,10 @@ set -euo pipefail
 
 # containernetworking-plugins/iptables: pod networking (the CNI plugins in
 # /usr/lib/cni; portmap and the bridge's masquerading need iptables).
+# libseccomp-dev: the `libseccomp` crate links the system's libseccomp (the
+# linux/seccomp isolator compiles profiles with it).
 pkgs=(protobuf-compiler pkg-config ca-certificates curl
-      containernetworking-plugins iptables)
+      containernetworking-plugins iptables libseccomp-dev)
 case "${1:-}" in
   "") ;;
   --test)

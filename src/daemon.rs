@@ -100,6 +100,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             binary.clone(),
             cgroups,
             disk,
+            crate::isolators::linux::seccomp::Seccomp::new(
+                settings.seccomp_profile_root.clone(),
+                settings.seccomp_default,
+            ),
         ),
     };
     // Recovery reads every bundle and may record ends: off the async threads.

@@ -188,7 +188,13 @@ async fn a_standalone_container_runs_without_a_pod_under_a_client_chosen_id() {
         store: store.clone(),
         backend,
         binary: binary.clone(),
-        isolators: ucr::isolators::Isolators::standard(cni, binary, cgroups, Vec::new()),
+        isolators: ucr::isolators::Isolators::standard(
+            cni,
+            binary,
+            cgroups,
+            Vec::new(),
+            ucr::isolators::linux::seccomp::Seccomp::new(d.join("seccomp"), false),
+        ),
     })
     .expect("containerizer");
     // What the Mesos door will send for LAUNCH_CONTAINER: its own id (exact, no prefix

@@ -231,6 +231,14 @@ pub struct ServeFlags {
     #[arg(long, alias = "xfs_project_range")]
     #[serde(alias = "xfs_project_range")]
     pub xfs_project_range: Option<String>,
+    /// Give containers that ask for no seccomp profile `RuntimeDefault` instead of none
+    /// (kubelet's `--seccomp-default`).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub seccomp_default: Option<bool>,
+    /// Where relative `Localhost` seccomp profiles are (default
+    /// `/var/lib/kubelet/seccomp`, kubelet's).
+    #[arg(long)]
+    pub seccomp_profile_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

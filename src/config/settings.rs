@@ -68,12 +68,15 @@ pub struct Settings {
     pub disk_watch_interval: Duration,
     pub enforce_disk_quota: bool,
     pub xfs_project_range: crate::isolators::disk::xfs::ProjectRange,
+    /// `RuntimeDefault` seccomp for containers that ask for no profile.
+    pub seccomp_default: bool,
+    pub seccomp_profile_root: PathBuf,
 }
 
 /// The optional isolators `--isolation` may name, and those always in the table (named
 /// for Mesos compatibility, changing nothing).
 const OPTIONAL_ISOLATORS: [&str; 2] = ["disk/du", "disk/xfs"];
-const ALWAYS_ON: [&str; 22] = [
+const ALWAYS_ON: [&str; 23] = [
     "docker/runtime",
     "cgroups",
     "cgroups/devices",
@@ -96,6 +99,7 @@ const ALWAYS_ON: [&str; 22] = [
     "linux/selinux",
     "linux/capabilities",
     "linux/nnp",
+    "linux/seccomp",
 ];
 
 fn parse_isolation(value: &str) -> Result<Vec<String>, ConfigError> {
@@ -268,6 +272,9 @@ impl ServeFlags {
             disk_watch_interval,
             enforce_disk_quota: pick!(enforce_container_disk_quota).unwrap_or(false),
             xfs_project_range,
+            seccomp_default: pick!(seccomp_default).unwrap_or(false),
+            seccomp_profile_root: pick!(seccomp_profile_root)
+                .unwrap_or_else(|| crate::isolators::linux::seccomp::DEFAULT_PROFILE_ROOT.into()),
             cgroups_hierarchy: pick!(cgroups_hierarchy)
                 .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup")),
             cgroups_root,
@@ -477,6 +484,31 @@ mod tests {
             .resolve()
             .expect_err("unknown key");
         assert!(e.to_string().contains("no-such-flag"), "{e}");
+    }
+
+    #[test]
+    fn seccomp_flags() {
+        let s = flags(&[]).resolve().expect("defaults");
+        assert!(!s.seccomp_default);
+        assert_eq!(
+            s.seccomp_profile_root,
+            PathBuf::from("/var/lib/kubelet/seccomp")
+        );
+        let s = flags(&[
+            "--seccomp-default",
+            "--seccomp-profile-root",
+            "/etc/profiles",
+        ])
+        .resolve()
+        .expect("valid");
+        assert!(s.seccomp_default);
+        assert_eq!(s.seccomp_profile_root, PathBuf::from("/etc/profiles"));
+        assert!(
+            !flags(&["--seccomp-default=false"])
+                .resolve()
+                .expect("valid")
+                .seccomp_default
+        );
     }
 
     #[test]

@@ -343,6 +343,8 @@ pub struct ContainerConfig {
     pub apparmor: LsmProfile,
     #[serde(default)]
     pub selinux: Option<SelinuxLabel>,
+    #[serde(default)]
+    pub seccomp: SeccompProfile,
 }
 
 /// A container's lifecycle. Each call checks its guard first:
@@ -453,4 +455,20 @@ pub struct Event {
     pub pod_id: Option<String>,
     pub kind: EventKind,
     pub at_ns: i64,
+}
+
+/// The seccomp profile a container asks for (`linux/seccomp`). A privileged container is
+/// unconfined whatever it asks, as with containerd.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum SeccompProfile {
+    /// Nothing asked: the daemon's default (`--seccomp-default`: `RuntimeDefault`;
+    /// otherwise unconfined, as kubelet's own default is).
+    #[default]
+    NotAsked,
+    Unconfined,
+    /// Docker's and containerd's default policy (`isolators::linux::seccomp::default`).
+    RuntimeDefault,
+    /// A profile in Docker's JSON on the node: a relative path is below
+    /// `--seccomp-profile-root` and must stay there; an absolute one is read as it is.
+    Localhost(PathBuf),
 }

@@ -16,7 +16,7 @@
 //! Containers:
 //! - [`Isolator::check`]: checks the request before anything is made for it;
 //! - [`Isolator::prepare`]: what it adds to the launch: mounts, environment, namespaces,
-//!   capabilities (and with the next issues cgroups, a seccomp filter, devices).
+//!   capabilities, cgroups, devices, a seccomp filter.
 //! - [`Isolator::isolate`]: after the container's process exists and before it execs
 //!   (the monitor holds it until every isolator has run).
 //! - [`Isolator::update`], [`Isolator::usage`], [`Isolator::status`]: while it runs.
@@ -320,6 +320,8 @@ pub enum IsolatorError {
     /// Boxed: it carries the field, the value and the file the kernel refused.
     #[error(transparent)]
     Cgroups(Box<cgroups::error::CgroupsError>),
+    #[error(transparent)]
+    Seccomp(#[from] linux::seccomp::SeccompError),
 }
 
 impl From<cgroups::error::CgroupsError> for IsolatorError {
@@ -339,6 +341,7 @@ impl Kind for IsolatorError {
             IsolatorError::User(e) => e.kind(),
             IsolatorError::Runtime(e) => e.kind(),
             IsolatorError::Cgroups(e) => e.kind(),
+            IsolatorError::Seccomp(e) => e.kind(),
         }
     }
 }

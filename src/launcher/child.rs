@@ -87,9 +87,16 @@ fn setup_and_exec(
         crate::launcher::apparmor::set_exec_profile(std::path::Path::new("/proc"), profile)
             .map_err(step("set the AppArmor profile", profile))?;
     }
-    identity::apply(p.uid, p.gid, groups, caps, p.no_new_privs)?;
+    let last = identity::apply(
+        p.uid,
+        p.gid,
+        groups,
+        caps,
+        p.no_new_privs,
+        p.seccomp.as_ref(),
+    )?;
     // Rust's runtime ignores SIGPIPE, and an ignored signal stays ignored across exec:
     // give the container the default dispositions every process expects.
     process::default_signal_actions().map_err(step("reset signal dispositions", ""))?;
-    setup::exec(&executable, &p.args, &p.env).map_err(LaunchError::from)
+    setup::exec(&executable, &p.args, &p.env, last).map_err(LaunchError::from)
 }

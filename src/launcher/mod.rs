@@ -9,6 +9,7 @@
 //! - `spec`: the launch spec, and the `Process` it shares with `exec`'s spec; `rootfs`: the
 //!   mounts; `child`: the steps after clone;
 //! - `identity`, `path`, `setup`: the steps before exec shared with `exec` (`ucr exec`);
+//!   `seccomp`: the compiled filter the spec carries, loaded by `identity` and `setup`;
 //! - `user`: resolving users and groups from the image;
 //! - `pod_init`: the PID 1 of pods that share one PID namespace (`ucr pod-init`).
 
@@ -20,6 +21,7 @@ mod path;
 pub mod pod_init;
 pub mod pod_ns;
 pub mod rootfs;
+pub mod seccomp;
 mod setup;
 pub mod spec;
 pub mod user;

@@ -64,11 +64,14 @@ pub(crate) fn step<'a>(
 }
 
 /// Replaces this process with `executable`, given `args` as its argv and `env` as its
-/// environment. Returns only on failure.
+/// environment, once `last` (a seccomp filter `identity::apply` left) is loaded: after
+/// everything is allocated, so that execve is the only call made under it. Returns only
+/// on failure.
 pub(crate) fn exec(
     executable: &Path,
     args: &[String],
     env: &[String],
+    last: super::identity::BeforeExec,
 ) -> Result<Infallible, SetupError> {
     let cstr = |s: &str| {
         CString::new(s).map_err(|_| SetupError::Nul {
@@ -82,6 +85,7 @@ pub(crate) fn exec(
     let env = env.iter().map(|e| cstr(e)).collect::<Result<Vec<_>, _>>()?;
     let program = executable.display().to_string();
     let path = cstr(&program)?;
+    last.load()?;
     Err(SetupError::Exec {
         source: process::exec(&path, &argv, &env),
         program,

@@ -38,6 +38,10 @@ pub struct Process {
     /// The AppArmor profile the program is exec'd under (on a node with AppArmor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apparmor_profile: Option<String>,
+    /// The seccomp filter (`linux/seccomp`), compiled by the daemon; `None`: unconfined.
+    /// An exec gets the container's, so it is confined as the container is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<super::seccomp::SeccompFilter>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -259,6 +263,7 @@ mod tests {
                 capabilities: Some(vec!["CHOWN".into(), "KILL".into()]),
                 no_new_privs: true,
                 apparmor_profile: None,
+                seccomp: None,
             }
         );
         assert_eq!(spec.hostname.as_deref(), Some("pod-a"));

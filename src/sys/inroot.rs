@@ -239,6 +239,44 @@ pub fn reopen_read(fd: &OwnedFd) -> io::Result<File> {
     Ok(File::from(owned))
 }
 
+/// Opens the regular file at `path` for reading (symlinks followed), or `EINVAL` without
+/// having opened anything else (a fifo would block).
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    let fd = rfs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
+    regular(fd)
+}
+
+fn regular(fd: OwnedFd) -> io::Result<File> {
+    let stat = rfs::fstat(&fd)?;
+    if rfs::FileType::from_raw_mode(stat.st_mode) != rfs::FileType::RegularFile {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    reopen_read(&fd)
+}
+
+/// Opens the regular file `rel` below the directory `dir` for reading, refusing to leave
+/// `dir` on the way (`RESOLVE_BENEATH`: `..` above it, an absolute symlink or one that
+/// climbs out fail with `EXDEV`) and anything but a regular file (`EINVAL`, never opened:
+/// a fifo would block). Symlinks that stay below `dir` are followed.
+pub fn open_regular_beneath(dir: &Path, rel: &Path) -> io::Result<File> {
+    let dir = rfs::open(
+        dir,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let fd = rfs::openat2(
+        &dir,
+        rel,
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    )?;
+    regular(fd)
+}
+
 /// Opens (creating with `mode` when missing) the file `rel` below the directory `dir` for
 /// appending, refusing every symlink on the way and at the end (`RESOLVE_BENEATH |
 /// RESOLVE_NO_SYMLINKS`): for files the daemon writes as root in directories others can

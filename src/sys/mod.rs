@@ -11,6 +11,7 @@ pub mod netns;
 pub mod ns;
 pub mod pidfd;
 pub mod process;
+pub mod seccomp;
 pub mod signal;
 pub mod spawn;
 pub mod statfs;

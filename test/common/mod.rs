@@ -578,6 +578,7 @@ pub fn sh_process(script: &str) -> Process {
         capabilities: None,
         no_new_privs: false,
         apparmor_profile: None,
+        seccomp: None,
     }
 }
 

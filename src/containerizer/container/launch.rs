@@ -147,6 +147,7 @@ fn base_spec(rootfs: &std::path::Path, config: &ContainerConfig) -> LaunchSpec {
             capabilities: None,
             no_new_privs: false,
             apparmor_profile: None,
+            seccomp: None,
         },
         hostname: None,
         join: Vec::new(),

@@ -95,6 +95,7 @@ pub fn config(
     let user = user_spec(&sc);
     let strict_groups =
         sc.supplemental_groups_policy == cri::SupplementalGroupsPolicy::Strict as i32;
+    let seccomp = super::seccomp::profile(&sc)?;
     let stop_signal = image.stop_signal().and_then(crate::sys::kill::parse_signal);
     Ok(ContainerConfig {
         // kubelet retries a slow CreateContainer with the same pod, name and attempt.
@@ -150,6 +151,7 @@ pub fn config(
         devices,
         apparmor,
         selinux,
+        seccomp,
     })
 }
 

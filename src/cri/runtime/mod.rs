@@ -8,6 +8,7 @@ mod ids;
 mod pod;
 mod process;
 mod resources;
+mod seccomp;
 mod security;
 mod stats;
 

@@ -4,5 +4,6 @@ pub mod apparmor;
 pub mod capabilities;
 pub mod devices;
 pub mod nnp;
+pub mod seccomp;
 pub mod selinux;
 pub mod sysctls;

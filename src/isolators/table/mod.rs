@@ -32,6 +32,8 @@
 //!     refused where it cannot, never dropped.
 //! 13. `linux/capabilities`: the capability set (all of them when privileged).
 //! 14. `linux/nnp`: `no_new_privs`.
+//! 15. `linux/seccomp`: the seccomp filter, compiled last: the default profile allows
+//!     more to a container with more capabilities, so it needs the final set.
 //!
 //! `--isolation` selects the optional ones (the disk isolators); the rest always run.
 
@@ -42,7 +44,7 @@ use super::docker::runtime::DockerRuntime;
 use super::filesystem::linux::FilesystemLinux;
 use super::linux::{
     apparmor::AppArmor, capabilities::Capabilities, devices::Devices, nnp::NoNewPrivs,
-    selinux::Selinux, sysctls::Sysctls,
+    seccomp::Seccomp, selinux::Selinux, sysctls::Sysctls,
 };
 use super::namespaces::{ipc::IpcNamespace, pid::PidNamespace, user::UserNamespace};
 use super::network::cni::isolator::NetworkCni;
@@ -84,6 +86,7 @@ impl Isolators {
         binary: std::path::PathBuf,
         cgroups: Cgroups,
         disk: Vec<Box<dyn Isolator>>,
+        seccomp: Seccomp,
     ) -> Self {
         let mut list: Vec<Box<dyn Isolator>> = vec![
             Box::new(DockerRuntime),
@@ -103,6 +106,7 @@ impl Isolators {
             Box::new(Selinux::new()),
             Box::new(Capabilities),
             Box::new(NoNewPrivs),
+            Box::new(seccomp),
         ]);
         Self::of(list)
     }

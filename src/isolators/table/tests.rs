@@ -236,7 +236,8 @@ fn the_standard_table_has_the_mesos_names_in_order() {
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let cgroups = crate::isolators::cgroups::tests::fake(dir.path());
-    let t = Isolators::standard(cni, "/nonexistent/ucr".into(), cgroups, Vec::new());
+    let seccomp = crate::isolators::linux::seccomp::Seccomp::new("/nonexistent".into(), false);
+    let t = Isolators::standard(cni, "/nonexistent/ucr".into(), cgroups, Vec::new(), seccomp);
     assert_eq!(
         t.names(),
         [
@@ -254,6 +255,7 @@ fn the_standard_table_has_the_mesos_names_in_order() {
             "linux/selinux",
             "linux/capabilities",
             "linux/nnp",
+            "linux/seccomp",
         ]
     );
 }

@@ -78,10 +78,18 @@ fn setup_and_exec(
         crate::launcher::apparmor::set_exec_profile(std::path::Path::new("/proc"), profile)
             .map_err(step("set the AppArmor profile", profile))?;
     }
-    identity::apply(p.uid, p.gid, groups, caps, p.no_new_privs)?;
+    // The container's seccomp filter too: the command is confined as the container is.
+    let last = identity::apply(
+        p.uid,
+        p.gid,
+        groups,
+        caps,
+        p.no_new_privs,
+        p.seccomp.as_ref(),
+    )?;
     // The user switch cleared the parent-death signal (the kernel does on any uid change).
     die_with_parent(parent)?;
-    setup::exec(&executable, &p.args, &p.env).map_err(ExecError::from)
+    setup::exec(&executable, &p.args, &p.env, last).map_err(ExecError::from)
 }
 
 /// Sets PR_SET_PDEATHSIG, then checks the parent did not die before that took effect.

@@ -65,6 +65,7 @@ mod tests {
                 capabilities: None,
                 no_new_privs: true,
                 apparmor_profile: None,
+                seccomp: None,
             }
         );
         let json: serde_json::Value = serde_json::from_str(SPEC).expect("json");
