@@ -28,6 +28,7 @@ mod locks;
 pub mod paths;
 mod pod;
 mod recover;
+pub mod session;
 mod trash;
 pub mod types;
 
