@@ -3,6 +3,7 @@
 
 pub mod bpf;
 pub mod dirfd;
+pub mod fdpass;
 pub mod fs;
 pub mod inroot;
 pub mod kill;
@@ -11,6 +12,7 @@ pub mod netns;
 pub mod ns;
 pub mod pidfd;
 pub mod process;
+pub mod pty;
 pub mod seccomp;
 pub mod signal;
 pub mod spawn;
