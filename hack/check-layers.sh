@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-above='^src/(cri|mesos|transport)/|^src/daemon\.rs:|^src/main\.rs:|^src/bin/'
+above='^src/(cri|mesos|streaming|transport)/|^src/daemon\.rs:|^src/main\.rs:|^src/bin/'
 found=$(grep -rnE 'crate::(cri|mesos)\b|\b(tonic|prost|k8s_cri|hyper|http)::' src --include='*.rs' |
   grep -vE "$above" || true)
 if [[ -n $found ]]; then

@@ -127,7 +127,21 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         containerizer,
         gc_excluded,
     });
-    cri::serve(&settings.listen, core, shutdown_signal()).await?;
+    let stream = match settings.stream_address {
+        Some(address) => Some(
+            crate::streaming::StreamServer::start(
+                address,
+                settings.stream_tls.clone(),
+                core.clone(),
+            )
+            .await?,
+        ),
+        None => {
+            tracing::info!("no streaming server: Exec, Attach and PortForward are unavailable");
+            None
+        }
+    };
+    cri::serve(&settings.listen, core, stream, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -30,6 +30,7 @@ pub mod mesos;
 pub mod monitor;
 pub mod perm;
 pub mod provisioner;
+pub mod streaming;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod transport;

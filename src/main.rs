@@ -25,7 +25,9 @@ fn main() -> std::process::ExitCode {
         Command::Monitor(flags) => {
             return ucr::monitor::main(&flags.bundle, flags.sync_fd, flags.hold_fd)
         }
-        Command::Exec(flags) => return ucr::launcher::exec::main(&flags.spec, flags.report_fd),
+        Command::Exec(flags) => {
+            return ucr::launcher::exec::main(&flags.spec, flags.report_fd, flags.console_fd)
+        }
         Command::PodInit(flags) => {
             return ucr::launcher::pod_init::main(
                 &flags.dir,

@@ -112,6 +112,7 @@ fn spec_for(target: ProcessId, script: &str) -> ExecSpec {
         target,
         process: sh_process(script),
         cgroup_procs: Vec::new(),
+        terminal: false,
     }
 }
 

@@ -97,6 +97,10 @@ pub struct ExecFlags {
     /// one JSON line `{"kind": …, "message": …}`; nothing is written once it runs.
     #[arg(long)]
     pub report_fd: Option<i32>,
+    /// With a spec that asks for a terminal: an inherited unix socket on which the master
+    /// of the pty allocated inside the container is sent (SCM_RIGHTS).
+    #[arg(long)]
+    pub console_fd: Option<i32>,
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +243,19 @@ pub struct ServeFlags {
     /// `/var/lib/kubelet/seccomp`, kubelet's).
     #[arg(long)]
     pub seccomp_profile_root: Option<PathBuf>,
+    /// The streaming server's address (Exec, Attach, PortForward URLs; default 127.0.0.1:
+    /// kubelet reaches it through its own proxy). Empty disables streaming.
+    #[arg(long)]
+    pub stream_address: Option<String>,
+    /// The streaming server's port (default 0: a free one).
+    #[arg(long)]
+    pub stream_port: Option<u16>,
+    /// PEM certificate chain for serving the streaming server over TLS.
+    #[arg(long, requires = "stream_tls_key")]
+    pub stream_tls_cert: Option<PathBuf>,
+    /// PEM private key for the streaming server's certificate.
+    #[arg(long, requires = "stream_tls_cert")]
+    pub stream_tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -71,6 +71,9 @@ pub struct Settings {
     /// `RuntimeDefault` seccomp for containers that ask for no profile.
     pub seccomp_default: bool,
     pub seccomp_profile_root: PathBuf,
+    /// Where the streaming server listens; `None`: no streaming server.
+    pub stream_address: Option<std::net::SocketAddr>,
+    pub stream_tls: Option<crate::streaming::TlsFiles>,
 }
 
 /// The optional isolators `--isolation` may name, and those always in the table (named
@@ -267,7 +270,38 @@ impl ServeFlags {
                     reason: e.to_string(),
                 }
             })?;
+        let stream_address = match pick!(stream_address).as_deref().map(str::trim) {
+            Some("") => None,
+            value => {
+                let ip = value.unwrap_or("127.0.0.1");
+                let ip: std::net::IpAddr =
+                    ip.trim_matches(['[', ']'])
+                        .parse()
+                        .map_err(|e| ConfigError::Value {
+                            flag: "stream-address",
+                            value: ip.to_string(),
+                            reason: format!("not an IP address: {e}"),
+                        })?;
+                Some(std::net::SocketAddr::new(
+                    ip,
+                    pick!(stream_port).unwrap_or(0),
+                ))
+            }
+        };
+        let stream_tls = match (pick!(stream_tls_cert), pick!(stream_tls_key)) {
+            (Some(cert), Some(key)) => Some(crate::streaming::TlsFiles { cert, key }),
+            (None, None) => None,
+            (cert, key) => {
+                return Err(ConfigError::Value {
+                    flag: "stream-tls-cert",
+                    value: format!("{cert:?} / {key:?}"),
+                    reason: "the certificate and the key go together".into(),
+                })
+            }
+        };
         Ok(Settings {
+            stream_address,
+            stream_tls,
             isolation,
             disk_watch_interval,
             enforce_disk_quota: pick!(enforce_container_disk_quota).unwrap_or(false),

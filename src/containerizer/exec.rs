@@ -32,6 +32,33 @@ impl Containerizer {
         cmd: &[String],
         timeout: i64,
     ) -> Result<ExecOutput, ContainerizerError> {
+        let (id, file) = self.write_exec_spec(id, cmd, false).await?;
+        let result = self.run_exec(&file, super::timeout(timeout)).await;
+        let _ = std::fs::remove_file(&file);
+        match result {
+            Err(Ran::TimedOut) => Err(ContainerizerError::ExecTimeout {
+                id,
+                seconds: timeout,
+            }),
+            Err(Ran::NotStarted(report)) => Err(ContainerizerError::Exec {
+                id,
+                kind: report.kind,
+                message: report.message,
+            }),
+            Err(Ran::Failed(e)) => Err(e),
+            Ok(output) => Ok(output),
+        }
+    }
+
+    /// Checks the container runs and writes the spec `ucr exec` runs `cmd` from (the
+    /// container's own process with this argv); returns the container's id and the file.
+    /// The caller removes the file once `ucr exec` is done with it.
+    pub(super) async fn write_exec_spec(
+        self: &Arc<Self>,
+        id: &str,
+        cmd: &[String],
+        terminal: bool,
+    ) -> Result<(String, std::path::PathBuf), ContainerizerError> {
         let c = self.container_status(id).await?;
         let (ContainerState::Running, Some(process)) = (c.state, c.process) else {
             return Err(ContainerizerError::BadState {
@@ -58,6 +85,7 @@ impl Containerizer {
         // The container's own process (user, env, cwd, capabilities…) with the request's
         // argv, as containerd builds `runc exec`'s process from the container's spec.
         let spec = ExecSpec {
+            terminal,
             target: process,
             process: Process {
                 args: cmd.to_vec(),
@@ -76,21 +104,7 @@ impl Containerizer {
         // 0600: it holds the container's environment (see `perm`).
         crate::perm::write_private(&file, &serde_json::to_vec(&spec).unwrap_or_default())
             .map_err(io("write exec spec", &file))?;
-        let result = self.run_exec(&file, super::timeout(timeout)).await;
-        let _ = std::fs::remove_file(&file);
-        match result {
-            Err(Ran::TimedOut) => Err(ContainerizerError::ExecTimeout {
-                id: c.id,
-                seconds: timeout,
-            }),
-            Err(Ran::NotStarted(report)) => Err(ContainerizerError::Exec {
-                id: c.id,
-                kind: report.kind,
-                message: report.message,
-            }),
-            Err(Ran::Failed(e)) => Err(e),
-            Ok(output) => Ok(output),
-        }
+        Ok((c.id, file))
     }
 
     async fn run_exec(

@@ -24,6 +24,7 @@ mod container;
 mod db;
 pub mod error;
 mod exec;
+mod exec_session;
 mod locks;
 pub mod paths;
 mod pod;

@@ -35,6 +35,7 @@ pub mod admin_api {
 pub async fn serve(
     socket: &Path,
     core: Arc<Core>,
+    stream: Option<Arc<crate::streaming::StreamServer>>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     if let Some(dir) = socket.parent() {
@@ -70,6 +71,7 @@ pub async fn serve(
         .add_service(
             k8s_cri::v1::runtime_service_server::RuntimeServiceServer::new(runtime::Runtime::new(
                 core.clone(),
+                stream,
             ))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max),

@@ -1,6 +1,7 @@
 //! The only place that talks to the kernel directly. Everything above calls these small
 //! safe wrappers; every `unsafe` block carries a `SAFETY:` comment.
 
+pub mod asyncfd;
 pub mod bpf;
 pub mod dirfd;
 pub mod fdpass;

@@ -243,6 +243,27 @@ pub fn interface_stats(netns_pin: &Path) -> io::Result<Vec<IfStats>> {
     })
 }
 
+/// Connects to `port` on the loopback of the network namespace pinned at `netns_pin`
+/// (port-forwarding into a pod): IPv4 first, then IPv6, as kubelet's runtimes do. The
+/// socket is made inside the namespace and stays there, usable from any thread.
+pub fn connect_loopback(
+    netns_pin: &Path,
+    port: u16,
+    timeout: std::time::Duration,
+) -> io::Result<std::net::TcpStream> {
+    let pin = netns_pin.to_path_buf();
+    on_own_thread("ucr-netns-connect", move || {
+        ns::join(&pin, CloneFlags::CLONE_NEWNET).map_err(failed(format!(
+            "entering network namespace {}",
+            pin.display()
+        )))?;
+        let v4 = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+        std::net::TcpStream::connect_timeout(&v4, timeout)
+            .or_else(|first| std::net::TcpStream::connect_timeout(&v6, timeout).map_err(|_| first))
+    })
+}
+
 /// Runs `work` on a new thread that exits when it is done, so whatever namespaces it
 /// entered die with it (or stay only where pinned).
 fn on_own_thread<T: Send + 'static>(

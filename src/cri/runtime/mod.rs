@@ -1,7 +1,7 @@
 //! CRI RuntimeService: each handler validates, translates (`pod`, `container`,
-//! `resources`, `stats`) and calls the containerizer. Streaming calls and checkpointing
-//! answer `Unimplemented` until their issues land, so a client gets an honest code
-//! rather than a fake success.
+//! `resources`, `stats`) and calls the containerizer; the streaming calls park their
+//! request on the streaming server (`streaming`). Checkpointing answers `Unimplemented`,
+//! so a client gets an honest code rather than a fake success.
 
 mod container;
 mod ids;
@@ -11,6 +11,7 @@ mod resources;
 mod seccomp;
 mod security;
 mod stats;
+mod streaming;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -26,13 +27,16 @@ use crate::containerizer::types::EventKind;
 pub struct Runtime {
     core: Arc<Core>,
     rates: stats::CpuRates,
+    /// Where Exec, Attach and PortForward send their clients; `None` when disabled.
+    stream: Option<Arc<crate::streaming::StreamServer>>,
 }
 
 impl Runtime {
-    pub fn new(core: Arc<Core>) -> Self {
+    pub fn new(core: Arc<Core>, stream: Option<Arc<crate::streaming::StreamServer>>) -> Self {
         Runtime {
             core,
             rates: stats::CpuRates::default(),
+            stream,
         }
     }
 
@@ -693,10 +697,36 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         .await
     }
 
+    async fn exec(
+        &self,
+        request: Request<cri::ExecRequest>,
+    ) -> Result<Response<cri::ExecResponse>, Status> {
+        let req = request.into_inner();
+        instrument("Exec", &req.container_id.clone(), self.stream_exec(req)).await
+    }
+
+    async fn attach(
+        &self,
+        request: Request<cri::AttachRequest>,
+    ) -> Result<Response<cri::AttachResponse>, Status> {
+        let req = request.into_inner();
+        instrument("Attach", &req.container_id.clone(), self.stream_attach(req)).await
+    }
+
+    async fn port_forward(
+        &self,
+        request: Request<cri::PortForwardRequest>,
+    ) -> Result<Response<cri::PortForwardResponse>, Status> {
+        let req = request.into_inner();
+        instrument(
+            "PortForward",
+            &req.pod_sandbox_id.clone(),
+            self.stream_port_forward(req),
+        )
+        .await
+    }
+
     not_yet! {
-        exec(cri::ExecRequest) -> cri::ExecResponse;
-        attach(cri::AttachRequest) -> cri::AttachResponse;
-        port_forward(cri::PortForwardRequest) -> cri::PortForwardResponse;
         checkpoint_container(cri::CheckpointContainerRequest) -> cri::CheckpointContainerResponse;
     }
 }

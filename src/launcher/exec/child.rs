@@ -23,8 +23,9 @@ pub fn run(
     signals: &BlockedSignals,
     parent: u32,
     report: OwnedFd,
+    terminal: Option<&OwnedFd>,
 ) -> i32 {
-    let err = match setup_and_exec(spec, cgroups, signals, parent) {
+    let err = match setup_and_exec(spec, cgroups, signals, parent, terminal) {
         Err(e) => e,
         Ok(never) => match never {},
     };
@@ -51,6 +52,7 @@ fn setup_and_exec(
     cgroups: &[File],
     signals: &BlockedSignals,
     parent: u32,
+    terminal: Option<&OwnedFd>,
 ) -> Result<std::convert::Infallible, ExecError> {
     // Into the container's cgroups before anything else: "0" moves the writer itself.
     for mut cgroup in cgroups {
@@ -65,6 +67,13 @@ fn setup_and_exec(
     // holding every capability; non-dumpable keeps container processes out of its
     // /proc entries (`exe` is the host's ucr binary). execve resets it.
     process::set_dumpable(false).map_err(step("set dumpable", ""))?;
+    if let Some(slave) = terminal {
+        // A session of its own with the pty as its controlling terminal: job control and
+        // ^C work as at a login, and SIGHUP reaches it when the master closes.
+        crate::sys::pty::make_controlling(slave).map_err(step("take the terminal", "pty"))?;
+        let fd = process::raw(slave);
+        process::install_stdio(fd, fd, fd).map_err(step("make the terminal stdio", "pty"))?;
+    }
     signals.restore().map_err(step("restore signal mask", ""))?;
     process::default_signal_actions().map_err(step("reset signal actions", ""))?;
 

@@ -21,7 +21,13 @@
 //! `runc exec` exits.
 //!
 //! The command dies with `ucr exec` (PR_SET_PDEATHSIG), so the daemon's SIGKILL on an
-//! ExecSync timeout ends it too.
+//! ExecSync timeout, or when a streaming client goes away, ends it too.
+//!
+//! With `terminal` in the spec (streaming Exec with a TTY), `ucr exec` allocates a pty
+//! from the container's own devpts once it has entered the container, gives the slave to
+//! the command's user, sends the master to the daemon on `--console-fd` (SCM_RIGHTS), and
+//! the command gets the slave as its controlling terminal and stdio. Allocated inside,
+//! so `tty` in the container names a `/dev/pts/N` that exists there, as with runc.
 
 mod child;
 mod enter;
@@ -29,6 +35,7 @@ mod spec;
 mod wait;
 
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -75,6 +82,8 @@ pub enum ExecError {
     Setup(#[from] SetupError),
     #[error("ucr exec died before the command started")]
     ParentGone,
+    #[error("the spec asks for a terminal but no --console-fd was given")]
+    NoConsole,
     /// The child's own report of what failed before exec.
     #[error("{message}")]
     Child {
@@ -113,8 +122,8 @@ pub struct Report {
     pub message: String,
 }
 
-/// `ucr exec --spec FILE [--report-fd N]`.
-pub fn main(spec: &Path, report_fd: Option<i32>) -> ExitCode {
+/// `ucr exec --spec FILE [--report-fd N] [--console-fd M]`.
+pub fn main(spec: &Path, report_fd: Option<i32>, console_fd: Option<i32>) -> ExitCode {
     // Taken first (and made close-on-exec), so the command never inherits it.
     let report = match report_fd
         .map(crate::sys::signal::take_inherited_fd)
@@ -126,7 +135,17 @@ pub fn main(spec: &Path, report_fd: Option<i32>) -> ExitCode {
             return ExitCode::from(255);
         }
     };
-    match load(spec).and_then(|spec| run(&spec)) {
+    let console = match console_fd
+        .map(crate::sys::signal::take_inherited_fd)
+        .transpose()
+    {
+        Ok(console) => console,
+        Err(e) => {
+            eprintln!("ucr exec: console descriptor: {e}");
+            return ExitCode::from(255);
+        }
+    };
+    match load(spec).and_then(|spec| run(&spec, console)) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             let message = crate::error::chain(&e);
@@ -158,10 +177,14 @@ pub fn load(path: &Path) -> Result<ExecSpec, ExecError> {
 
 /// Runs `spec` in its container and returns the command's exit code. Moves this process
 /// into the container for good: call it only from a single-threaded process that has
-/// nothing else to do (`ucr exec`).
-pub fn run(spec: &ExecSpec) -> Result<i32, ExecError> {
+/// nothing else to do (`ucr exec`). `console` receives the pty's master when the spec
+/// asks for a terminal.
+pub fn run(spec: &ExecSpec, console: Option<OwnedFd>) -> Result<i32, ExecError> {
     if spec.process.args.is_empty() {
         return Err(SetupError::NoCommand.into());
+    }
+    if spec.terminal && console.is_none() {
+        return Err(ExecError::NoConsole);
     }
     let target = enter::Target::open(spec.target)?;
     // Opened here, on the host's paths: inside the container they are out of reach.
@@ -179,6 +202,11 @@ pub fn run(spec: &ExecSpec) -> Result<i32, ExecError> {
     // instead of killing this process and leaving the command behind.
     let signals = BlockedSignals::block(&wait::blocked()).map_err(step("block signals", ""))?;
     target.enter()?;
+    // Inside the container now: /dev/ptmx is its devpts's.
+    let terminal = match (spec.terminal, console) {
+        (true, Some(console)) => Some(terminal(spec, console)?),
+        _ => None,
+    };
     let (read_end, write_end) =
         process::cloexec_pipe().map_err(|source| ExecError::Fork { source })?;
     let parent = std::process::id();
@@ -198,11 +226,21 @@ pub fn run(spec: &ExecSpec) -> Result<i32, ExecError> {
         // Never back into this function: a panic, too, ends the child (with 127).
         Forked::Child => {
             let code = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                child::run(spec, &cgroups, &signals, parent, write_end)
+                child::run(
+                    spec,
+                    &cgroups,
+                    &signals,
+                    parent,
+                    write_end,
+                    terminal.as_ref(),
+                )
             }));
             process::exit_now(code.unwrap_or(127))
         }
     };
+    // Only the command holds the slave now: when it (and whatever it left running on the
+    // terminal) is gone, the daemon's reads of the master end.
+    drop(terminal);
     let mut message = String::new();
     let _ = std::fs::File::from(read_end).read_to_string(&mut message);
     if !message.is_empty() {
@@ -216,4 +254,16 @@ pub fn run(spec: &ExecSpec) -> Result<i32, ExecError> {
         });
     }
     wait::wait_forwarding(child, &signals)
+}
+
+/// Allocates the command's terminal in the container's devpts, gives it to the command's
+/// user, and sends the master to the daemon; returns the slave.
+fn terminal(spec: &ExecSpec, console: OwnedFd) -> Result<OwnedFd, ExecError> {
+    let (master, slave) =
+        crate::sys::pty::open().map_err(step("allocate a pty in", "/dev/ptmx"))?;
+    crate::sys::pty::give_to(&slave, spec.process.uid)
+        .map_err(step("give the pty to uid", spec.process.uid))?;
+    crate::sys::fdpass::send(&console, &master)
+        .map_err(step("send the pty to the daemon", "--console-fd"))?;
+    Ok(slave)
 }

@@ -23,6 +23,11 @@ pub struct ExecSpec {
     /// the cgroups isolators fill it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cgroup_procs: Vec<std::path::PathBuf>,
+    /// Give the command a terminal: a pty allocated inside the container (its devpts),
+    /// owned by the command's user, its controlling terminal and all three of its stdio.
+    /// The master goes to the daemon over `--console-fd`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub terminal: bool,
 }
 
 #[cfg(test)]

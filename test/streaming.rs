@@ -1,0 +1,225 @@
+//! The streaming server end to end: CRI Exec, Attach and PortForward return URLs, and
+//! real clients (our WebSocket client and our SPDY client) upgrade on them against the
+//! real daemon and real containers. Needs root; says so and skips otherwise.
+
+mod common;
+
+use std::time::Duration;
+
+use common::pods::{
+    assert_nothing_left, container_config, daemon, pod_config, run_pod, running, settle_sleeps,
+    stop_remove_pod, Rt,
+};
+use common::ws;
+use common::*;
+use k8s_cri::v1 as cri;
+use tonic::Code;
+
+const STDIN: u8 = 0;
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+const ERROR: u8 = 3;
+const RESIZE: u8 = 4;
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn exec_url(rt: &mut Rt, id: &str, cmd: &[&str], stdin: bool, tty: bool) -> String {
+    rt.exec(cri::ExecRequest {
+        container_id: id.into(),
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        tty,
+        stdin,
+        stdout: true,
+        stderr: !tty,
+    })
+    .await
+    .expect("Exec")
+    .into_inner()
+    .url
+}
+
+fn status(error_channel: Option<&Vec<u8>>) -> serde_json::Value {
+    serde_json::from_slice(error_channel.expect("a status on the error channel")).expect("json")
+}
+
+#[tokio::test]
+async fn websocket_exec_carries_output_exit_codes_and_stdin() {
+    require_root!("websocket_exec_carries_output_exit_codes_and_stdin");
+    let (d, mut rt) = daemon().await;
+    let pc = pod_config("ws-exec", &d.dir.path().join("logs"));
+    let pod = run_pod(&mut rt, &pc).await;
+    let id = running(&mut rt, &pod, &pc, container_config("c", "exec sleep 1000")).await;
+
+    // Output on both streams, and the exit code as a Status cause.
+    let url = exec_url(
+        &mut rt,
+        &id,
+        &["sh", "-c", "echo out; echo err >&2; exit 3"],
+        false,
+        false,
+    )
+    .await;
+    let (mut s, chosen) = ws::connect(&url, &["v5.channel.k8s.io", "v4.channel.k8s.io"])
+        .await
+        .expect("upgrade");
+    assert_eq!(chosen, "v5.channel.k8s.io");
+    let got = ws::read_all(&mut s, LIMIT).await;
+    assert_eq!(got.get(&STDOUT).map(|v| &v[..]), Some(&b"out\n"[..]));
+    assert_eq!(got.get(&STDERR).map(|v| &v[..]), Some(&b"err\n"[..]));
+    let st = status(got.get(&ERROR));
+    assert_eq!(st["status"], "Failure", "{st}");
+    assert_eq!(st["reason"], "NonZeroExitCode", "{st}");
+    assert_eq!(st["details"]["causes"][0]["reason"], "ExitCode", "{st}");
+    assert_eq!(st["details"]["causes"][0]["message"], "3", "{st}");
+
+    // The URL was single-use.
+    assert_eq!(
+        ws::connect(&url, &["v5.channel.k8s.io"]).await.err(),
+        Some(404)
+    );
+    assert_eq!(
+        ws::connect(&url.replace("/exec/", "/exec/x"), &["v5.channel.k8s.io"])
+            .await
+            .err(),
+        Some(404)
+    );
+
+    // stdin reaches the command, and closing it (v5) is its end of file.
+    let url = exec_url(&mut rt, &id, &["cat"], true, false).await;
+    let (mut s, _) = ws::connect(&url, &["v5.channel.k8s.io"])
+        .await
+        .expect("upgrade");
+    ws::send(&mut s, STDIN, b"hello through stdin\n").await;
+    ws::close_channel(&mut s, STDIN).await;
+    let got = ws::read_all(&mut s, LIMIT).await;
+    assert_eq!(
+        String::from_utf8_lossy(got.get(&STDOUT).map(|v| &v[..]).unwrap_or_default()),
+        "hello through stdin\n"
+    );
+    assert_eq!(status(got.get(&ERROR))["status"], "Success");
+
+    // A program that does not exist: an error status, not an exit code.
+    let url = exec_url(&mut rt, &id, &["no-such-program"], false, false).await;
+    let (mut s, _) = ws::connect(&url, &["v4.channel.k8s.io"])
+        .await
+        .expect("upgrade");
+    let got = ws::read_all(&mut s, LIMIT).await;
+    let st = status(got.get(&ERROR));
+    assert_eq!(st["status"], "Failure", "{st}");
+    assert!(
+        st["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no-such-program"),
+        "{st}"
+    );
+
+    stop_remove_pod(&mut rt, &pod).await;
+    assert_nothing_left(&d);
+}
+
+#[tokio::test]
+async fn websocket_exec_with_a_terminal_sees_its_size() {
+    require_root!("websocket_exec_with_a_terminal_sees_its_size");
+    let (d, mut rt) = daemon().await;
+    let pc = pod_config("ws-tty", &d.dir.path().join("logs"));
+    let pod = run_pod(&mut rt, &pc).await;
+    let id = running(&mut rt, &pod, &pc, container_config("c", "exec sleep 1000")).await;
+
+    let url = exec_url(
+        &mut rt,
+        &id,
+        &["sh", "-c", "tty; read go; stty size; exit 7"],
+        true,
+        true,
+    )
+    .await;
+    let (mut s, _) = ws::connect(&url, &["v5.channel.k8s.io"])
+        .await
+        .expect("upgrade");
+    let first = ws::read_until(&mut s, STDOUT, "\n", LIMIT).await;
+    assert!(first.starts_with("/dev/pts/"), "tty printed {first:?}");
+    ws::send(&mut s, RESIZE, br#"{"Width":123,"Height":45}"#).await;
+    // The resize is applied before the line that makes the command go on is read.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ws::send(&mut s, STDIN, b"go\n").await;
+    let rest = ws::read_all(&mut s, LIMIT).await;
+    let out =
+        String::from_utf8_lossy(rest.get(&STDOUT).map(|v| &v[..]).unwrap_or_default()).into_owned();
+    assert!(
+        out.contains("45 123"),
+        "stty size after the resize: {out:?}"
+    );
+    assert_eq!(rest.get(&STDERR), None, "a terminal has no separate stderr");
+    let st = status(rest.get(&ERROR));
+    assert_eq!(st["details"]["causes"][0]["message"], "7", "{st}");
+
+    stop_remove_pod(&mut rt, &pod).await;
+    assert_nothing_left(&d);
+}
+
+#[tokio::test]
+async fn a_client_that_vanishes_leaves_no_process() {
+    require_root!("a_client_that_vanishes_leaves_no_process");
+    let (d, mut rt) = daemon().await;
+    let pc = pod_config("ws-gone", &d.dir.path().join("logs"));
+    let pod = run_pod(&mut rt, &pc).await;
+    let id = running(&mut rt, &pod, &pc, container_config("c", "exec sleep 1000")).await;
+
+    for tty in [false, true] {
+        let url = exec_url(&mut rt, &id, &["sleep", "4321"], true, tty).await;
+        let (s, _) = ws::connect(&url, &["v5.channel.k8s.io"])
+            .await
+            .expect("upgrade");
+        settle_sleeps(4321, 1).await;
+        drop(s);
+        settle_sleeps(4321, 0).await;
+    }
+
+    stop_remove_pod(&mut rt, &pod).await;
+    assert_nothing_left(&d);
+}
+
+#[tokio::test]
+async fn streaming_requests_are_validated_before_a_url_is_given() {
+    require_root!("streaming_requests_are_validated_before_a_url_is_given");
+    let (d, mut rt) = daemon().await;
+    let pc = pod_config("ws-bad", &d.dir.path().join("logs"));
+    let pod = run_pod(&mut rt, &pc).await;
+    let id = running(&mut rt, &pod, &pc, container_config("c", "exec sleep 1000")).await;
+    let exec = |tty, stdin, stdout, stderr, cmd: &[&str]| cri::ExecRequest {
+        container_id: id.clone(),
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        tty,
+        stdin,
+        stdout,
+        stderr,
+    };
+    for (req, want) in [
+        (exec(false, false, false, false, &["true"]), "one of stdin"),
+        (exec(true, false, true, true, &["true"]), "tty and stderr"),
+        (exec(false, false, true, false, &[]), "cmd"),
+    ] {
+        let e = rt.exec(req).await.expect_err("refused");
+        assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+        assert!(e.message().contains(want), "{e:?}");
+    }
+    let e = rt
+        .exec(cri::ExecRequest {
+            container_id: "no-such-container".into(),
+            ..exec(false, false, true, false, &["true"])
+        })
+        .await
+        .expect_err("unknown container");
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    let e = rt
+        .port_forward(cri::PortForwardRequest {
+            pod_sandbox_id: "no-such-pod".into(),
+            port: vec![80],
+        })
+        .await
+        .expect_err("unknown pod");
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+
+    stop_remove_pod(&mut rt, &pod).await;
+    assert_nothing_left(&d);
+}
