@@ -223,3 +223,112 @@ async fn streaming_requests_are_validated_before_a_url_is_given() {
     stop_remove_pod(&mut rt, &pod).await;
     assert_nothing_left(&d);
 }
+
+async fn port_forward_url(rt: &mut Rt, pod: &str) -> String {
+    rt.port_forward(cri::PortForwardRequest {
+        pod_sandbox_id: pod.into(),
+        port: vec![8080],
+    })
+    .await
+    .expect("PortForward")
+    .into_inner()
+    .url
+}
+
+/// A pod serving `hello-from-pod` over HTTP on its own loopback only, port 8080.
+async fn http_pod(rt: &mut Rt, d: &Daemon, name: &str) -> String {
+    let pc = pod_config(name, &d.dir.path().join("logs"));
+    let pod = run_pod(rt, &pc).await;
+    running(
+        rt,
+        &pod,
+        &pc,
+        container_config(
+            "httpd",
+            "mkdir -p /www && echo hello-from-pod > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www",
+        ),
+    )
+    .await;
+    pod
+}
+
+#[tokio::test]
+async fn websocket_port_forward_reaches_the_pods_loopback() {
+    require_root!("websocket_port_forward_reaches_the_pods_loopback");
+    let (d, mut rt) = daemon().await;
+    let pod = http_pod(&mut rt, &d, "ws-pf").await;
+
+    // Ten requests at once, each on a WebSocket of its own.
+    let mut requests = Vec::new();
+    for _ in 0..10 {
+        let url = format!("{}?port=8080", port_forward_url(&mut rt, &pod).await);
+        requests.push(tokio::spawn(async move {
+            let (mut s, _) = ws::connect(&url, &["v4.channel.k8s.io"])
+                .await
+                .expect("upgrade");
+            // The server's first message on each channel is its port, little-endian.
+            let mut port_seen = Vec::new();
+            let mut body = Vec::new();
+            let mut error = Vec::new();
+            let mut sent = false;
+            let read = async {
+                use futures::StreamExt;
+                while let Some(Ok(m)) = s.next().await {
+                    let tokio_tungstenite::tungstenite::Message::Binary(b) = m else {
+                        continue;
+                    };
+                    let (ch, data) = (b[0], &b[1..]);
+                    if port_seen.len() < 2 {
+                        port_seen.push((ch, data.to_vec()));
+                        if port_seen.len() == 2 && !sent {
+                            sent = true;
+                            ws::send(&mut s, 0, b"GET /index.html HTTP/1.0\r\n\r\n").await;
+                        }
+                        continue;
+                    }
+                    match ch {
+                        0 => body.extend_from_slice(data),
+                        _ => error.extend_from_slice(data),
+                    }
+                }
+            };
+            tokio::time::timeout(LIMIT, read).await.expect("in time");
+            (
+                port_seen,
+                String::from_utf8_lossy(&body).into_owned(),
+                error,
+            )
+        }));
+    }
+    for r in requests {
+        let (ports, body, error) = r.await.expect("task");
+        assert_eq!(
+            ports,
+            [
+                (0, 8080u16.to_le_bytes().to_vec()),
+                (1, 8080u16.to_le_bytes().to_vec())
+            ]
+        );
+        assert!(
+            body.starts_with("HTTP/1.") && body.ends_with("hello-from-pod\n"),
+            "{body:?}"
+        );
+        assert!(error.is_empty(), "{}", String::from_utf8_lossy(&error));
+    }
+
+    // Nothing listens on 8081: the error channel says so.
+    let url = format!("{}?port=8081", port_forward_url(&mut rt, &pod).await);
+    let (mut s, _) = ws::connect(&url, &["v4.channel.k8s.io"])
+        .await
+        .expect("upgrade");
+    let got = ws::read_all(&mut s, LIMIT).await;
+    let error =
+        String::from_utf8_lossy(got.get(&1).map(|v| &v[..]).unwrap_or_default()).into_owned();
+    assert!(
+        error.contains("error forwarding port 8081") && error.contains("refused"),
+        "{error:?}"
+    );
+
+    stop_remove_pod(&mut rt, &pod).await;
+    assert_nothing_left(&d);
+}

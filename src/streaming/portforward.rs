@@ -85,7 +85,11 @@ pub async fn forward(target: &Target, port: u16, data: (Reader, Writer), mut err
     };
     // The server's end of the reply ends the connection; the client's end of the request
     // alone does not.
-    tokio::join!(upstream, downstream);
+    tokio::pin!(upstream, downstream);
+    tokio::select! {
+        () = &mut upstream => downstream.await,
+        () = &mut downstream => {}
+    }
     let _ = error.shutdown().await;
 }
 
