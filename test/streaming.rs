@@ -332,3 +332,36 @@ async fn websocket_port_forward_reaches_the_pods_loopback() {
     stop_remove_pod(&mut rt, &pod).await;
     assert_nothing_left(&d);
 }
+
+#[tokio::test]
+async fn exec_sync_output_is_capped_at_16_mib_and_says_so() {
+    require_root!("exec_sync_output_is_capped_at_16_mib_and_says_so");
+    let (d, mut rt) = daemon().await;
+    let pc = pod_config("execsync-cap", &d.dir.path().join("logs"));
+    let pod = run_pod(&mut rt, &pc).await;
+    let id = running(&mut rt, &pod, &pc, container_config("c", "exec sleep 1000")).await;
+    // kubelet takes messages this big; tonic's default is 4 MiB.
+    let mut big = rt.clone().max_decoding_message_size(64 << 20);
+    let out = big
+        .exec_sync(cri::ExecSyncRequest {
+            container_id: id.clone(),
+            cmd: ["sh", "-c", "head -c 17825792 /dev/zero; echo done >&2"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            timeout: 60,
+        })
+        .await
+        .expect("ExecSync")
+        .into_inner();
+    assert_eq!(out.exit_code, 0);
+    assert_eq!(out.stdout.len(), 16 << 20);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("done\n"), "{stderr:?}");
+    assert!(
+        stderr.contains("stdout truncated at 16 MiB: 1048576 bytes dropped"),
+        "{stderr:?}"
+    );
+    stop_remove_pod(&mut rt, &pod).await;
+    assert_nothing_left(&d);
+}

@@ -134,8 +134,8 @@ impl Containerizer {
         let report = tokio::task::spawn_blocking(move || {
             std::io::read_to_string(std::fs::File::from(report_r)).unwrap_or_default()
         });
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let err = Arc::new(Mutex::new(Vec::new()));
+        let out = Arc::new(Mutex::new(Output::default()));
+        let err = Arc::new(Mutex::new(Output::default()));
         let readers = [
             tokio::spawn(collect(child.stdout.take(), out.clone())),
             tokio::spawn(collect(child.stderr.take(), err.clone())),
@@ -165,11 +165,7 @@ impl Containerizer {
         }
         .map_err(|e| Ran::Failed(io("wait for ucr exec", &self.binary)(e)))?;
         if let Ok(Ok(text)) = tokio::time::timeout(DRAIN, report).await {
-            if let Some(line) = text.lines().next() {
-                let report = serde_json::from_str(line).unwrap_or_else(|_| Report {
-                    kind: crate::error::ErrorKind::Internal,
-                    message: line.to_string(),
-                });
+            if let Some(report) = super::exec_session::parse_report(&text) {
                 for r in readers {
                     r.abort();
                 }
@@ -181,12 +177,28 @@ impl Containerizer {
                 tracing::debug!("exec left a process holding its output open; not waiting for it");
             }
         }
-        let take = |b: &Arc<Mutex<Vec<u8>>>| {
+        let take = |b: &Arc<Mutex<Output>>| {
             std::mem::take(&mut *b.lock().unwrap_or_else(|p| p.into_inner()))
         };
+        let (stdout, mut stderr) = (take(&out), take(&err));
+        // Kept within kubelet's 16 MiB per stream; what was dropped is said where the
+        // reader of the output will see it, and in our log.
+        for (name, dropped) in [("stdout", stdout.dropped), ("stderr", stderr.dropped)] {
+            if dropped > 0 {
+                tracing::warn!(
+                    stream = name,
+                    dropped,
+                    "ExecSync output over 16 MiB truncated"
+                );
+                stderr.bytes.extend_from_slice(
+                    format!("\nucr: {name} truncated at 16 MiB: {dropped} bytes dropped\n")
+                        .as_bytes(),
+                );
+            }
+        }
         Ok(ExecOutput {
-            stdout: take(&out),
-            stderr: take(&err),
+            stdout: stdout.bytes,
+            stderr: stderr.bytes,
             // A signal has no code: 128 + signal, as the shell reports it.
             exit_code: status.code().unwrap_or_else(|| {
                 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
@@ -203,7 +215,14 @@ enum Ran {
     Failed(ContainerizerError),
 }
 
-async fn collect(pipe: Option<impl tokio::io::AsyncRead + Unpin>, into: Arc<Mutex<Vec<u8>>>) {
+/// One stream's output, and how much of it did not fit.
+#[derive(Default)]
+struct Output {
+    bytes: Vec<u8>,
+    dropped: u64,
+}
+
+async fn collect(pipe: Option<impl tokio::io::AsyncRead + Unpin>, into: Arc<Mutex<Output>>) {
     let Some(mut pipe) = pipe else { return };
     let mut buf = vec![0u8; 64 * 1024];
     while let Ok(n) = pipe.read(&mut buf).await {
@@ -211,7 +230,8 @@ async fn collect(pipe: Option<impl tokio::io::AsyncRead + Unpin>, into: Arc<Mute
             break;
         }
         let mut v = into.lock().unwrap_or_else(|p| p.into_inner());
-        let room = MAX_OUTPUT.saturating_sub(v.len());
-        v.extend_from_slice(&buf[..n.min(room)]);
+        let room = MAX_OUTPUT.saturating_sub(v.bytes.len());
+        v.bytes.extend_from_slice(&buf[..n.min(room)]);
+        v.dropped += n.saturating_sub(room) as u64;
     }
 }
