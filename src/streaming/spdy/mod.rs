@@ -12,10 +12,12 @@
 //! The version on the wire is 3: SPDY/3.1 only added session-level flow control
 //! (WINDOW_UPDATE on stream 0) to SPDY/3 and kept the frame version number.
 
+mod conn;
 mod dictionary;
 pub mod frame;
 pub mod headers;
 
+pub use conn::{Connection, Incoming, Stream, MAX_CONCURRENT_STREAMS};
 pub use frame::{GoAwayStatus, RstStatus};
 pub use headers::{get, Headers};
 

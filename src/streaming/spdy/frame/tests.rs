@@ -437,6 +437,8 @@ fn frame() -> impl Strategy<Value = Frame> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
     #[test]
     fn encode_then_decode_is_identity(frames in prop::collection::vec(frame(), 1..8)) {
         let mut wire = BytesMut::new();

@@ -211,6 +211,9 @@ fn headers_strategy() -> impl Strategy<Value = Headers> {
 }
 
 proptest! {
+    // Each case sets up zlib state, which is slow in an unoptimized build.
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
     #[test]
     fn random_blocks_round_trip_in_sequence(blocks in prop::collection::vec(headers_strategy(), 1..6)) {
         let mut deflate = HeaderCompressor::new();
