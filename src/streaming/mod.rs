@@ -7,6 +7,7 @@
 //! (`remotecommand`), or connections into the pod's network namespace (`portforward`).
 
 mod dispatch;
+pub mod spdy;
 mod portforward;
 mod remotecommand;
 pub mod server;
