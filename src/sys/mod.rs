@@ -2,7 +2,9 @@
 //! safe wrappers; every `unsafe` block carries a `SAFETY:` comment.
 
 pub mod bpf;
+pub mod console;
 pub mod dirfd;
+pub mod fdpass;
 pub mod fs;
 pub mod inroot;
 pub mod kill;
@@ -10,8 +12,10 @@ pub mod mount;
 pub mod netns;
 pub mod ns;
 pub mod pidfd;
+pub mod poll;
 pub mod process;
 pub mod seccomp;
+pub mod seqpacket;
 pub mod signal;
 pub mod spawn;
 pub mod statfs;
