@@ -433,6 +433,22 @@ async fn two_attachers_hear_the_same_output() {
     let line = format!("out {target}\n");
     hear_until(&mut a, &mut ha, |h| h.stdout.contains(&line)).await;
     hear_until(&mut b, &mut hb, |h| h.stdout.contains(&line)).await;
+    // What serving two attachers costs the monitor (shown, not asserted: this is a debug
+    // build; the README's benchmark measures the release one).
+    let bundle = rig
+        .dir
+        .path()
+        .join(format!("run-{}", "x".repeat(70)))
+        .join("containers")
+        .join(id);
+    if let Ok(Some(m)) = ucr::monitor::live_monitor(&bundle) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", m.pid)).unwrap_or_default();
+        let rss: Vec<&str> = status
+            .lines()
+            .filter(|l| l.starts_with("Rss") || l.starts_with("VmRSS"))
+            .collect();
+        eprintln!("monitor with two attachers: {rss:?}");
+    }
     drop(a);
     // The other one is not disturbed by the first one leaving.
     let line = format!("out {}\n", target + 3);
