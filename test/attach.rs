@@ -31,6 +31,23 @@ struct Rig {
     image: String,
     cgroups_root: String,
     ids: Vec<String>,
+    finished: bool,
+}
+
+impl Drop for Rig {
+    /// A test that failed before [`Rig::finish`]: its containers are killed, so none runs
+    /// on (spinning, once the tempdir is deleted under it) after the test.
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        for id in &self.ids {
+            let bundle = self.bundle(id);
+            if let Ok(Some((pid, _))) = ucr::monitor::read_process(&bundle, "pid") {
+                ucr::sys::kill::signal(pid, libc::SIGKILL);
+            }
+        }
+    }
 }
 
 impl Rig {
@@ -82,7 +99,16 @@ impl Rig {
             image,
             cgroups_root,
             ids: Vec::new(),
+            finished: false,
         }
+    }
+
+    fn bundle(&self, id: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join(format!("run-{}", "x".repeat(70)))
+            .join("containers")
+            .join(id)
     }
 
     fn log(&self, id: &str) -> PathBuf {
@@ -127,7 +153,8 @@ impl Rig {
     }
 
     /// Stops and removes every container, and checks nothing is left mounted.
-    async fn finish(self) {
+    async fn finish(mut self) {
+        self.finished = true;
         for id in &self.ids {
             let _ = self.c.stop_container(id, 0).await;
             self.c.remove_container(id).await.expect("remove");
@@ -435,12 +462,7 @@ async fn two_attachers_hear_the_same_output() {
     hear_until(&mut b, &mut hb, |h| h.stdout.contains(&line)).await;
     // What serving two attachers costs the monitor (shown, not asserted: this is a debug
     // build; the README's benchmark measures the release one).
-    let bundle = rig
-        .dir
-        .path()
-        .join(format!("run-{}", "x".repeat(70)))
-        .join("containers")
-        .join(id);
+    let bundle = rig.bundle(id);
     if let Ok(Some(m)) = ucr::monitor::live_monitor(&bundle) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", m.pid)).unwrap_or_default();
         let rss: Vec<&str> = status
@@ -535,12 +557,7 @@ async fn an_attacher_that_stops_reading_misses_output_and_nothing_else_notices()
         |_| {},
     )
     .await;
-    let bundle = rig
-        .dir
-        .path()
-        .join(format!("run-{}", "x".repeat(70)))
-        .join("containers")
-        .join(id);
+    let bundle = rig.bundle(id);
     // Attached, and not reading.
     let stuck = Connection::open(
         &bundle,
