@@ -10,8 +10,8 @@ use common::pods::{
     assert_nothing_left, container_config, daemon, pod_config, run_pod, running, settle_sleeps,
     stop_remove_pod, Rt,
 };
-use common::ws;
 use common::*;
+use common::{spdy, ws};
 use k8s_cri::v1 as cri;
 use tonic::Code;
 
@@ -362,6 +362,124 @@ async fn exec_sync_output_is_capped_at_16_mib_and_says_so() {
         stderr.contains("stdout truncated at 16 MiB: 1048576 bytes dropped"),
         "{stderr:?}"
     );
+    stop_remove_pod(&mut rt, &pod).await;
+    assert_nothing_left(&d);
+}
+
+/// The protocols crictl 1.26 and kubectl offer for remote commands.
+const SPDY_REMOTE: [&str; 4] = [
+    "v4.channel.k8s.io",
+    "v3.channel.k8s.io",
+    "v2.channel.k8s.io",
+    "channel.k8s.io",
+];
+
+#[tokio::test]
+async fn spdy_exec_carries_stdin_output_and_the_exit_code() {
+    require_root!("spdy_exec_carries_stdin_output_and_the_exit_code");
+    let (d, mut rt) = daemon().await;
+    let pc = pod_config("spdy-exec", &d.dir.path().join("logs"));
+    let pod = run_pod(&mut rt, &pc).await;
+    let id = running(&mut rt, &pod, &pc, container_config("c", "exec sleep 1000")).await;
+
+    let url = exec_url(
+        &mut rt,
+        &id,
+        &["sh", "-c", "echo out; cat; echo err >&2; exit 5"],
+        true,
+        false,
+    )
+    .await;
+    let (conn, chosen) = spdy::connect(&url, &SPDY_REMOTE).await.expect("upgrade");
+    assert_eq!(chosen, "v4.channel.k8s.io");
+    let error = spdy::open(&conn, "error", &[], true).await;
+    let mut stdin = spdy::open(&conn, "stdin", &[], false).await;
+    let stdout = spdy::open(&conn, "stdout", &[], true).await;
+    let stderr = spdy::open(&conn, "stderr", &[], true).await;
+    {
+        use tokio::io::AsyncWriteExt;
+        stdin.write_all(b"from stdin\n").await.expect("stdin");
+        stdin.shutdown().await.expect("close stdin");
+    }
+    let (out, err, status) = tokio::time::timeout(
+        LIMIT,
+        futures::future::join3(
+            spdy::read_to_end(stdout),
+            spdy::read_to_end(stderr),
+            spdy::read_to_end(error),
+        ),
+    )
+    .await
+    .expect("in time");
+    assert_eq!(String::from_utf8_lossy(&out), "out\nfrom stdin\n");
+    assert_eq!(String::from_utf8_lossy(&err), "err\n");
+    let st: serde_json::Value = serde_json::from_slice(&status).expect("status json");
+    assert_eq!(st["reason"], "NonZeroExitCode", "{st}");
+    assert_eq!(st["details"]["causes"][0]["message"], "5", "{st}");
+    drop(conn);
+
+    // The token was spent; a made-up one is unknown.
+    assert_eq!(spdy::connect(&url, &SPDY_REMOTE).await.err(), Some(404));
+    // A client with no protocol we speak is refused.
+    let url = exec_url(&mut rt, &id, &["true"], false, false).await;
+    assert_eq!(
+        spdy::connect(&url, &["v9.channel.k8s.io"]).await.err(),
+        Some(403)
+    );
+
+    stop_remove_pod(&mut rt, &pod).await;
+    assert_nothing_left(&d);
+}
+
+#[tokio::test]
+async fn spdy_port_forward_carries_ten_connections_on_one_session() {
+    require_root!("spdy_port_forward_carries_ten_connections_on_one_session");
+    let (d, mut rt) = daemon().await;
+    let pod = http_pod(&mut rt, &d, "spdy-pf").await;
+    let url = port_forward_url(&mut rt, &pod).await;
+    let (conn, chosen) = spdy::connect(&url, &["portforward.k8s.io"])
+        .await
+        .expect("upgrade");
+    assert_eq!(chosen, "portforward.k8s.io");
+    let conn = std::sync::Arc::new(conn);
+    let mut requests = Vec::new();
+    for i in 0..10 {
+        let conn = conn.clone();
+        requests.push(tokio::spawn(async move {
+            let rid = i.to_string();
+            let headers = [("port", "8080"), ("requestid", rid.as_str())];
+            let error = spdy::open(&conn, "error", &headers, true).await;
+            let mut data = spdy::open(&conn, "data", &headers, false).await;
+            use tokio::io::AsyncWriteExt;
+            data.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
+                .await
+                .expect("request");
+            let (body, error) = tokio::time::timeout(
+                LIMIT,
+                futures::future::join(spdy::read_to_end(data), spdy::read_to_end(error)),
+            )
+            .await
+            .expect("in time");
+            (String::from_utf8_lossy(&body).into_owned(), error)
+        }));
+    }
+    for r in requests {
+        let (body, error) = r.await.expect("task");
+        assert!(body.ends_with("hello-from-pod\n"), "{body:?}");
+        assert!(error.is_empty(), "{}", String::from_utf8_lossy(&error));
+    }
+    // Nothing listens on 8081: the error stream says so.
+    let headers = [("port", "8081"), ("requestid", "99")];
+    let error = spdy::open(&conn, "error", &headers, true).await;
+    let data = spdy::open(&conn, "data", &headers, false).await;
+    let error = tokio::time::timeout(LIMIT, spdy::read_to_end(error))
+        .await
+        .expect("in time");
+    drop(data);
+    let error = String::from_utf8_lossy(&error);
+    assert!(error.contains("error forwarding port 8081"), "{error}");
+
+    drop(conn);
     stop_remove_pod(&mut rt, &pod).await;
     assert_nothing_left(&d);
 }

@@ -321,7 +321,9 @@ async fn download_ws(url: &str) -> anyhow::Result<usize> {
         }
         match b.first() {
             Some(0) => received += b.len() - 1,
-            Some(1) if b.len() > 1 => bail!("port-forward error: {}", String::from_utf8_lossy(&b[1..])),
+            Some(1) if b.len() > 1 => {
+                bail!("port-forward error: {}", String::from_utf8_lossy(&b[1..]))
+            }
             _ => {}
         }
     }

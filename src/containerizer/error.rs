@@ -58,6 +58,11 @@ pub enum ContainerizerError {
     },
     #[error("background task failed: {0}")]
     Task(String),
+    #[error("attaching to container {id}: {source}")]
+    Attach {
+        id: String,
+        source: crate::monitor::attach::client::AttachError,
+    },
 }
 
 impl Kind for ContainerizerError {
@@ -80,6 +85,7 @@ impl Kind for ContainerizerError {
             Isolator(e) => e.kind(),
             Db(_) | Task(_) | Start { .. } => ErrorKind::Internal,
             Io { source, .. } => io_kind(source),
+            Attach { source, .. } => source.kind(),
         }
     }
 }

@@ -120,7 +120,7 @@ impl Containerizer {
         let failed = |e| io("start ucr exec", &self.binary)(e);
         let (report_r, report_w) = crate::sys::process::cloexec_pipe().map_err(failed)?;
         let console = if streams.tty {
-            Some(crate::sys::fdpass::socketpair().map_err(failed)?)
+            Some(crate::sys::fdpass::socket_pair().map_err(failed)?)
         } else {
             None
         };
@@ -167,7 +167,7 @@ impl Containerizer {
             drop(theirs);
             let received = tokio::time::timeout(
                 CONSOLE_TIMEOUT,
-                tokio::task::spawn_blocking(move || crate::sys::fdpass::recv(&ours)),
+                tokio::task::spawn_blocking(move || crate::sys::fdpass::recv_fd(&ours)),
             )
             .await;
             match received {
@@ -303,7 +303,11 @@ async fn copy_out(
 
 async fn apply_resizes(master: Arc<PtyMaster>, mut sizes: mpsc::Receiver<TermSize>) {
     while let Some(size) = sizes.recv().await {
-        if let Err(e) = crate::sys::pty::set_size(master.fd.get_ref(), size.width, size.height) {
+        let size = crate::sys::console::WindowSize {
+            rows: size.height,
+            cols: size.width,
+        };
+        if let Err(e) = crate::sys::console::set_window_size(master.fd.get_ref(), size) {
             tracing::debug!(error = %e, "resizing an exec's terminal");
         }
     }

@@ -10,7 +10,8 @@
 //!
 //! - `pod`: RunPodSandbox/Stop/Remove: the sandbox's namespaces and its isolators;
 //! - `container/`: create, start/stop/remove, status, the launch spec, the monitor;
-//! - `exec`: ExecSync; `recover`: what a restarted daemon finds; `trash`: removed
+//! - `exec`: ExecSync; `attach`: Attach (a `session` on the monitor's attach socket);
+//!   `recover`: what a restarted daemon finds; `trash`: removed
 //!   containers deleted in the background;
 //! - `locks`: per-pod (shared or exclusive) and per-container locks;
 //! - `db`, `paths`, `types`, `error`.
@@ -20,6 +21,7 @@
 //! Creation is single-flight by the door's key, so a client's retry of a slow
 //! RunPodSandbox/CreateContainer gets the first call's result instead of a duplicate.
 
+mod attach;
 mod container;
 mod db;
 pub mod error;

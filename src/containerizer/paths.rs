@@ -11,7 +11,7 @@
 //! <run-root>/pods/<pid>/etc/             hosts, hostname, resolv.conf bound into containers
 //! <run-root>/pods/<pid>/shm/             the pod's /dev/shm (a tmpfs)
 //! <run-root>/containers/<cid>/           the monitor's bundle: monitor.json, pid,
-//!                                        monitor.pid, exit.json
+//!                                        monitor.pid, attach (socket), exit.json
 //! ```
 //! Every directory here is 0700 and every file holding a spec 0600 (`perm`); only the
 //! pod's `etc/` files, bound into its containers, are readable by others (0644).

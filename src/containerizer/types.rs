@@ -345,6 +345,17 @@ pub struct ContainerConfig {
     pub selinux: Option<SelinuxLabel>,
     #[serde(default)]
     pub seccomp: SeccompProfile,
+    /// Keep the container's stdin open for attachers (CRI `stdin`); otherwise it reads
+    /// `/dev/null`.
+    #[serde(default)]
+    pub stdin: bool,
+    /// Close its stdin once the first attachment that had it ends (CRI `stdin_once`);
+    /// not with a terminal (see `monitor::input`).
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// A terminal for its stdio (CRI `tty`), one of its own `/dev/pts`.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 /// A container's lifecycle. Each call checks its guard first:
@@ -471,4 +482,26 @@ pub enum SeccompProfile {
     /// A profile in Docker's JSON on the node: a relative path is below
     /// `--seccomp-profile-root` and must stay there; an absolute one is read as it is.
     Localhost(PathBuf),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_container_recorded_before_attach_has_no_stdin_or_terminal() {
+        let mut json = serde_json::to_value(ContainerConfig {
+            stdin: true,
+            stdin_once: true,
+            tty: true,
+            ..Default::default()
+        })
+        .expect("json");
+        let obj = json.as_object_mut().expect("object");
+        for key in ["stdin", "stdin_once", "tty"] {
+            assert!(obj.remove(key).is_some(), "{key} is recorded");
+        }
+        let old: ContainerConfig = serde_json::from_value(json).expect("an old record loads");
+        assert!(!old.stdin && !old.stdin_once && !old.tty);
+    }
 }

@@ -9,13 +9,19 @@ use nix::sched::CloneFlags;
 
 use super::setup::{self, step};
 use super::spec::{LaunchSpec, NamespaceKind};
-use super::{identity, path, rootfs, LaunchError};
+use super::{identity, path, rootfs, terminal, LaunchError};
 use crate::sys::{ns, process};
 
+/// The container's stdio: three descriptors the process takes as its own, or a terminal
+/// it makes itself (`terminal`: see `terminal`), whose master it hands over that socket.
 pub struct Stdio {
     pub stdin: RawFd,
     pub stdout: RawFd,
     pub stderr: RawFd,
+    /// A socket (one end of `sys::fdpass::socket_pair`): the process makes a terminal in
+    /// its own devpts, sends the master here, and uses the slave as stdin, stdout and
+    /// stderr; the three descriptors above are then not used.
+    pub terminal: Option<RawFd>,
 }
 
 /// Entry point of the cloned child; returns an exit code only when setup failed, after
@@ -75,9 +81,12 @@ fn setup_and_exec(
         // Lowering it needs CAP_SYS_RESOURCE, which this host may withhold: not fatal.
         let _ = process::set_oom_score_adj(adj);
     }
-    process::install_stdio(stdio.stdin, stdio.stdout, stdio.stderr)
-        .map_err(step("install stdio", ""))?;
     let p = &spec.process;
+    match stdio.terminal {
+        Some(socket) => terminal::take(socket, p.uid)?,
+        None => process::install_stdio(stdio.stdin, stdio.stdout, stdio.stderr)
+            .map_err(step("install stdio", ""))?,
+    }
     let executable = path::find_executable(p.executable.as_ref(), &p.args, &p.env)?;
     ns::change_dir(cwd.as_fd()).map_err(step("chdir", &p.cwd))?;
     drop(cwd);

@@ -10,6 +10,7 @@
 //!   mounts; `child`: the steps after clone;
 //! - `identity`, `path`, `setup`: the steps before exec shared with `exec` (`ucr exec`);
 //!   `seccomp`: the compiled filter the spec carries, loaded by `identity` and `setup`;
+//! - `terminal`: the container's own pty, for containers with a terminal (CRI `tty`);
 //! - `user`: resolving users and groups from the image;
 //! - `pod_init`: the PID 1 of pods that share one PID namespace (`ucr pod-init`).
 
@@ -24,6 +25,7 @@ pub mod rootfs;
 pub mod seccomp;
 mod setup;
 pub mod spec;
+mod terminal;
 pub mod user;
 mod userns;
 
@@ -212,6 +214,7 @@ pub fn run_foreground(spec: &LaunchSpec) -> Result<i32, LaunchError> {
         stdin: 0 as RawFd,
         stdout: 1,
         stderr: 2,
+        terminal: None,
     };
     let pid = spawn(spec, &stdio, None)?;
     process::wait_exit_code(pid).map_err(|source| LaunchError::Wait {

@@ -6,6 +6,7 @@
 //! ├── monitor.pid    the monitor's pid and start time, from detaching until it exits
 //! ├── pid            the container's pid and start time, once it has exec'd (stale
 //! │                  after exit.json)
+//! ├── attach         the attach socket (SEQPACKET, 0600), while the monitor runs
 //! └── exit.json      how the container ended; its presence means "exited"
 //! ```
 //!

@@ -24,6 +24,18 @@ pub struct MonitorConfig {
     /// bundles of older versions: then only the file itself must not be a symlink.
     #[serde(default)]
     pub log_dir: PathBuf,
+    /// Keep the container's stdin open for attachers (CRI `stdin`); otherwise it is
+    /// `/dev/null`.
+    #[serde(default)]
+    pub stdin: bool,
+    /// Close stdin when the first attacher with stdin ends it (CRI `stdin_once`; see
+    /// `monitor::input`).
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// Give the container a terminal (CRI `tty`): its stdio is a pty of its own devpts,
+    /// and all its output is stdout.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 impl MonitorConfig {
@@ -61,6 +73,9 @@ mod tests {
             .expect("minimal spec"),
             log_path: "/var/log/pods/p/c/0.log".into(),
             log_dir: "/var/log/pods/p".into(),
+            stdin: true,
+            stdin_once: false,
+            tty: true,
         }
     }
 
@@ -70,6 +85,19 @@ mod tests {
         let written = config();
         written.store(dir.path()).expect("store");
         assert_eq!(MonitorConfig::load(dir.path()).expect("load"), written);
+    }
+
+    #[test]
+    fn a_bundle_written_before_attach_loads_without_stdin_or_terminal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut json = serde_json::to_value(config()).expect("json");
+        let obj = json.as_object_mut().expect("object");
+        for key in ["stdin", "stdin_once", "tty"] {
+            obj.remove(key);
+        }
+        std::fs::write(dir.path().join(CONFIG_FILE), json.to_string()).expect("write");
+        let loaded = MonitorConfig::load(dir.path()).expect("load");
+        assert!(!loaded.stdin && !loaded.stdin_once && !loaded.tty);
     }
 
     #[test]

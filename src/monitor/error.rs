@@ -35,6 +35,14 @@ pub enum MonitorError {
         what: &'static str,
         source: std::io::Error,
     },
+    #[error("creating the attach socket in {bundle}: {source}")]
+    AttachSocket {
+        bundle: PathBuf,
+        source: std::io::Error,
+    },
+    /// The container's process exec'd without handing over its terminal's master.
+    #[error("the container's process sent no terminal")]
+    NoTerminal,
     #[error(transparent)]
     Log(#[from] LogError),
     /// The launcher's own message (runc's wording for a missing program), unprefixed:
@@ -58,12 +66,14 @@ impl Kind for MonitorError {
                 ErrorKind::NotFound
             }
             MonitorError::Log(e) => e.kind(),
+            MonitorError::NoTerminal => ErrorKind::Internal,
             MonitorError::Launch(e) => e.kind(),
             MonitorError::SyncFd { source, .. }
             | MonitorError::ReadConfig { source, .. }
             | MonitorError::Detach { source, .. }
             | MonitorError::Bundle(source)
             | MonitorError::Stdio { source, .. }
+            | MonitorError::AttachSocket { source, .. }
             | MonitorError::Supervise { source, .. } => io_kind(source),
         }
     }

@@ -1,6 +1,7 @@
 //! The per-container monitor, `ucr monitor` (conmon's counterpart): starts the container's
-//! first process, holds its stdout and stderr, writes them to the CRI log, and records how
-//! the container ended. One per container. It outlives the daemon, so a daemon restart or
+//! first process, holds its stdio (pipes, or the master of a terminal the container made),
+//! writes its output to the CRI log and to whoever is attached (`attach`), feeds it their
+//! input, and records how the container ended. One per container. It outlives the daemon, so a daemon restart or
 //! crash leaves containers running and their logs flowing; and it stays small (target
 //! < 1 MiB RSS): one thread, no tokio, one poll(2) loop.
 //!
@@ -29,20 +30,26 @@
 //!    exits, and no `exit.json` is written.
 //! 5. While the container runs, the daemon stops it by signalling the pid in `pid`, never
 //!    the monitor (which ignores SIGTERM, SIGINT and SIGHUP: the container's life is its
-//!    own), and has the log reopened after rotation with [`request_reopen`] (SIGUSR1).
-//! 6. When the container ends, the monitor copies what is left in the pipes, writes
-//!    `exit.json` (an [`ExitRecord`], read with [`read_exit`]), removes `monitor.pid`, and
+//!    own), has the log reopened after rotation with [`request_reopen`] (SIGUSR1), and
+//!    attaches to it through the `attach` socket (protocol in [`attach`];
+//!    `attach::client` is the daemon's end), which exists from before the container
+//!    starts until the monitor exits.
+//! 6. When the container ends, the monitor copies what is left in the pipes (to the log
+//!    and the attachers), writes `exit.json` (an [`ExitRecord`], read with [`read_exit`]),
+//!    then closes the attachers' connections and the socket, removes `monitor.pid`, and
 //!    exits. `exit.json` present: the container exited (and `pid` is stale). `monitor.pid`
 //!    present but [`live_monitor`] `None`: the monitor was killed before recording the end;
 //!    the container's fate is unknown.
 //!
 //! Every file the monitor writes appears atomically (temporary file, then rename).
 
+pub mod attach;
 pub mod bundle;
 mod config;
 mod detach;
 mod error;
 mod exit;
+mod input;
 pub mod log;
 mod run;
 mod supervise;

@@ -56,9 +56,10 @@ pub async fn open(
                 .await,
             Kind::Exec,
         ),
-        Request::Attach { container, streams } => {
-            (attach(core, container, *streams).await, Kind::Attach)
-        }
+        Request::Attach { container, streams } => (
+            core.containerizer.attach(container, *streams).await,
+            Kind::Attach,
+        ),
         Request::PortForward { .. } => (
             Err(ContainerizerError::Task(
                 "not a remote-command request".into(),
@@ -201,15 +202,4 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     super::spdy_door::serve(core, request, io, protocol).await
-}
-
-// Until the monitor's attach lands.
-async fn attach(
-    _core: &Arc<Core>,
-    container: &str,
-    _streams: crate::containerizer::session::SessionStreams,
-) -> Result<Session, ContainerizerError> {
-    Err(ContainerizerError::Task(format!(
-        "attach to {container}: not yet"
-    )))
 }

@@ -7,10 +7,10 @@
 //! (`remotecommand`), or connections into the pod's network namespace (`portforward`).
 
 mod dispatch;
-pub mod spdy;
 mod portforward;
 mod remotecommand;
 pub mod server;
+pub mod spdy;
 mod spdy_door;
 mod status;
 pub mod tls;

@@ -114,8 +114,12 @@ async fn run(session: Session, channels: &mut Channels) -> Option<Result<i32, St
     } = session;
     // Input and resizes run on their own: they end with the client's side of them.
     let mut background = Vec::new();
-    if let (Some(from), Some(to)) = (channels.stdin.take(), stdin) {
-        background.push(tokio::spawn(copy_stdin(from, to)));
+    match (channels.stdin.take(), stdin) {
+        (Some(from), Some(to)) => background.push(tokio::spawn(copy_stdin(from, to))),
+        // Attach to a container without stdin: what the client sends is read and dropped
+        // (containerd's answer), so it cannot back up the connection it shares.
+        (Some(from), None) => background.push(tokio::spawn(discard(from))),
+        _ => {}
     }
     if let (Some(from), Some(to)) = (channels.resize.take(), resize) {
         background.push(tokio::spawn(read_resizes(from, to)));
@@ -166,6 +170,10 @@ async fn copy_stdin(mut from: Reader, to: tokio::sync::mpsc::Sender<Bytes>) {
         }
     }
     // Dropping `to` closes the process's stdin.
+}
+
+async fn discard(mut from: Reader) {
+    let _ = tokio::io::copy(&mut from, &mut tokio::io::sink()).await;
 }
 
 /// The resize channel: a stream of JSON objects `{"Width": w, "Height": h}`.

@@ -1,72 +1,75 @@
-//! Passing a descriptor over a unix socket (SCM_RIGHTS): how `ucr exec` hands the
-//! daemon the master of a pty it allocated inside a container, where the daemon cannot
-//! reach.
+//! Handing an open descriptor to another process over a unix socket (SCM_RIGHTS): how a
+//! container's process gives its monitor the master of the terminal it made (runc's
+//! console socket does the same).
 
 use std::io::{self, IoSlice, IoSliceMut};
-use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use rustix::net::{
-    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags,
+use nix::sys::socket::{
+    self, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
 };
 
-/// A connected pair of unix stream sockets, close-on-exec.
-pub fn socketpair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let (a, b) = rustix::net::socketpair(
-        rustix::net::AddressFamily::UNIX,
-        rustix::net::SocketType::STREAM,
-        rustix::net::SocketFlags::CLOEXEC,
+/// A connected pair of SEQPACKET sockets, close-on-exec (each side's copy is closed in
+/// whatever the holder execs, so the pair carries one hand-over and nothing leaks).
+pub fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(socket::socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
         None,
-    )?;
-    Ok((a, b))
+        SockFlag::SOCK_CLOEXEC,
+    )?)
 }
 
-/// Sends `fd` with one byte of data (a message must carry some).
-pub fn send(socket: impl AsFd, fd: impl AsFd) -> io::Result<()> {
-    let fds = [fd.as_fd()];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = SendAncillaryBuffer::new(&mut space);
-    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
-        return Err(io::Error::other(
-            "descriptor does not fit the control buffer",
-        ));
-    }
-    rustix::net::sendmsg(
-        socket,
-        &[IoSlice::new(b"f")],
-        &mut control,
-        SendFlags::NOSIGNAL,
-    )?;
+/// Sends `fd` as one message on the socket `sock` (one byte of payload: a message without
+/// data carries no descriptor on some kernels). `sock` is a number (as the launcher's
+/// `Stdio` carries descriptors between clone and exec); a wrong one fails, nothing worse.
+pub fn send_fd(sock: RawFd, fd: BorrowedFd<'_>) -> io::Result<()> {
+    let fds = [fd.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [IoSlice::new(b"F")];
+    socket::sendmsg::<()>(sock, &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)?;
     Ok(())
 }
 
-/// Receives one descriptor; `None` when the peer closed without sending one. Blocks.
-pub fn recv(socket: impl AsFd) -> io::Result<Option<OwnedFd>> {
+/// Takes a descriptor sent with [`send_fd`] if one is waiting (close-on-exec in this
+/// process); `None` when no message is there. Never blocks.
+pub fn try_recv_fd(sock: impl AsFd) -> io::Result<Option<OwnedFd>> {
+    recv(sock, MsgFlags::MSG_DONTWAIT)
+}
+
+/// Waits for a descriptor sent with [`send_fd`]; `None` when the peer closed its end
+/// without sending one (`ucr exec` failed before it made the terminal).
+pub fn recv_fd(sock: impl AsFd) -> io::Result<Option<OwnedFd>> {
+    recv(sock, MsgFlags::empty())
+}
+
+fn recv(sock: impl AsFd, flags: MsgFlags) -> io::Result<Option<OwnedFd>> {
     let mut byte = [0u8; 1];
-    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
-    let mut control = RecvAncillaryBuffer::new(&mut space);
-    let got = rustix::net::recvmsg(
-        socket,
-        &mut [IoSliceMut::new(&mut byte)],
-        &mut control,
-        RecvFlags::CMSG_CLOEXEC,
-    )?;
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = match socket::recvmsg::<()>(
+        sock.as_fd().as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        flags | MsgFlags::MSG_CMSG_CLOEXEC,
+    ) {
+        Ok(msg) => msg,
+        Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     let mut received = None;
-    for message in control.drain() {
-        if let RecvAncillaryMessage::ScmRights(fds) = message {
-            // Every descriptor received is ours to close; only the first is kept.
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
             for fd in fds {
-                received.get_or_insert(fd);
+                // SAFETY: the kernel installed this descriptor in our table for this
+                // message; nothing else knows of it. Any beyond the first (there should
+                // be none) are owned too, and closed right away.
+                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                received.get_or_insert(owned);
             }
         }
     }
-    if got.bytes == 0 && received.is_none() {
-        return Ok(None);
-    }
-    received
-        .map(Some)
-        .ok_or_else(|| io::Error::other("a message without a descriptor"))
+    Ok(received)
 }
 
 #[cfg(test)]
@@ -75,17 +78,23 @@ mod tests {
     use std::io::{Read, Write};
 
     #[test]
-    fn a_descriptor_crosses_and_a_closed_peer_is_none() {
-        let (a, b) = socketpair().expect("socketpair");
+    fn a_descriptor_crosses_the_pair() {
+        let (a, b) = socket_pair().expect("pair");
+        assert!(try_recv_fd(&b).expect("nothing yet").is_none());
         let (r, w) = crate::sys::process::cloexec_pipe().expect("pipe");
-        send(&a, &w).expect("send");
+        send_fd(a.as_raw_fd(), w.as_fd()).expect("send");
         drop(w);
-        let got = recv(&b).expect("recv").expect("a descriptor");
-        std::fs::File::from(got).write_all(b"x").expect("write");
-        let mut buf = [0u8; 1];
-        std::fs::File::from(r).read_exact(&mut buf).expect("read");
-        assert_eq!(&buf, b"x");
+        let got = try_recv_fd(&b).expect("recv").expect("a descriptor");
+        std::fs::File::from(got).write_all(b"via").expect("write");
+        let mut text = String::new();
+        std::fs::File::from(r)
+            .read_to_string(&mut text)
+            .expect("read");
+        assert_eq!(text, "via");
         drop(a);
-        assert!(recv(&b).expect("recv after close").is_none());
+        assert!(
+            recv_fd(&b).expect("recv after close").is_none(),
+            "closed: none"
+        );
     }
 }

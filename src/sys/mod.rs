@@ -3,6 +3,7 @@
 
 pub mod asyncfd;
 pub mod bpf;
+pub mod console;
 pub mod dirfd;
 pub mod fdpass;
 pub mod fs;
@@ -12,9 +13,10 @@ pub mod mount;
 pub mod netns;
 pub mod ns;
 pub mod pidfd;
+pub mod poll;
 pub mod process;
-pub mod pty;
 pub mod seccomp;
+pub mod seqpacket;
 pub mod signal;
 pub mod spawn;
 pub mod statfs;

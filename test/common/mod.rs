@@ -12,6 +12,7 @@ pub mod net;
 pub mod pods;
 pub mod proxy;
 pub mod push;
+pub mod spdy;
 pub mod ws;
 
 use std::collections::BTreeMap;

@@ -86,6 +86,9 @@ impl Containerizer {
                 .map(|l| l.full_path())
                 .unwrap_or_default(),
             log_dir: log.dir,
+            stdin: config.stdin,
+            stdin_once: config.stdin_once,
+            tty: config.tty,
         };
         // 0600: the spec holds the container's environment (see `perm`).
         let file = bundle.join(crate::monitor::CONFIG_FILE);

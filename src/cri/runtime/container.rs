@@ -152,6 +152,9 @@ pub fn config(
         apparmor,
         selinux,
         seccomp,
+        stdin: c.stdin,
+        stdin_once: c.stdin_once,
+        tty: c.tty,
     })
 }
 

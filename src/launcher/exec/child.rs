@@ -70,7 +70,8 @@ fn setup_and_exec(
     if let Some(slave) = terminal {
         // A session of its own with the pty as its controlling terminal: job control and
         // ^C work as at a login, and SIGHUP reaches it when the master closes.
-        crate::sys::pty::make_controlling(slave).map_err(step("take the terminal", "pty"))?;
+        crate::sys::console::become_session_leader(std::os::fd::AsFd::as_fd(slave))
+            .map_err(step("take the terminal", "pty"))?;
         let fd = process::raw(slave);
         process::install_stdio(fd, fd, fd).map_err(step("make the terminal stdio", "pty"))?;
     }

@@ -259,11 +259,15 @@ pub fn run(spec: &ExecSpec, console: Option<OwnedFd>) -> Result<i32, ExecError> 
 /// Allocates the command's terminal in the container's devpts, gives it to the command's
 /// user, and sends the master to the daemon; returns the slave.
 fn terminal(spec: &ExecSpec, console: OwnedFd) -> Result<OwnedFd, ExecError> {
-    let (master, slave) =
-        crate::sys::pty::open().map_err(step("allocate a pty in", "/dev/ptmx"))?;
-    crate::sys::pty::give_to(&slave, spec.process.uid)
+    use std::os::fd::{AsFd, AsRawFd};
+    let ptmx = Path::new("/dev/ptmx");
+    let master =
+        crate::sys::console::open_master(ptmx).map_err(step("allocate a pty in", "/dev/ptmx"))?;
+    let slave = crate::sys::console::open_slave(master.as_fd(), ptmx)
+        .map_err(step("open the pty's slave", "/dev/ptmx"))?;
+    crate::sys::console::give_to(slave.as_fd(), spec.process.uid)
         .map_err(step("give the pty to uid", spec.process.uid))?;
-    crate::sys::fdpass::send(&console, &master)
+    crate::sys::fdpass::send_fd(console.as_raw_fd(), master.as_fd())
         .map_err(step("send the pty to the daemon", "--console-fd"))?;
     Ok(slave)
 }
