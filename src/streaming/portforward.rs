@@ -42,9 +42,9 @@ impl Target {
                     Ok(Ok(s)) => return Ok(s),
                     first => {
                         let v6 = tokio::net::TcpStream::connect(("::1", port)).await;
-                        return v6.or_else(|_| match first {
-                            Ok(Err(e)) => Err(e),
-                            _ => Err(std::io::ErrorKind::TimedOut.into()),
+                        return v6.map_err(|_| match first {
+                            Ok(Err(e)) => e,
+                            _ => std::io::ErrorKind::TimedOut.into(),
                         });
                     }
                 }
