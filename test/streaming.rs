@@ -483,3 +483,63 @@ async fn spdy_port_forward_carries_ten_connections_on_one_session() {
     stop_remove_pod(&mut rt, &pod).await;
     assert_nothing_left(&d);
 }
+
+#[tokio::test]
+async fn spdy_attach_reaches_stdin_and_stdin_once_ends_the_container() {
+    require_root!("spdy_attach_reaches_stdin_and_stdin_once_ends_the_container");
+    let (d, mut rt) = daemon().await;
+    let pc = pod_config("spdy-attach", &d.dir.path().join("logs"));
+    let pod = run_pod(&mut rt, &pc).await;
+    let mut c = container_config("cat", "echo started; exec cat");
+    c.stdin = true;
+    c.stdin_once = true;
+    let id = running(&mut rt, &pod, &pc, c).await;
+
+    let url = rt
+        .attach(cri::AttachRequest {
+            container_id: id.clone(),
+            stdin: true,
+            tty: false,
+            stdout: true,
+            stderr: true,
+        })
+        .await
+        .expect("Attach")
+        .into_inner()
+        .url;
+    let (conn, _) = spdy::connect(&url, &SPDY_REMOTE).await.expect("upgrade");
+    let error = spdy::open(&conn, "error", &[], true).await;
+    let mut stdin = spdy::open(&conn, "stdin", &[], false).await;
+    let stdout = spdy::open(&conn, "stdout", &[], true).await;
+    let stderr = spdy::open(&conn, "stderr", &[], true).await;
+    {
+        use tokio::io::AsyncWriteExt;
+        stdin.write_all(b"through attach\n").await.expect("stdin");
+        // stdin_once: the end of this attacher's stdin is the container's.
+        stdin.shutdown().await.expect("close stdin");
+    }
+    let (out, _, status) = tokio::time::timeout(
+        LIMIT,
+        futures::future::join3(
+            spdy::read_to_end(stdout),
+            spdy::read_to_end(stderr),
+            spdy::read_to_end(error),
+        ),
+    )
+    .await
+    .expect("in time");
+    assert_eq!(String::from_utf8_lossy(&out), "through attach\n");
+    let st: serde_json::Value = serde_json::from_slice(&status).expect("status json");
+    assert_eq!(st["status"], "Success", "{st}");
+    let ended = common::pods::wait_exited(&mut rt, &id, LIMIT).await;
+    assert_eq!(ended.exit_code, 0, "cat saw the end of its input");
+    let log = std::path::Path::new(&pc.log_directory).join("cat.log");
+    assert_eq!(
+        common::pods::stdout_lines(&log),
+        ["started", "through attach"]
+    );
+
+    drop(conn);
+    stop_remove_pod(&mut rt, &pod).await;
+    assert_nothing_left(&d);
+}
