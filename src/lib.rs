@@ -10,7 +10,8 @@
 //! - `isolators/`: one aspect of a container each (docker/runtime first);
 //! - `launcher/`: turning a launch spec into a process (user resolution first);
 //! - `monitor/`: the per-container process that holds stdio (CRI log format first);
-//! - `streaming/`: exec/attach/port-forward connections (SPDY/3.1 framing first);
+//! - `streaming/`: the CRI streaming server (Exec, Attach, PortForward over SPDY/3.1 and
+//!   WebSocket);
 //! - `sys/`: the only module allowed to call libc/nix with `unsafe`;
 //! - `perm`: the modes of ucr's state (nobody but root reads it);
 //! - `db_json`: JSON records in redb, shared by the containerizer's and the image store's
