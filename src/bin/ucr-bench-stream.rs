@@ -5,7 +5,8 @@
 //! - exec round trip: `echo` through ExecSync, and through streaming Exec (the CRI call,
 //!   the WebSocket upgrade, the command, the exit status), `--rounds` times each;
 //! - port-forward throughput: the file downloaded through one forwarded connection, and
-//!   through 10 at once (each a PortForward URL of its own, over WebSocket);
+//!   through 10 at once: over WebSocket (each a PortForward URL of its own) and over
+//!   SPDY (stream pairs on one session, as crictl and kubelet's proxy use it);
 //! - for scale, the same download straight from the pod's IP (the veth path, no
 //!   streaming server): the limit the forwarded figures are read against.
 //!
@@ -215,6 +216,27 @@ async fn measure(
         "port-forward (WebSocket), 10 connections at once: {:.0} MiB/s in all",
         mib_s(bytes * 10.0, t.elapsed())
     );
+    // SPDY, as crictl and kubelet's proxy speak it: one session, stream pairs on it.
+    for n in [1usize, 10] {
+        let url = port_forward_url(rt, pod).await?;
+        let url = url.trim_end_matches("?port=8080").to_string();
+        let conn = std::sync::Arc::new(spdy_connect(&url).await?);
+        let t = Instant::now();
+        let mut all = Vec::new();
+        for i in 0..n {
+            let conn = conn.clone();
+            all.push(tokio::spawn(async move { download_spdy(&conn, i).await }));
+        }
+        for d in all {
+            let got = d.await??;
+            anyhow::ensure!(got as f64 >= bytes, "a SPDY download got {got} bytes");
+        }
+        println!(
+            "port-forward (SPDY), {n} connection(s) on one session: {:.0} MiB/s in all",
+            mib_s(bytes * n as f64, t.elapsed())
+        );
+        conn.close().await;
+    }
     Ok(())
 }
 
@@ -337,6 +359,51 @@ async fn download_direct(ip: &str) -> anyhow::Result<usize> {
     let mut received = 0;
     loop {
         let n = tcp.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(received);
+        }
+        received += n;
+    }
+}
+
+/// Upgrades to SPDY/3.1 with the port-forward protocol.
+async fn spdy_connect(url: &str) -> anyhow::Result<ucr::streaming::spdy::Connection> {
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').context("no path in the URL")?;
+    let mut tcp = tokio::net::TcpStream::connect(host).await?;
+    let request = format!(
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\nContent-Length: 0\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await?;
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(tcp.read_u8().await?);
+    }
+    anyhow::ensure!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "no upgrade: {}",
+        String::from_utf8_lossy(&head)
+    );
+    let (conn, _incoming) = ucr::streaming::spdy::Connection::client(tcp);
+    Ok(conn)
+}
+
+/// GET /big on a data/error stream pair of `conn`; the bytes received.
+async fn download_spdy(conn: &ucr::streaming::spdy::Connection, i: usize) -> anyhow::Result<usize> {
+    let headers = |kind: &str| {
+        vec![
+            ("streamtype".to_string(), kind.to_string()),
+            ("port".to_string(), "8080".to_string()),
+            ("requestid".to_string(), i.to_string()),
+        ]
+    };
+    let _error = conn.open(headers("error"), true).await?;
+    let mut data = conn.open(headers("data"), false).await?;
+    data.write_all(b"GET /big HTTP/1.0\r\n\r\n").await?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut received = 0;
+    loop {
+        let n = data.read(&mut buf).await?;
         if n == 0 {
             return Ok(received);
         }
