@@ -23,10 +23,11 @@ case "${1:-}" in
     # registry JSON; iproute2/util-linux: network namespaces, setsid, flock;
     # python3-jwt/python3-cryptography: hack/token-server.py, the token
     # server of the bearer-auth registry (signs ES256 JWTs, makes its cert);
-    # debootstrap: the real-Debian test image (ucr-test/debian:bookworm).
+    # debootstrap: the real-Debian test image (ucr-test/debian:bookworm);
+    # openssl: a certificate for the streaming server's TLS test.
     pkgs+=(docker-registry skopeo umoci busybox-static apache2-utils
            xfsprogs e2fsprogs jq bc iproute2 util-linux
-           python3-jwt python3-cryptography debootstrap) ;;
+           python3-jwt python3-cryptography debootstrap openssl) ;;
   *) echo "usage: $0 [--test]" >&2; exit 2 ;;
 esac
 

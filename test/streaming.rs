@@ -543,3 +543,80 @@ async fn spdy_attach_reaches_stdin_and_stdin_once_ends_the_container() {
     stop_remove_pod(&mut rt, &pod).await;
     assert_nothing_left(&d);
 }
+
+#[tokio::test]
+async fn the_streaming_server_speaks_tls_when_given_a_certificate() {
+    require_root!("the_streaming_server_speaks_tls_when_given_a_certificate");
+    use rustls_pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let certs = tempfile::tempdir().expect("tempdir");
+    let dir = certs.path();
+    let (cert, key, ca) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("ca.pem"),
+    );
+    // A test CA, and a certificate for 127.0.0.1 signed by it.
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
+    for args in [
+        "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=ucr-test-ca -keyout ca.key -out ca.pem",
+        "req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout key.pem -out leaf.csr",
+        "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile san.ext -out cert.pem",
+    ] {
+        let made = std::process::Command::new("openssl")
+            .args(args.split(' '))
+            .current_dir(dir)
+            .output()
+            .expect("run openssl");
+        assert!(made.status.success(), "openssl {args}: {}", String::from_utf8_lossy(&made.stderr));
+    }
+    let d = Daemon::start(&[
+        "--stream-tls-cert",
+        cert.to_str().expect("utf8"),
+        "--stream-tls-key",
+        key.to_str().expect("utf8"),
+    ]);
+    pull(&mut d.images().await, common::pods::BUSYBOX)
+        .await
+        .expect("pull");
+    let mut rt = d.runtime().await;
+    let pc = pod_config("tls", &d.dir.path().join("logs"));
+    let pod = run_pod(&mut rt, &pc).await;
+    let id = running(&mut rt, &pod, &pc, container_config("c", "exec sleep 1000")).await;
+    let url = exec_url(&mut rt, &id, &["true"], false, false).await;
+    let rest = url.strip_prefix("https://").expect("an https URL");
+    let (host, path) = rest.split_once('/').expect("path");
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from_pem_file(&ca).expect("CA"))
+        .expect("root");
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    // A plain GET on the URL, over TLS: the server answers (400: no upgrade asked for),
+    // and the token is spent.
+    for want in ["400", "404"] {
+        let tcp = tokio::net::TcpStream::connect(host).await.expect("connect");
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+        let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+        tls.write_all(
+            format!("GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .expect("request");
+        let mut response = String::new();
+        let _ = tls.read_to_string(&mut response).await;
+        assert!(
+            response.starts_with(&format!("HTTP/1.1 {want}")),
+            "{response}"
+        );
+    }
+    stop_remove_pod(&mut rt, &pod).await;
+    assert_nothing_left(&d);
+}
