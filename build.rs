@@ -13,7 +13,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
     tonic_prost_build::configure()
         .compile_protos(&["proto/ucr/admin/v1/admin.proto"], &["proto"])?;
+    build_mesos()?;
     build_pod_init()
+}
+
+/// The Mesos door's wire types (proto/mesos/v1/): prost for protobuf, pbjson for the JSON
+/// mapping Mesos uses (proto field names, enum names). Unknown JSON fields are ignored,
+/// as protobuf ignores unknown fields: a client's call naming payloads ucr does not model
+/// yet still decodes, and gets an honest answer for its type.
+fn build_mesos() -> Result<(), Box<dyn std::error::Error>> {
+    let descriptors = PathBuf::from(std::env::var("OUT_DIR")?).join("mesos-descriptors.bin");
+    prost_build::Config::new()
+        .file_descriptor_set_path(&descriptors)
+        .compile_protos(
+            &[
+                "proto/mesos/v1/mesos.proto",
+                "proto/mesos/v1/agent/agent.proto",
+            ],
+            &["proto"],
+        )?;
+    let set = std::fs::read(&descriptors)?;
+    pbjson_build::Builder::new()
+        .register_descriptors(&set)?
+        .preserve_proto_field_names()
+        .ignore_unknown_fields()
+        .build(&[".mesos"])?;
+    Ok(())
 }
 
 fn build_pod_init() -> Result<(), Box<dyn std::error::Error>> {

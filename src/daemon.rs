@@ -141,6 +141,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             None
         }
     };
+    if let Some(address) = settings.mesos_listen {
+        let agent = crate::mesos::calls::Agent {
+            flags: settings.as_flags(),
+        };
+        crate::mesos::server::start(address, agent).await?;
+    }
     cri::serve(&settings.listen, core, stream, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -250,6 +250,11 @@ pub struct ServeFlags {
     /// The streaming server's port (default 0: a free one).
     #[arg(long)]
     pub stream_port: Option<u16>,
+    /// Where the Mesos agent operator API (v1) listens (default 127.0.0.1:5051, the Mesos
+    /// agent's port); empty disables it.
+    #[arg(long, alias = "mesos_listen")]
+    #[serde(alias = "mesos_listen")]
+    pub mesos_listen: Option<String>,
     /// PEM certificate chain for serving the streaming server over TLS.
     #[arg(long, requires = "stream_tls_key")]
     pub stream_tls_cert: Option<PathBuf>,

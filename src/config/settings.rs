@@ -38,6 +38,9 @@ pub enum ConfigError {
     },
 }
 
+/// The Mesos agent's own port.
+pub const DEFAULT_MESOS_LISTEN: &str = "127.0.0.1:5051";
+
 /// The daemon's settings after merging flags, file and defaults.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -74,6 +77,8 @@ pub struct Settings {
     /// Where the streaming server listens; `None`: no streaming server.
     pub stream_address: Option<std::net::SocketAddr>,
     pub stream_tls: Option<crate::streaming::TlsFiles>,
+    /// Where the Mesos operator API listens; `None`: not served.
+    pub mesos_listen: Option<std::net::SocketAddr>,
 }
 
 /// The optional isolators `--isolation` may name, and those always in the table (named
@@ -139,6 +144,62 @@ pub enum DockerRegistry {
     Url(String),
     /// Directory of `docker save` / OCI archives, Mesos' local puller.
     Dir(PathBuf),
+}
+
+impl Settings {
+    /// The settings as GET_FLAGS reports them: `name = value`, Mesos's spelling where
+    /// Mesos has the flag.
+    pub fn as_flags(&self) -> Vec<(String, String)> {
+        let path = |p: &std::path::Path| p.display().to_string();
+        let mut flags = vec![
+            ("work_dir".to_string(), path(&self.root)),
+            ("runtime_dir".into(), path(&self.run_root)),
+            ("docker_store_dir".into(), path(&self.store_dir)),
+            ("isolation".into(), self.isolation.join(",")),
+            ("image_provisioner_backend".into(), self.backend.clone()),
+            ("cgroups_hierarchy".into(), path(&self.cgroups_hierarchy)),
+            ("cgroups_root".into(), self.cgroups_root.to_string()),
+            ("network_cni_config_dir".into(), path(&self.cni_conf_dir)),
+            (
+                "network_cni_plugins_dir".into(),
+                self.cni_bin_dirs
+                    .iter()
+                    .map(|d| path(d))
+                    .collect::<Vec<_>>()
+                    .join(":"),
+            ),
+            (
+                "seccomp_config_dir".into(),
+                path(&self.seccomp_profile_root),
+            ),
+            ("cri_listen".into(), path(&self.listen)),
+            ("logging_level".into(), self.log_level.clone()),
+        ];
+        if let Some(registry) = &self.docker_registry {
+            let value = match registry {
+                DockerRegistry::Url(u) => u.clone(),
+                DockerRegistry::Dir(d) => path(d),
+            };
+            flags.push(("docker_registry".into(), value));
+        }
+        // A path is shown; inline JSON (Mesos allows it) holds credentials and is not.
+        if let Some(config) = &self.docker_config {
+            let shown = if config.trim_start().starts_with('{') {
+                "(inline JSON, not shown)".to_string()
+            } else {
+                config.clone()
+            };
+            flags.push(("docker_config".into(), shown));
+        }
+        if let Some(gc) = &self.image_gc_config {
+            flags.push(("image_gc_config".into(), gc.clone()));
+        }
+        if let Some(listen) = self.mesos_listen {
+            flags.push(("mesos_listen".into(), listen.to_string()));
+        }
+        flags.sort();
+        flags
+    }
 }
 
 impl ServeFlags {
@@ -299,7 +360,19 @@ impl ServeFlags {
                 })
             }
         };
+        let mesos_listen = match pick!(mesos_listen).as_deref().map(str::trim) {
+            Some("") => None,
+            value => {
+                let value = value.unwrap_or(DEFAULT_MESOS_LISTEN);
+                Some(value.parse().map_err(|e| ConfigError::Value {
+                    flag: "mesos-listen",
+                    value: value.to_string(),
+                    reason: format!("expected IP:PORT: {e}"),
+                })?)
+            }
+        };
         Ok(Settings {
+            mesos_listen,
             stream_address,
             stream_tls,
             isolation,

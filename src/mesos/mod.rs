@@ -1,6 +1,15 @@
 //! The Mesos door: the container part of the Mesos agent operator API (v1), on the same
-//! core as the CRI door. Only its rules exist so far, ready for the door itself:
+//! core as the CRI door. Built call by call (issue 13):
 //!
+//! - `server`: the HTTP server on `--mesos-listen` (`POST /api/v1`, `/health`,
+//!   `/version`); `codec`: JSON/protobuf content negotiation with Mesos's status codes;
+//! - `calls`: the calls answered so far (GET_HEALTH, GET_VERSION, GET_FLAGS); the others
+//!   get 501 naming them;
+//! - `wire`: the types generated from `proto/mesos/v1/` (Mesos's names and numbers);
 //! - `command`: the docker/runtime CommandInfo × Entrypoint/Cmd table (ucr-spec.md §5.1).
 
+pub mod calls;
+pub mod codec;
 pub mod command;
+pub mod server;
+pub mod wire;

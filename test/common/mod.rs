@@ -154,6 +154,15 @@ impl Daemon {
         d
     }
 
+    /// The Mesos door on a free port, unless the test chose one: test daemons run side by
+    /// side, and the default port (5051) can be had by one of them only.
+    fn mesos_args(&self) -> Vec<String> {
+        if self.args.iter().any(|a| a.starts_with("--mesos-listen")) {
+            return vec![];
+        }
+        vec!["--mesos-listen".into(), "127.0.0.1:0".into()]
+    }
+
     /// The shared test network, unless the test chose its own.
     fn network_args(&self) -> Vec<String> {
         if self.args.iter().any(|a| a.starts_with("--cni-conf-dir")) {
@@ -203,6 +212,7 @@ impl Daemon {
             .arg(&self.socket)
             .args(self.network_args())
             .args(self.cgroups_args())
+            .args(self.mesos_args())
             .args(&self.args)
             .env("UCR_LOG", "info,ucr=debug")
             .env("UCR_CRASH_AT", self.crash_at.clone().unwrap_or_default())

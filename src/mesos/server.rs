@@ -1,0 +1,130 @@
+//! The Mesos door's HTTP server on `--mesos-listen`: `POST /api/v1` (the v1 operator API,
+//! JSON or protobuf both ways) and the legacy `GET /health` and `/version`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use prost::Message;
+
+use super::calls::{self, Agent};
+use super::codec::{self, Format, Refused};
+use super::wire::v1::agent::Call;
+
+/// The largest call body read: a LAUNCH_CONTAINER is a few kilobytes.
+const MAX_BODY: usize = 4 << 20;
+
+#[derive(Debug, thiserror::Error)]
+#[error("Mesos operator API: listening on {address}: {source}")]
+pub struct ListenError {
+    address: SocketAddr,
+    source: std::io::Error,
+}
+
+/// Binds `address` and serves the door until the process ends.
+pub async fn start(address: SocketAddr, agent: Agent) -> Result<SocketAddr, ListenError> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| ListenError { address, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| ListenError { address, source })?;
+    tracing::info!(address = %bound, "serving the Mesos operator API");
+    let agent = Arc::new(agent);
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            };
+            let agent = agent.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let agent = agent.clone();
+                    async move { Ok::<_, std::convert::Infallible>(handle(&agent, req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(bound)
+}
+
+async fn handle(agent: &Agent, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match (req.uri().path(), req.method()) {
+        ("/api/v1", &Method::POST) => match api(agent, req).await {
+            Ok(resp) => resp,
+            Err(Refused(status, message)) => text(status, &message),
+        },
+        ("/api/v1", _) => {
+            let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "Expecting 'POST'");
+            resp.headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            resp
+        }
+        ("/health", &Method::GET) => Response::new(Full::new(Bytes::new())),
+        ("/version", &Method::GET) => {
+            let v = calls::version();
+            let body = serde_json::json!({"version": v.version});
+            let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(codec::JSON),
+            );
+            resp
+        }
+        _ => text(StatusCode::NOT_FOUND, "Not found"),
+    }
+}
+
+async fn api(agent: &Agent, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Refused> {
+    let header_str = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let input = codec::request_format(header_str(header::CONTENT_TYPE))?;
+    let output = codec::response_format(header_str(header::ACCEPT))?;
+    let body = Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| {
+            Refused(
+                StatusCode::BAD_REQUEST,
+                format!("Failed to read the body (at most {MAX_BODY} bytes): {e}"),
+            )
+        })?
+        .to_bytes();
+    let call = match input {
+        Format::Json => serde_json::from_slice::<Call>(&body).map_err(|e| e.to_string()),
+        Format::Protobuf => Call::decode(body).map_err(|e| e.to_string()),
+    }
+    .map_err(|e| {
+        Refused(
+            StatusCode::BAD_REQUEST,
+            format!("Failed to parse body into Call: {e}"),
+        )
+    })?;
+    let Some(answer) = calls::answer(agent, &call)? else {
+        return Ok(Response::new(Full::new(Bytes::new())));
+    };
+    let bytes = match output {
+        Format::Json => serde_json::to_vec(&answer)
+            .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+        Format::Protobuf => answer.encode_to_vec(),
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(output.content_type()),
+    );
+    Ok(resp)
+}
+
+fn text(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(message.to_string())));
+    *resp.status_mut() = status;
+    resp
+}
