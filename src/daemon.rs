@@ -144,6 +144,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(address) = settings.mesos_listen {
         let agent = crate::mesos::calls::Agent {
             flags: settings.as_flags(),
+            core: core.clone(),
+            sandboxes: settings.root.join("mesos/sandboxes"),
         };
         crate::mesos::server::start(address, agent).await?;
     }

@@ -149,12 +149,139 @@ async fn refusals_carry_mesos_status_codes() {
         &base,
         Some("application/json"),
         None,
-        br#"{"type": "LAUNCH_CONTAINER", "launch_container": {"container_id": {"value": "c1"}}}"#
-            .to_vec(),
+        br#"{"type": "GET_CONTAINERS", "get_containers": {"show_standalone": true}}"#.to_vec(),
     )
     .await;
     assert_eq!(status, 501);
-    assert!(String::from_utf8_lossy(&body).contains("LAUNCH_CONTAINER"));
+    assert!(String::from_utf8_lossy(&body).contains("GET_CONTAINERS"));
+    // A launch without its payload is malformed.
+    assert_eq!(
+        json_call(&base, r#"{"type": "LAUNCH_CONTAINER"}"#).await.0,
+        400
+    );
     // The daemon still answers after all that.
     assert_eq!(json_call(&base, r#"{"type": "GET_HEALTH"}"#).await.0, 200);
+}
+
+fn launch_body(id: &str, command: serde_json::Value) -> String {
+    serde_json::json!({
+        "type": "LAUNCH_CONTAINER",
+        "launch_container": {
+            "container_id": {"value": id},
+            "command": command,
+            "container": {
+                "type": "MESOS",
+                "mesos": {"image": {"type": "DOCKER", "docker": {"name": common::pods::BUSYBOX}}}
+            },
+            "resources": [
+                {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}},
+                {"name": "mem", "type": "SCALAR", "scalar": {"value": 64}}
+            ]
+        }
+    })
+    .to_string()
+}
+
+fn id_call(t: &str, id: &str) -> String {
+    let key = t.to_ascii_lowercase();
+    serde_json::json!({"type": t, key: {"container_id": {"value": id}}}).to_string()
+}
+
+#[tokio::test]
+async fn standalone_containers_launch_wait_kill_and_remove() {
+    require_root!("standalone_containers_launch_wait_kill_and_remove");
+    let (d, base) = daemon();
+
+    // exit 3 is the wait status 768, as waitpid(2) gives it.
+    let (status, _) = json_call(
+        &base,
+        &launch_body("exits-3", serde_json::json!({"value": "echo hi; exit 3"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = json_call(&base, &id_call("WAIT_CONTAINER", "exits-3")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["type"], "WAIT_CONTAINER");
+    assert_eq!(body["wait_container"]["exit_status"], 768, "{body}");
+    assert_eq!(
+        json_call(&base, &id_call("REMOVE_CONTAINER", "exits-3"))
+            .await
+            .0,
+        200
+    );
+
+    // A long-running one: the same id again is 202; it has its limits; removing it
+    // while it runs is refused; SIGKILL ends it with wait status 9.
+    let sleeper = launch_body(
+        "sleeper",
+        serde_json::json!({"shell": false, "value": "sleep", "arguments": ["sleep", "1000"]}),
+    );
+    assert_eq!(json_call(&base, &sleeper).await.0, 200);
+    assert_eq!(json_call(&base, &sleeper).await.0, 202);
+    let limit = cgroup_dirs(&d.cgroups_root())
+        .into_iter()
+        .map(|dir| dir.join("sleeper/memory.limit_in_bytes"))
+        .find(|f| f.exists())
+        .map(|f| std::fs::read_to_string(f).expect("read"))
+        .expect("the container's memory cgroup");
+    assert_eq!(limit.trim(), (64u64 << 20).to_string(), "mem: 64 (MiB)");
+    assert_eq!(
+        json_call(&base, &id_call("REMOVE_CONTAINER", "sleeper"))
+            .await
+            .0,
+        500
+    );
+    assert_eq!(
+        json_call(&base, &id_call("KILL_CONTAINER", "sleeper"))
+            .await
+            .0,
+        200
+    );
+    let (status, body) = json_call(&base, &id_call("WAIT_CONTAINER", "sleeper")).await;
+    assert_eq!(
+        (status, body["wait_container"]["exit_status"].clone()),
+        (200, serde_json::json!(9))
+    );
+    // Killed already: 404; removed: gone for good.
+    assert_eq!(
+        json_call(&base, &id_call("KILL_CONTAINER", "sleeper"))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        json_call(&base, &id_call("REMOVE_CONTAINER", "sleeper"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        json_call(&base, &id_call("WAIT_CONTAINER", "sleeper"))
+            .await
+            .0,
+        404
+    );
+
+    // Ids as Mesos checks them, and a launch that cannot resolve its command.
+    for bad in ["a.b", "a/b", "a b", ""] {
+        let (status, _) = json_call(
+            &base,
+            &launch_body(bad, serde_json::json!({"value": "true"})),
+        )
+        .await;
+        assert_eq!(status, 400, "id {bad:?}");
+    }
+    let (status, _) = json_call(
+        &base,
+        &launch_body("no-value", serde_json::json!({"shell": true})),
+    )
+    .await;
+    assert_eq!(status, 400, "shell without a value");
+    assert_eq!(
+        json_call(&base, &id_call("WAIT_CONTAINER", "never-was"))
+            .await
+            .0,
+        404
+    );
+    common::pods::assert_nothing_left(&d);
 }

@@ -12,46 +12,106 @@ use super::wire::v1::{Flag, VersionInfo};
 pub struct Agent {
     /// The daemon's settings as `name = value` pairs, Mesos spellings where Mesos has them.
     pub flags: Vec<(String, String)>,
+    pub core: std::sync::Arc<crate::core::Core>,
+    /// Where standalone containers' sandboxes are (`<work_dir>/containers/<id>` in
+    /// Mesos); each holds the container's output.
+    pub sandboxes: std::path::PathBuf,
 }
 
-/// Answers `call`: `Ok(None)` for a call whose success has no body.
-pub fn answer(agent: &Agent, call: &Call) -> Result<Option<Response>, Refused> {
+/// What a call's success gives: a status (200, or 202 for a launch of an id that
+/// exists) and maybe a body.
+pub type Answer = (StatusCode, Option<Response>);
+
+/// Answers `call`.
+pub async fn answer(agent: &Agent, call: &Call) -> Result<Answer, Refused> {
     use call::Type;
+    let missing = |what: &str| {
+        Refused(
+            StatusCode::BAD_REQUEST,
+            format!("Failed to validate agent::Call: Expecting '{what}' to be present"),
+        )
+    };
+    let ok = |r: Response| Ok((StatusCode::OK, Some(r)));
     match call.r#type() {
+        Type::LaunchContainer => {
+            let launch = call
+                .launch_container
+                .as_ref()
+                .ok_or_else(|| missing("launch_container"))?;
+            Ok((super::containers::launch(agent, launch).await?, None))
+        }
+        Type::WaitContainer => {
+            let wait = call
+                .wait_container
+                .as_ref()
+                .ok_or_else(|| missing("wait_container"))?;
+            ok(super::containers::wait(agent, &wait.container_id).await?)
+        }
+        Type::KillContainer => {
+            let kill = call
+                .kill_container
+                .as_ref()
+                .ok_or_else(|| missing("kill_container"))?;
+            super::containers::kill(agent, kill).await?;
+            Ok((StatusCode::OK, None))
+        }
+        Type::RemoveContainer => {
+            let remove = call
+                .remove_container
+                .as_ref()
+                .ok_or_else(|| missing("remove_container"))?;
+            super::containers::remove(agent, &remove.container_id).await?;
+            Ok((StatusCode::OK, None))
+        }
+        other => simple(agent, other).map(|r| (StatusCode::OK, Some(r))),
+    }
+}
+
+/// The calls that only read the agent's own state.
+fn simple(agent: &Agent, t: call::Type) -> Result<Response, Refused> {
+    use call::Type;
+    match t {
         Type::Unknown => Err(Refused(
             StatusCode::BAD_REQUEST,
             "Failed to validate agent::Call: Expecting 'type' to be present".into(),
         )),
-        Type::GetHealth => Ok(Some(Response {
-            r#type: Some(response::Type::GetHealth as i32),
-            get_health: Some(response::GetHealth { healthy: true }),
-            ..Default::default()
-        })),
-        Type::GetVersion => Ok(Some(Response {
+        Type::GetHealth => Ok(health_response()),
+        Type::GetVersion => Ok(Response {
             r#type: Some(response::Type::GetVersion as i32),
             get_version: Some(response::GetVersion {
                 version_info: version(),
             }),
             ..Default::default()
-        })),
-        Type::GetFlags => Ok(Some(Response {
-            r#type: Some(response::Type::GetFlags as i32),
-            get_flags: Some(response::GetFlags {
-                flags: agent
-                    .flags
-                    .iter()
-                    .map(|(name, value)| Flag {
-                        name: name.clone(),
-                        value: Some(value.clone()),
-                    })
-                    .collect(),
-            }),
-            ..Default::default()
-        })),
+        }),
+        Type::GetFlags => Ok(flags_response(&agent.flags)),
         other => Err(Refused(
             StatusCode::NOT_IMPLEMENTED,
             format!("{} is not implemented by ucr yet", other.as_str_name()),
         )),
+    }
+}
+
+fn health_response() -> Response {
+    Response {
+        r#type: Some(response::Type::GetHealth as i32),
+        get_health: Some(response::GetHealth { healthy: true }),
+        ..Default::default()
+    }
+}
+
+fn flags_response(flags: &[(String, String)]) -> Response {
+    Response {
+        r#type: Some(response::Type::GetFlags as i32),
+        get_flags: Some(response::GetFlags {
+            flags: flags
+                .iter()
+                .map(|(name, value)| Flag {
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                })
+                .collect(),
+        }),
+        ..Default::default()
     }
 }
 
@@ -72,47 +132,34 @@ pub fn version() -> VersionInfo {
 mod tests {
     use super::*;
 
-    fn agent() -> Agent {
-        Agent {
-            flags: vec![("isolation".into(), "disk/du".into())],
-        }
-    }
-
-    fn call(json: &str) -> Call {
-        serde_json::from_str(json).expect("a call")
-    }
-
     #[test]
-    fn health_version_and_flags_answer_in_mesos_shapes() {
-        let health = answer(&agent(), &call(r#"{"type": "GET_HEALTH"}"#)).expect("ok");
+    fn health_and_flags_answer_in_mesos_shapes() {
         assert_eq!(
-            serde_json::to_value(health).expect("json"),
+            serde_json::to_value(health_response()).expect("json"),
             serde_json::json!({"type": "GET_HEALTH", "get_health": {"healthy": true}})
         );
-        let flags = answer(&agent(), &call(r#"{"type": "GET_FLAGS"}"#)).expect("ok");
+        let flags = flags_response(&[("isolation".into(), "disk/du".into())]);
         assert_eq!(
             serde_json::to_value(flags).expect("json"),
             serde_json::json!({"type": "GET_FLAGS", "get_flags": {"flags": [{"name": "isolation", "value": "disk/du"}]}})
         );
-        let version = answer(&agent(), &call(r#"{"type": "GET_VERSION"}"#)).expect("ok");
-        let v = serde_json::to_value(version).expect("json");
-        assert_eq!(
-            v["get_version"]["version_info"]["version"],
-            env!("CARGO_PKG_VERSION")
-        );
+        assert_eq!(version().version, env!("CARGO_PKG_VERSION"));
     }
 
     #[test]
-    fn a_call_without_type_is_400_and_one_not_served_yet_is_501() {
-        let e = answer(&agent(), &call("{}")).expect_err("no type");
-        assert_eq!(e.0, StatusCode::BAD_REQUEST);
-        // A real client's LAUNCH_CONTAINER body decodes (payloads not modelled yet are
-        // ignored) and is answered honestly.
-        let launch = call(
-            r#"{"type": "LAUNCH_CONTAINER", "launch_container": {"container_id": {"value": "c1"}, "command": {"value": "sleep 10"}}}"#,
-        );
-        let e = answer(&agent(), &launch).expect_err("not yet");
-        assert_eq!(e.0, StatusCode::NOT_IMPLEMENTED);
-        assert!(e.1.contains("LAUNCH_CONTAINER"), "{}", e.1);
+    fn a_real_clients_launch_call_decodes() {
+        let launch: Call = serde_json::from_str(
+            r#"{"type": "LAUNCH_CONTAINER", "launch_container": {"container_id": {"value": "c1"}, "command": {"value": "sleep 10", "shell": true}, "container": {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": "busybox"}, "cached": false}}}, "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}}]}}"#,
+        )
+        .expect("a call");
+        let l = launch.launch_container.expect("payload");
+        assert_eq!(l.container_id.value, "c1");
+        let image = l
+            .container
+            .and_then(|c| c.mesos)
+            .and_then(|m| m.image)
+            .expect("image");
+        assert!(!image.cached());
+        assert_eq!(l.resources[0].scalar.as_ref().map(|s| s.value), Some(0.5));
     }
 }

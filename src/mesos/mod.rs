@@ -3,13 +3,15 @@
 //!
 //! - `server`: the HTTP server on `--mesos-listen` (`POST /api/v1`, `/health`,
 //!   `/version`); `codec`: JSON/protobuf content negotiation with Mesos's status codes;
-//! - `calls`: the calls answered so far (GET_HEALTH, GET_VERSION, GET_FLAGS); the others
-//!   get 501 naming them;
+//! - `calls`: the calls answered so far (GET_HEALTH, GET_VERSION, GET_FLAGS, and in
+//!   `containers` LAUNCH/WAIT/KILL/REMOVE_CONTAINER for standalone containers); the
+//!   others get 501 naming them;
 //! - `wire`: the types generated from `proto/mesos/v1/` (Mesos's names and numbers);
 //! - `command`: the docker/runtime CommandInfo × Entrypoint/Cmd table (ucr-spec.md §5.1).
 
 pub mod calls;
 pub mod codec;
 pub mod command;
+pub mod containers;
 pub mod server;
 pub mod wire;

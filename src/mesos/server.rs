@@ -107,8 +107,11 @@ async fn api(agent: &Agent, req: Request<Incoming>) -> Result<Response<Full<Byte
             format!("Failed to parse body into Call: {e}"),
         )
     })?;
-    let Some(answer) = calls::answer(agent, &call)? else {
-        return Ok(Response::new(Full::new(Bytes::new())));
+    let (status, answer) = calls::answer(agent, &call).await?;
+    let Some(answer) = answer else {
+        let mut resp = Response::new(Full::new(Bytes::new()));
+        *resp.status_mut() = status;
+        return Ok(resp);
     };
     let bytes = match output {
         Format::Json => serde_json::to_vec(&answer)

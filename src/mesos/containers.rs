@@ -1,0 +1,281 @@
+//! LAUNCH_CONTAINER, WAIT_CONTAINER, KILL_CONTAINER and REMOVE_CONTAINER for standalone
+//! containers (no parent), by the Mesos agent's rules (`ucr-spec.md` §6): the id is the
+//! client's and exact; a launch answers once the container runs (200), or 202 when the id
+//! exists; a failed launch leaves nothing; WAIT blocks until the end and gives the raw
+//! wait(2) status; KILL of an unknown or ended container is 404; REMOVE of a running one
+//! is refused, never a kill.
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+use super::calls::Agent;
+use super::codec::Refused;
+use super::command::{self, CommandInfo};
+use super::wire::v1::agent::{call, response, Response};
+use super::wire::v1::{container_info, image, ContainerId, Resource};
+use crate::containerizer::types::{ContainerConfig, ContainerState, Ending, LogTarget, Resources};
+use crate::containerizer::ContainerizerError;
+use crate::error::{ErrorKind, Kind};
+
+/// Mesos's limit on a container id's length.
+const MAX_ID: usize = 242;
+
+/// A standalone container's id, checked as Mesos checks it: not empty, at most 242
+/// bytes, no `.`, `/` or whitespace (it names directories and cgroups).
+pub fn valid_id(id: &ContainerId) -> Result<&str, Refused> {
+    let bad = |why: &str| {
+        Err(Refused(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Failed to validate agent::Call: container id {:?} {why}",
+                id.value
+            ),
+        ))
+    };
+    if id.parent.is_some() {
+        return Err(Refused(
+            StatusCode::NOT_IMPLEMENTED,
+            "nested containers are not implemented by ucr yet".into(),
+        ));
+    }
+    let v = id.value.as_str();
+    if v.is_empty() {
+        return bad("is empty");
+    }
+    if v.len() > MAX_ID {
+        return bad("is longer than 242 bytes");
+    }
+    if v.chars().any(|c| c == '.' || c == '/' || c.is_whitespace()) {
+        return bad("contains '.', '/' or whitespace");
+    }
+    Ok(v)
+}
+
+/// The HTTP status for a core error, as the agent answers its calls.
+fn refused(e: ContainerizerError, status_for_not_found: StatusCode) -> Refused {
+    let status = match e.kind() {
+        ErrorKind::NotFound => status_for_not_found,
+        ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    Refused(status, crate::error::chain(&e))
+}
+
+pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<StatusCode, Refused> {
+    let id = valid_id(&launch.container_id)?.to_string();
+    let bad = |m: String| Refused(StatusCode::BAD_REQUEST, m);
+    let info = launch.container.as_ref().ok_or_else(|| {
+        bad("ucr launches containers from an image: `container` is required".into())
+    })?;
+    if info.r#type() != container_info::Type::Mesos {
+        return Err(bad(format!(
+            "unsupported ContainerInfo type {}: ucr is the MESOS containerizer",
+            info.r#type().as_str_name()
+        )));
+    }
+    let image = info
+        .mesos
+        .as_ref()
+        .and_then(|m| m.image.as_ref())
+        .ok_or_else(|| bad("`container.mesos.image` is required".into()))?;
+    let name = match (image.r#type(), &image.docker) {
+        (image::Type::Docker, Some(docker)) => docker.name.clone(),
+        _ => {
+            return Err(bad(
+                "only DOCKER images (`image.docker.name`) are supported".into(),
+            ))
+        }
+    };
+    let core = &agent.core;
+    // `cached: false` pulls again even when the image is stored (seed 002's force-pull).
+    let stored = core.store.status(&name).ok().flatten();
+    if stored.is_none() || !image.cached() {
+        core.store.pull(&name, None).await.map_err(|e| {
+            bad(format!(
+                "Failed to pull image {name}: {}",
+                crate::error::chain(&e)
+            ))
+        })?;
+    }
+    let runtime = core
+        .image_runtime(&name)
+        .map_err(|e| refused(e, StatusCode::BAD_REQUEST))?;
+    let cmd = launch.command.clone().unwrap_or_default();
+    let environment = cmd
+        .environment
+        .iter()
+        .flat_map(|e| &e.variables)
+        .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
+        .collect();
+    let sandbox = agent.sandboxes.join(&id);
+    // Root's alone, as all of ucr's state (see `perm`).
+    crate::perm::private_dir(&sandbox).map_err(|e| {
+        Refused(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Failed to create the sandbox {}: {e}", sandbox.display()),
+        )
+    })?;
+    let process = command::process(
+        &runtime,
+        &CommandInfo {
+            shell: cmd.shell,
+            value: cmd.value.clone(),
+            arguments: cmd.arguments.clone(),
+        },
+        environment,
+        cmd.user.clone(),
+        "/",
+        false,
+    )
+    .map_err(|e| bad(format!("Failed to resolve the command: {e}")))?;
+    let config = ContainerConfig {
+        key: id.clone(),
+        id: Some(id.clone()),
+        image: name,
+        process,
+        log: Some(LogTarget {
+            dir: sandbox,
+            path: "stdout".into(),
+        }),
+        resources: resources(&launch.resources, &launch.limits),
+        ..Default::default()
+    };
+    let containerizer = &core.containerizer;
+    let (_, new) = containerizer
+        .create_container(None, config)
+        .await
+        .map_err(|e| refused(e, StatusCode::BAD_REQUEST))?;
+    if !new {
+        return Ok(StatusCode::ACCEPTED);
+    }
+    if let Err(e) = containerizer.start_container(&id).await {
+        // A failed launch is destroyed, as the agent does.
+        let _ = containerizer.remove_container(&id).await;
+        let _ = std::fs::remove_dir_all(agent.sandboxes.join(&id));
+        return Err(refused(e, StatusCode::BAD_REQUEST));
+    }
+    Ok(StatusCode::OK)
+}
+
+/// `cpus` and `mem` (MiB) from the resources, `limits` over them: CPU shares and a CFS
+/// quota, a memory limit (Mesos's cgroups/cpu and cgroups/mem with limits enforced).
+fn resources(
+    given: &[Resource],
+    limits: &std::collections::HashMap<String, super::wire::v1::value::Scalar>,
+) -> Resources {
+    let scalar = |name: &str| {
+        limits.get(name).map(|s| s.value).or_else(|| {
+            given
+                .iter()
+                .find(|r| r.name == name)
+                .and_then(|r| r.scalar.as_ref())
+                .map(|s| s.value)
+        })
+    };
+    let mut r = Resources::default();
+    if let Some(cpus) = scalar("cpus").filter(|c| c.is_finite() && *c > 0.0) {
+        r.cpu_shares = Some(((cpus * 1024.0) as u64).max(2));
+        r.cpu_period = Some(100_000);
+        r.cpu_quota = Some(((cpus * 100_000.0) as i64).max(1000));
+    }
+    if let Some(mem) = scalar("mem").filter(|m| m.is_finite() && *m > 0.0) {
+        r.memory_limit = Some((mem * 1024.0 * 1024.0) as i64);
+    }
+    r
+}
+
+/// A standalone container known to the containerizer, or 404 (`not_found`).
+async fn standalone(
+    agent: &Agent,
+    id: &ContainerId,
+    not_found: StatusCode,
+) -> Result<crate::containerizer::types::Container, Refused> {
+    let id = valid_id(id)?;
+    match agent.core.containerizer.container_status(id).await {
+        Ok(c) if c.pod_id.is_none() => Ok(c),
+        // A CRI container is not the Mesos door's to see.
+        Ok(_) => Err(Refused(not_found, format!("Container {id} not found"))),
+        Err(e) => Err(refused(e, not_found)),
+    }
+}
+
+pub async fn wait(agent: &Agent, id: &ContainerId) -> Result<Response, Refused> {
+    loop {
+        let c = standalone(agent, id, StatusCode::NOT_FOUND).await?;
+        if c.state == ContainerState::Exited {
+            let (status, message) = match &c.ending {
+                // The raw wait(2) status: the code in the high byte, or the signal.
+                Some(Ending::Exited {
+                    signal: Some(s), ..
+                }) => (*s, None),
+                Some(Ending::Exited { code, .. }) => ((*code & 0xff) << 8, None),
+                Some(Ending::StartFailed { message }) | Some(Ending::Lost { message }) => {
+                    (c.exit_code, Some(message.clone()))
+                }
+                None => ((c.exit_code & 0xff) << 8, None),
+            };
+            return Ok(Response {
+                r#type: Some(response::Type::WaitContainer as i32),
+                wait_container: Some(response::WaitContainer {
+                    exit_status: Some(status),
+                    message,
+                }),
+                ..Default::default()
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn kill(agent: &Agent, kill: &call::KillContainer) -> Result<(), Refused> {
+    let c = standalone(agent, &kill.container_id, StatusCode::NOT_FOUND).await?;
+    let signal = kill.signal.unwrap_or(libc::SIGKILL);
+    if !(1..=64).contains(&signal) {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            format!("Failed to validate agent::Call: invalid signal {signal}"),
+        ));
+    }
+    let gone = || {
+        Refused(
+            StatusCode::NOT_FOUND,
+            format!("Container {} is not running", c.id),
+        )
+    };
+    let (ContainerState::Running, Some(process)) = (c.state, c.process) else {
+        return Err(gone());
+    };
+    if signal == libc::SIGKILL {
+        // Every process of the container, as StopContainer does.
+        return agent
+            .core
+            .containerizer
+            .stop_container(&c.id, 0)
+            .await
+            .map_err(|e| refused(e, StatusCode::NOT_FOUND));
+    }
+    match process.signal(signal) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(gone()),
+        Err(e) => Err(Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
+}
+
+pub async fn remove(agent: &Agent, id: &ContainerId) -> Result<(), Refused> {
+    let c = standalone(agent, id, StatusCode::INTERNAL_SERVER_ERROR).await?;
+    if matches!(c.state, ContainerState::Running | ContainerState::Starting) {
+        return Err(Refused(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("Container {} is running: kill it first", c.id),
+        ));
+    }
+    agent
+        .core
+        .containerizer
+        .remove_container(&c.id)
+        .await
+        .map_err(|e| refused(e, StatusCode::INTERNAL_SERVER_ERROR))?;
+    let _ = std::fs::remove_dir_all(agent.sandboxes.join(&c.id));
+    Ok(())
+}
