@@ -149,11 +149,11 @@ async fn refusals_carry_mesos_status_codes() {
         &base,
         Some("application/json"),
         None,
-        br#"{"type": "GET_CONTAINERS", "get_containers": {"show_standalone": true}}"#.to_vec(),
+        br#"{"type": "GET_METRICS", "get_metrics": {"timeout": {"nanoseconds": 1}}}"#.to_vec(),
     )
     .await;
     assert_eq!(status, 501);
-    assert!(String::from_utf8_lossy(&body).contains("GET_CONTAINERS"));
+    assert!(String::from_utf8_lossy(&body).contains("GET_METRICS"));
     // A launch without its payload is malformed.
     assert_eq!(
         json_call(&base, r#"{"type": "LAUNCH_CONTAINER"}"#).await.0,
@@ -225,6 +225,33 @@ async fn standalone_containers_launch_wait_kill_and_remove() {
         .map(|f| std::fs::read_to_string(f).expect("read"))
         .expect("the container's memory cgroup");
     assert_eq!(limit.trim(), (64u64 << 20).to_string(), "mem: 64 (MiB)");
+    // GET_CONTAINERS lists standalone containers only when asked, with statistics.
+    let (status, body) = json_call(&base, r#"{"type": "GET_CONTAINERS"}"#).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["get_containers"]["containers"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0),
+        0,
+        "{body}"
+    );
+    let (status, body) = json_call(
+        &base,
+        r#"{"type": "GET_CONTAINERS", "get_containers": {"show_standalone": true}}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let listed = &body["get_containers"]["containers"][0];
+    assert_eq!(listed["container_id"]["value"], "sleeper", "{body}");
+    let stats = &listed["resource_statistics"];
+    assert_eq!(stats["mem_limit_bytes"], 64u64 << 20, "{stats}");
+    assert_eq!(stats["cpus_limit"], 0.5, "{stats}");
+    assert!(
+        stats["timestamp"].as_f64().unwrap_or(0.0) > 1.7e9,
+        "{stats}"
+    );
+    assert!(stats["mem_rss_bytes"].as_u64().is_some(), "{stats}");
     assert_eq!(
         json_call(&base, &id_call("REMOVE_CONTAINER", "sleeper"))
             .await

@@ -40,6 +40,11 @@ pub async fn answer(agent: &Agent, call: &Call) -> Result<Answer, Refused> {
                 .ok_or_else(|| missing("launch_container"))?;
             Ok((super::containers::launch(agent, launch).await?, None))
         }
+        Type::GetContainers => {
+            let show = call.get_containers.as_ref();
+            let standalone = show.and_then(|g| g.show_standalone).unwrap_or(false);
+            ok(super::containers::list(agent, standalone).await?)
+        }
         Type::WaitContainer => {
             let wait = call
                 .wait_container

@@ -13,7 +13,9 @@ use super::calls::Agent;
 use super::codec::Refused;
 use super::command::{self, CommandInfo};
 use super::wire::v1::agent::{call, response, Response};
-use super::wire::v1::{container_info, image, ContainerId, Resource};
+use super::wire::v1::{
+    container_info, image, ContainerId, ContainerStatus, Resource, ResourceStatistics,
+};
 use crate::containerizer::types::{ContainerConfig, ContainerState, Ending, LogTarget, Resources};
 use crate::containerizer::ContainerizerError;
 use crate::error::{ErrorKind, Kind};
@@ -278,4 +280,79 @@ pub async fn remove(agent: &Agent, id: &ContainerId) -> Result<(), Refused> {
         .map_err(|e| refused(e, StatusCode::INTERNAL_SERVER_ERROR))?;
     let _ = std::fs::remove_dir_all(agent.sandboxes.join(&c.id));
     Ok(())
+}
+
+/// GET_CONTAINERS: ucr runs no executors, so only standalone containers exist here, and
+/// Mesos lists them only when `show_standalone` asks; CRI containers never. Running ones
+/// carry their statistics (the same cgroup figures as the CRI's stats).
+pub async fn list(agent: &Agent, show_standalone: bool) -> Result<Response, Refused> {
+    let containerizer = &agent.core.containerizer;
+    let mine: Vec<_> = if show_standalone {
+        containerizer
+            .list_containers(&Default::default())
+            .into_iter()
+            .filter(|c| c.pod_id.is_none())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let running: Vec<String> = mine
+        .iter()
+        .filter(|c| c.state == ContainerState::Running)
+        .map(|c| c.id.clone())
+        .collect();
+    let stats = if running.is_empty() {
+        Vec::new()
+    } else {
+        containerizer
+            .container_stats(Some(running))
+            .await
+            .map_err(|e| refused(e, StatusCode::INTERNAL_SERVER_ERROR))?
+    };
+    let containers = mine
+        .into_iter()
+        .map(|c| {
+            let s = stats.iter().find(|s| s.container.id == c.id);
+            response::get_containers::Container {
+                container_id: ContainerId {
+                    value: c.id.clone(),
+                    parent: None,
+                },
+                container_status: Some(ContainerStatus {
+                    container_id: Some(ContainerId {
+                        value: c.id.clone(),
+                        parent: None,
+                    }),
+                    executor_pid: c.process.map(|p| p.pid as u32),
+                }),
+                resource_statistics: s.map(|s| statistics(&c, s)),
+            }
+        })
+        .collect();
+    Ok(Response {
+        r#type: Some(response::Type::GetContainers as i32),
+        get_containers: Some(response::GetContainers { containers }),
+        ..Default::default()
+    })
+}
+
+fn statistics(
+    c: &crate::containerizer::types::Container,
+    s: &crate::containerizer::ContainerStats,
+) -> ResourceStatistics {
+    let r = &c.config.resources;
+    let cpus_limit = match (r.cpu_quota, r.cpu_period) {
+        (Some(q), Some(p)) if q > 0 && p > 0 => Some(q as f64 / p as f64),
+        _ => None,
+    };
+    let memory = s.usage.memory.as_ref();
+    ResourceStatistics {
+        timestamp: s.timestamp_ns as f64 / 1e9,
+        processes: s.usage.processes.map(|p| p.min(u32::MAX as u64) as u32),
+        cpus_limit,
+        mem_total_bytes: memory.map(|m| m.usage),
+        mem_limit_bytes: memory.and_then(|m| m.limit),
+        mem_rss_bytes: memory.map(|m| m.rss),
+        disk_used_bytes: s.usage.disk.map(|d| d.bytes),
+    }
 }
