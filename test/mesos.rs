@@ -312,3 +312,52 @@ async fn standalone_containers_launch_wait_kill_and_remove() {
     );
     common::pods::assert_nothing_left(&d);
 }
+
+#[tokio::test]
+async fn prune_images_spares_excluded_and_used_images() {
+    require_root!("prune_images_spares_excluded_and_used_images");
+    let (d, base) = daemon();
+    let mut images = d.images().await;
+    let layered = format!("{REGISTRY}/ucr-test/layered:latest");
+    // Not busybox-oci: the same image as busybox (one config), so in use too.
+    let unused = format!("{REGISTRY}/ucr-test/debian-layout:latest");
+    for image in [&layered, &unused] {
+        pull(&mut images, image).await.expect("pull");
+    }
+    // busybox is used by a running container.
+    let busy = launch_body(
+        "busy",
+        serde_json::json!({"shell": false, "value": "sleep", "arguments": ["sleep", "1000"]}),
+    );
+    assert_eq!(json_call(&base, &busy).await.0, 200);
+    let prune = serde_json::json!({
+        "type": "PRUNE_IMAGES",
+        "prune_images": {"excluded_images": [{"type": "DOCKER", "docker": {"name": layered}}]}
+    });
+    assert_eq!(json_call(&base, &prune.to_string()).await.0, 200);
+    assert!(
+        status(&mut images, &layered).await.is_some(),
+        "excluded: kept"
+    );
+    assert!(
+        status(&mut images, common::pods::BUSYBOX).await.is_some(),
+        "in use: kept"
+    );
+    assert!(
+        status(&mut images, &unused).await.is_none(),
+        "neither: pruned"
+    );
+
+    assert_eq!(
+        json_call(&base, &id_call("KILL_CONTAINER", "busy")).await.0,
+        200
+    );
+    json_call(&base, &id_call("WAIT_CONTAINER", "busy")).await;
+    assert_eq!(
+        json_call(&base, &id_call("REMOVE_CONTAINER", "busy"))
+            .await
+            .0,
+        200
+    );
+    common::pods::assert_nothing_left(&d);
+}

@@ -68,6 +68,34 @@ pub async fn answer(agent: &Agent, call: &Call) -> Result<Answer, Refused> {
             super::containers::remove(agent, &remove.container_id).await?;
             Ok((StatusCode::OK, None))
         }
+        Type::PruneImages => {
+            // The same code as the image GC and `ucr prune`; images in use are kept, and
+            // so are the `--image_gc_config` exclusions, as in Mesos.
+            let mut excluded: Vec<String> = call
+                .prune_images
+                .iter()
+                .flat_map(|p| &p.excluded_images)
+                .filter_map(|i| i.docker.as_ref().map(|d| d.name.clone()))
+                .collect();
+            excluded.extend(agent.core.gc_excluded.iter().cloned());
+            let report = agent
+                .core
+                .store
+                .prune(&excluded, &|| true)
+                .await
+                .map_err(|e| {
+                    Refused(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("Failed to prune images: {}", crate::error::chain(&e)),
+                    )
+                })?;
+            tracing::info!(
+                images = report.images.len(),
+                bytes = report.bytes,
+                "PRUNE_IMAGES"
+            );
+            Ok((StatusCode::OK, None))
+        }
         other => simple(agent, other).map(|r| (StatusCode::OK, Some(r))),
     }
 }
