@@ -366,6 +366,33 @@ async fn exec_sync_output_is_capped_at_16_mib_and_says_so() {
     assert_nothing_left(&d);
 }
 
+/// A remote-command session as crictl opens it (error, stdin, stdout, stderr): writes
+/// `input` and closes stdin, then reads stdout, stderr and the error stream to their ends.
+async fn spdy_session(
+    conn: &ucr::streaming::spdy::Connection,
+    input: &[u8],
+) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let error = spdy::open(conn, "error", &[], true).await;
+    let mut stdin = spdy::open(conn, "stdin", &[], false).await;
+    let stdout = spdy::open(conn, "stdout", &[], true).await;
+    let stderr = spdy::open(conn, "stderr", &[], true).await;
+    {
+        use tokio::io::AsyncWriteExt;
+        stdin.write_all(input).await.expect("stdin");
+        stdin.shutdown().await.expect("close stdin");
+    }
+    tokio::time::timeout(
+        LIMIT,
+        futures::future::join3(
+            spdy::read_to_end(stdout),
+            spdy::read_to_end(stderr),
+            spdy::read_to_end(error),
+        ),
+    )
+    .await
+    .expect("in time")
+}
+
 /// The protocols crictl 1.26 and kubectl offer for remote commands.
 const SPDY_REMOTE: [&str; 4] = [
     "v4.channel.k8s.io",
@@ -392,25 +419,7 @@ async fn spdy_exec_carries_stdin_output_and_the_exit_code() {
     .await;
     let (conn, chosen) = spdy::connect(&url, &SPDY_REMOTE).await.expect("upgrade");
     assert_eq!(chosen, "v4.channel.k8s.io");
-    let error = spdy::open(&conn, "error", &[], true).await;
-    let mut stdin = spdy::open(&conn, "stdin", &[], false).await;
-    let stdout = spdy::open(&conn, "stdout", &[], true).await;
-    let stderr = spdy::open(&conn, "stderr", &[], true).await;
-    {
-        use tokio::io::AsyncWriteExt;
-        stdin.write_all(b"from stdin\n").await.expect("stdin");
-        stdin.shutdown().await.expect("close stdin");
-    }
-    let (out, err, status) = tokio::time::timeout(
-        LIMIT,
-        futures::future::join3(
-            spdy::read_to_end(stdout),
-            spdy::read_to_end(stderr),
-            spdy::read_to_end(error),
-        ),
-    )
-    .await
-    .expect("in time");
+    let (out, err, status) = spdy_session(&conn, b"from stdin\n").await;
     assert_eq!(String::from_utf8_lossy(&out), "out\nfrom stdin\n");
     assert_eq!(String::from_utf8_lossy(&err), "err\n");
     let st: serde_json::Value = serde_json::from_slice(&status).expect("status json");
@@ -508,26 +517,8 @@ async fn spdy_attach_reaches_stdin_and_stdin_once_ends_the_container() {
         .into_inner()
         .url;
     let (conn, _) = spdy::connect(&url, &SPDY_REMOTE).await.expect("upgrade");
-    let error = spdy::open(&conn, "error", &[], true).await;
-    let mut stdin = spdy::open(&conn, "stdin", &[], false).await;
-    let stdout = spdy::open(&conn, "stdout", &[], true).await;
-    let stderr = spdy::open(&conn, "stderr", &[], true).await;
-    {
-        use tokio::io::AsyncWriteExt;
-        stdin.write_all(b"through attach\n").await.expect("stdin");
-        // stdin_once: the end of this attacher's stdin is the container's.
-        stdin.shutdown().await.expect("close stdin");
-    }
-    let (out, _, status) = tokio::time::timeout(
-        LIMIT,
-        futures::future::join3(
-            spdy::read_to_end(stdout),
-            spdy::read_to_end(stderr),
-            spdy::read_to_end(error),
-        ),
-    )
-    .await
-    .expect("in time");
+    // stdin_once: the end of this attacher's stdin is the container's.
+    let (out, _, status) = spdy_session(&conn, b"through attach\n").await;
     assert_eq!(String::from_utf8_lossy(&out), "through attach\n");
     let st: serde_json::Value = serde_json::from_slice(&status).expect("status json");
     assert_eq!(st["status"], "Success", "{st}");

@@ -45,7 +45,7 @@ impl Containerizer {
         streams: SessionStreams,
     ) -> Result<Session, ContainerizerError> {
         let (id, spec) = self.write_exec_spec(id, cmd, streams.tty).await?;
-        let started = self.spawn_exec(&spec, streams).await;
+        let started = self.spawn_exec(&id, &spec, streams).await;
         let mut started = match started {
             Ok(s) => s,
             Err(e) => {
@@ -114,6 +114,7 @@ impl Containerizer {
     /// Spawns `ucr exec` for a session; with a terminal, waits for the pty's master.
     async fn spawn_exec(
         &self,
+        id: &str,
         spec: &std::path::Path,
         streams: SessionStreams,
     ) -> Result<Started, ContainerizerError> {
@@ -173,7 +174,7 @@ impl Containerizer {
             match received {
                 Ok(Ok(Ok(Some(master)))) => started.console = Some(master),
                 // Closed without a pty: `ucr exec` failed first and says why.
-                Ok(Ok(Ok(None))) => return Err(started.not_started().await),
+                Ok(Ok(Ok(None))) => return Err(started.not_started(id).await),
                 Ok(Ok(Err(e))) => return Err(io("receive the pty from ucr exec", spec)(e)),
                 Ok(Err(e)) => return Err(ContainerizerError::Task(e.to_string())),
                 Err(_) => {
@@ -196,7 +197,7 @@ struct Started {
 
 impl Started {
     /// The error `ucr exec` reported after it exited without starting the command.
-    async fn not_started(mut self) -> ContainerizerError {
+    async fn not_started(mut self, id: &str) -> ContainerizerError {
         let _ = self.child.wait().await;
         let text = self.report.await.unwrap_or_default();
         let report = parse_report(&text).unwrap_or_else(|| Report {
@@ -204,7 +205,7 @@ impl Started {
             message: "ucr exec ended without starting the command".into(),
         });
         ContainerizerError::Exec {
-            id: String::new(),
+            id: id.to_string(),
             kind: report.kind,
             message: report.message,
         }

@@ -5,8 +5,6 @@
 //! wait(2) status; KILL of an unknown or ended container is 404; REMOVE of a running one
 //! is refused, never a kill.
 
-use std::time::Duration;
-
 use http::StatusCode;
 
 use super::calls::Agent;
@@ -203,30 +201,45 @@ async fn standalone(
 }
 
 pub async fn wait(agent: &Agent, id: &ContainerId) -> Result<Response, Refused> {
+    // Subscribed before the first look, so an end between the look and the wait is an
+    // event we still get.
+    let mut events = agent.core.containerizer.subscribe();
     loop {
         let c = standalone(agent, id, StatusCode::NOT_FOUND).await?;
         if c.state == ContainerState::Exited {
-            let (status, message) = match &c.ending {
-                // The raw wait(2) status: the code in the high byte, or the signal.
-                Some(Ending::Exited {
-                    signal: Some(s), ..
-                }) => (*s, None),
-                Some(Ending::Exited { code, .. }) => ((*code & 0xff) << 8, None),
-                Some(Ending::StartFailed { message }) | Some(Ending::Lost { message }) => {
-                    (c.exit_code, Some(message.clone()))
-                }
-                None => ((c.exit_code & 0xff) << 8, None),
-            };
-            return Ok(Response {
-                r#type: Some(response::Type::WaitContainer as i32),
-                wait_container: Some(response::WaitContainer {
-                    exit_status: Some(status),
-                    message,
-                }),
-                ..Default::default()
-            });
+            return Ok(wait_response(&c));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        loop {
+            match events.recv().await {
+                Ok(e) if e.container_id == c.id => break,
+                Ok(_) => continue,
+                // Missed some (or the containerizer is gone): look again.
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// WAIT_CONTAINER's answer for an ended container.
+fn wait_response(c: &crate::containerizer::types::Container) -> Response {
+    let (status, message) = match &c.ending {
+        // The raw wait(2) status: the code in the high byte, or the signal.
+        Some(Ending::Exited {
+            signal: Some(s), ..
+        }) => (*s, None),
+        Some(Ending::Exited { code, .. }) => ((*code & 0xff) << 8, None),
+        Some(Ending::StartFailed { message }) | Some(Ending::Lost { message }) => {
+            (c.exit_code, Some(message.clone()))
+        }
+        None => ((c.exit_code & 0xff) << 8, None),
+    };
+    Response {
+        r#type: Some(response::Type::WaitContainer as i32),
+        wait_container: Some(response::WaitContainer {
+            exit_status: Some(status),
+            message,
+        }),
+        ..Default::default()
     }
 }
 

@@ -171,17 +171,7 @@ impl AsyncSeqpacket {
     /// Takes a connected, non-blocking socket (as [`connect`] returns it). Must be called
     /// within a tokio runtime.
     pub fn new(fd: OwnedFd) -> io::Result<Self> {
-        use tokio::io::Interest;
-        // SAFETY: `fd` is an OwnedFd moved into the AsyncFd, so it stays open and keeps
-        // its number for as long as the AsyncFd lives, and OwnedFd::as_raw_fd always
-        // returns it.
-        let fd = unsafe {
-            tokio::io::unix::AsyncFd::register_with_interest(
-                fd,
-                Interest::READABLE | Interest::WRITABLE,
-            )
-        }
-        .map_err(io::Error::from)?;
+        let fd = super::asyncfd::register(fd)?;
         Ok(AsyncSeqpacket { fd })
     }
 
