@@ -27,7 +27,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         .docker_config
         .as_deref()
         .map(DockerConfig::load)
-        .transpose()?
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--docker-config: {e}"))?
         .unwrap_or_default();
     let gc_config = settings
         .image_gc_config

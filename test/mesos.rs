@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use k8s_cri::v1 as cri;
 use prost::Message;
 use ucr::mesos::wire::v1::agent::{call, response, Call, Response};
 
@@ -355,6 +356,266 @@ async fn prune_images_spares_excluded_and_used_images() {
     json_call(&base, &id_call("WAIT_CONTAINER", "busy")).await;
     assert_eq!(
         json_call(&base, &id_call("REMOVE_CONTAINER", "busy"))
+            .await
+            .0,
+        200
+    );
+    common::pods::assert_nothing_left(&d);
+}
+
+/// The first standalone container GET_CONTAINERS lists.
+async fn listed(base: &str) -> serde_json::Value {
+    let (status, body) = json_call(
+        base,
+        r#"{"type": "GET_CONTAINERS", "get_containers": {"show_standalone": true}}"#,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["get_containers"]["containers"][0].clone()
+}
+
+fn with_container(mut body: serde_json::Value, extra: serde_json::Value) -> String {
+    let container = &mut body["launch_container"]["container"];
+    for (k, v) in extra.as_object().expect("an object") {
+        container[k] = v.clone();
+    }
+    body.to_string()
+}
+
+fn launch_json(id: &str, command: serde_json::Value) -> serde_json::Value {
+    serde_json::from_str(&launch_body(id, command)).expect("json")
+}
+
+#[tokio::test]
+async fn a_standalone_container_joins_the_cni_networks_it_names() {
+    require_root!("a_standalone_container_joins_the_cni_networks_it_names");
+    let (d, base) = daemon();
+    let web = with_container(
+        launch_json(
+            "web",
+            serde_json::json!({"value": "echo hello > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"}),
+        ),
+        serde_json::json!({"network_infos": [{"name": common::TEST_NETWORK_NAME}], "hostname": "web-1"}),
+    );
+    let (status, body) = json_call(&base, &web).await;
+    assert_eq!(status, 200, "{body}");
+    // Its address, as the plugin gave it, in the requested NetworkInfo.
+    let entry = listed(&base).await;
+    let network = &entry["container_status"]["network_infos"][0];
+    assert_eq!(network["name"], common::TEST_NETWORK_NAME, "{entry}");
+    assert_eq!(network["ip_addresses"][0]["protocol"], "IPv4", "{entry}");
+    let ip = network["ip_addresses"][0]["ip_address"]
+        .as_str()
+        .expect("an address")
+        .to_string();
+    assert!(ip.starts_with(common::TEST_SUBNET_PREFIX), "{ip}");
+    // Reachable from the node, through the test bridge.
+    let mut page = None;
+    for _ in 0..50 {
+        if let Ok(r) = reqwest::get(format!("http://{ip}:8080/index.html")).await {
+            page = Some(r.text().await.expect("body"));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(page.as_deref(), Some("hello\n"));
+    // The interface's counters moved with that request.
+    let stats = &listed(&base).await["resource_statistics"];
+    assert!(stats["net_rx_packets"].as_u64().unwrap_or(0) > 0, "{stats}");
+    assert!(stats["net_tx_bytes"].as_u64().unwrap_or(0) > 0, "{stats}");
+    assert!(stats["cpus_user_time_secs"].as_f64().is_some(), "{stats}");
+    assert!(stats["cpus_system_time_secs"].as_f64().is_some(), "{stats}");
+
+    // Its hostname, in its own UTS namespace and its hosts file; the node's is untouched.
+    let node = nix::unistd::gethostname().expect("hostname");
+    let check = with_container(
+        launch_json(
+            "check",
+            serde_json::json!({"value": "test \"$(hostname)\" = web-2 && grep -q 'web-2' /etc/hosts && ip -4 addr show eth0 | grep -q 'inet 10.214.' && exit 7"}),
+        ),
+        serde_json::json!({"network_infos": [{"name": common::TEST_NETWORK_NAME}], "hostname": "web-2"}),
+    );
+    assert_eq!(json_call(&base, &check).await.0, 200);
+    let (_, body) = json_call(&base, &id_call("WAIT_CONTAINER", "check")).await;
+    assert_eq!(body["wait_container"]["exit_status"], 7 << 8, "{body}");
+    assert_eq!(nix::unistd::gethostname().expect("hostname"), node);
+    assert_eq!(
+        json_call(&base, &id_call("REMOVE_CONTAINER", "check"))
+            .await
+            .0,
+        200
+    );
+
+    // Refused before anything is made: an unknown network, one named twice, a hostname
+    // without a network of its own.
+    for (extra, named) in [
+        (
+            serde_json::json!({"network_infos": [{"name": "no-such-net"}]}),
+            "no-such-net",
+        ),
+        (
+            serde_json::json!({"network_infos": [{"name": common::TEST_NETWORK_NAME}, {"name": common::TEST_NETWORK_NAME}]}),
+            "twice",
+        ),
+        (serde_json::json!({"hostname": "lonely"}), "lonely"),
+    ] {
+        let body = with_container(
+            launch_json("refused", serde_json::json!({"value": "true"})),
+            extra,
+        );
+        let (status, _, bytes) = post(&base, Some("application/json"), None, body.into()).await;
+        let message = String::from_utf8_lossy(&bytes);
+        assert_eq!(status, 400, "{message}");
+        assert!(message.contains(named), "{message}");
+        assert_eq!(
+            json_call(&base, &id_call("WAIT_CONTAINER", "refused"))
+                .await
+                .0,
+            404
+        );
+    }
+
+    assert_eq!(
+        json_call(&base, &id_call("KILL_CONTAINER", "web")).await.0,
+        200
+    );
+    json_call(&base, &id_call("WAIT_CONTAINER", "web")).await;
+    assert_eq!(
+        json_call(&base, &id_call("REMOVE_CONTAINER", "web"))
+            .await
+            .0,
+        200
+    );
+    // DEL ran: no namespace pin, no cached attachment.
+    assert_eq!(
+        common::tree(&d.root.join("cni"))
+            .iter()
+            .filter(|p| p.contains("web"))
+            .count(),
+        0
+    );
+    common::pods::assert_nothing_left(&d);
+}
+
+#[tokio::test]
+async fn a_docker_config_secret_authenticates_its_pull_alone() {
+    require_root!("a_docker_config_secret_authenticates_its_pull_alone");
+    let (d, base) = daemon();
+    let image = "127.0.0.1:5001/ucr-test/busybox:latest";
+    let body = |id: &str, config: Option<&str>| {
+        let mut docker = serde_json::json!({"name": image});
+        if let Some(c) = config {
+            use base64::Engine as _;
+            docker["config"] = serde_json::json!({
+                "type": "VALUE",
+                "value": {"data": base64::engine::general_purpose::STANDARD.encode(c)}
+            });
+        }
+        let mut b = launch_json(id, serde_json::json!({"value": "true"}));
+        b["launch_container"]["container"]["mesos"]["image"]["docker"] = docker;
+        b.to_string()
+    };
+    // Without credentials the registry says no.
+    assert_eq!(json_call(&base, &body("anonymous", None)).await.0, 400);
+    // `dWNyOnVjci1zZWNyZXQ=` is `ucr:ucr-secret`.
+    let config = r#"{"auths": {"127.0.0.1:5001": {"auth": "dWNyOnVjci1zZWNyZXQ="}}}"#;
+    let (status, _) = json_call(&base, &body("authed", Some(config))).await;
+    assert_eq!(status, 200);
+    let (_, waited) = json_call(&base, &id_call("WAIT_CONTAINER", "authed")).await;
+    assert_eq!(waited["wait_container"]["exit_status"], 0, "{waited}");
+    // A secret that is not JSON is refused, never read as a path.
+    let (status, _) = json_call(&base, &body("path", Some("/etc/shadow"))).await;
+    assert_eq!(status, 400);
+    // The secret is nowhere on disk, in either spelling.
+    let found = std::process::Command::new("grep")
+        .args(["-rlaE", "ucr-secret|dWNyOnVjci1zZWNyZXQ"])
+        .arg(&d.root)
+        .arg(d.run_root())
+        .output()
+        .expect("grep");
+    assert!(
+        found.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&found.stdout)
+    );
+    assert_eq!(
+        json_call(&base, &id_call("REMOVE_CONTAINER", "authed"))
+            .await
+            .0,
+        200
+    );
+    common::pods::assert_nothing_left(&d);
+}
+
+#[tokio::test]
+async fn mesos_and_cri_containers_stay_apart_and_survive_a_daemon_kill() {
+    require_root!("mesos_and_cri_containers_stay_apart_and_survive_a_daemon_kill");
+    let (mut d, base) = daemon();
+    let sleeper = launch_body(
+        "survivor",
+        serde_json::json!({"shell": false, "value": "sleep", "arguments": ["sleep", "1000"]}),
+    );
+    assert_eq!(json_call(&base, &sleeper).await.0, 200);
+    let pid = listed(&base).await["container_status"]["executor_pid"]
+        .as_u64()
+        .expect("a pid");
+
+    // The CRI door sees none of it.
+    let mut rt = d.runtime().await;
+    let listed_cri = rt
+        .list_containers(cri::ListContainersRequest::default())
+        .await
+        .expect("ListContainers")
+        .into_inner();
+    assert!(listed_cri.containers.is_empty(), "{listed_cri:?}");
+    let status = rt
+        .container_status(cri::ContainerStatusRequest {
+            container_id: "survivor".into(),
+            verbose: false,
+        })
+        .await
+        .expect_err("not the CRI's");
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    let stats = rt
+        .list_container_stats(cri::ListContainerStatsRequest::default())
+        .await
+        .expect("ListContainerStats")
+        .into_inner();
+    assert!(stats.stats.is_empty(), "{stats:?}");
+
+    // kill -9 of the daemon: the container runs on, and the door finds it again.
+    d.kill9();
+    d.restart();
+    let mut again = serde_json::Value::Null;
+    for _ in 0..100 {
+        if let (200, body) = json_call(
+            &base,
+            r#"{"type": "GET_CONTAINERS", "get_containers": {"show_standalone": true}}"#,
+        )
+        .await
+        {
+            again = body["get_containers"]["containers"][0].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(again["container_id"]["value"], "survivor", "{again}");
+    assert_eq!(again["container_status"]["executor_pid"], pid, "{again}");
+    assert!(
+        again["resource_statistics"]["timestamp"].is_number(),
+        "{again}"
+    );
+    assert_eq!(json_call(&base, &sleeper).await.0, 202);
+    assert_eq!(
+        json_call(&base, &id_call("KILL_CONTAINER", "survivor"))
+            .await
+            .0,
+        200
+    );
+    let (_, body) = json_call(&base, &id_call("WAIT_CONTAINER", "survivor")).await;
+    assert_eq!(body["wait_container"]["exit_status"], 9, "{body}");
+    assert_eq!(
+        json_call(&base, &id_call("REMOVE_CONTAINER", "survivor"))
             .await
             .0,
         200

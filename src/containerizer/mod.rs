@@ -124,8 +124,14 @@ impl Containerizer {
     }
 
     /// Every container's id (for a door that resolves id prefixes).
-    pub fn container_ids(&self) -> Vec<String> {
-        self.cache().containers.keys().cloned().collect()
+    /// The ids of the containers in pods (what the CRI door may name).
+    pub fn pod_container_ids(&self) -> Vec<String> {
+        self.cache()
+            .containers
+            .values()
+            .filter(|c| c.pod_id.is_some())
+            .map(|c| c.id.clone())
+            .collect()
     }
 
     /// Whether pods can be networked now; the reason when not (CRI `NetworkReady`).

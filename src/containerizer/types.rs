@@ -328,6 +328,15 @@ pub struct ContainerConfig {
     pub oom_score_adj: Option<i32>,
     #[serde(default)]
     pub pid: PidMode,
+    /// A standalone container's CNI networks by name (Mesos `network_infos`): network and
+    /// UTS namespaces of its own, one interface per network (`eth0`, `eth1`…). Empty: the
+    /// host's network. A pod's containers have their pod's instead.
+    #[serde(default)]
+    pub networks: Vec<String>,
+    /// Its hostname when it has networks of its own (Mesos: `ContainerInfo.hostname`, else
+    /// the container id).
+    #[serde(default)]
+    pub hostname: Option<String>,
     /// Paths hidden from the container; empty: the runtime's defaults (as containerd
     /// treats an empty list). Ignored when privileged.
     #[serde(default)]
@@ -439,6 +448,9 @@ impl Container {
 pub struct ContainerFilter {
     pub id: Option<String>,
     pub pod_id: Option<String>,
+    /// Only the containers of pods (the CRI door's view), or only standalone ones (the
+    /// Mesos door's): each door sees its own.
+    pub in_pod: Option<bool>,
     pub state: Option<ContainerState>,
     pub labels: Labels,
 }

@@ -129,13 +129,26 @@ pub use crate::containerizer::types::Resources;
 pub struct Usage {
     /// CPU time used since the cgroup was made, nanoseconds (all cores).
     pub cpu_ns: Option<u64>,
+    /// The same split into user and system time (Mesos's `cpus_{user,system}_time_secs`).
+    pub cpu_user_ns: Option<u64>,
+    pub cpu_system_ns: Option<u64>,
+    /// CFS quota enforcement, when the kernel counts it.
+    pub cpu_throttling: Option<CpuThrottling>,
     pub memory: Option<MemoryUsage>,
     /// Processes (v2: and threads) in the cgroup.
     pub processes: Option<u64>,
     /// The writable layer (and sandbox): bytes and inodes.
     pub disk: Option<DiskUsage>,
-    /// The pod's interfaces (pods only).
+    /// The interfaces of the pod, or of a standalone container with networks of its own.
     pub network: Vec<InterfaceUsage>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuThrottling {
+    /// CFS periods that had runnable tasks, and those in which the quota ran out.
+    pub periods: u64,
+    pub throttled_periods: u64,
+    pub throttled_ns: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -162,9 +175,13 @@ pub struct DiskUsage {
 pub struct InterfaceUsage {
     pub name: String,
     pub rx_bytes: u64,
+    pub rx_packets: u64,
     pub rx_errors: u64,
+    pub rx_dropped: u64,
     pub tx_bytes: u64,
+    pub tx_packets: u64,
     pub tx_errors: u64,
+    pub tx_dropped: u64,
 }
 
 /// A limit that ended a container (Mesos's `ContainerLimitation`).

@@ -11,9 +11,7 @@ use super::calls::Agent;
 use super::codec::Refused;
 use super::command::{self, CommandInfo};
 use super::wire::v1::agent::{call, response, Response};
-use super::wire::v1::{
-    container_info, image, ContainerId, ContainerStatus, Resource, ResourceStatistics,
-};
+use super::wire::v1::{container_info, ContainerId, ContainerStatus, Resource, ResourceStatistics};
 use crate::containerizer::types::{ContainerConfig, ContainerState, Ending, LogTarget, Resources};
 use crate::containerizer::ContainerizerError;
 use crate::error::{ErrorKind, Kind};
@@ -64,6 +62,12 @@ fn refused(e: ContainerizerError, status_for_not_found: StatusCode) -> Refused {
 
 pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<StatusCode, Refused> {
     let id = valid_id(&launch.container_id)?.to_string();
+    // An id that exists is answered before anything is pulled or made, as the agent does
+    // (create_container below catches a launch racing this one).
+    let existing = agent.core.containerizer.container_status(&id).await;
+    if existing.is_ok_and(|c| c.pod_id.is_none()) {
+        return Ok(StatusCode::ACCEPTED);
+    }
     let bad = |m: String| Refused(StatusCode::BAD_REQUEST, m);
     let info = launch.container.as_ref().ok_or_else(|| {
         bad("ucr launches containers from an image: `container` is required".into())
@@ -79,25 +83,8 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
         .as_ref()
         .and_then(|m| m.image.as_ref())
         .ok_or_else(|| bad("`container.mesos.image` is required".into()))?;
-    let name = match (image.r#type(), &image.docker) {
-        (image::Type::Docker, Some(docker)) => docker.name.clone(),
-        _ => {
-            return Err(bad(
-                "only DOCKER images (`image.docker.name`) are supported".into(),
-            ))
-        }
-    };
+    let name = super::image::provide(agent, image).await?;
     let core = &agent.core;
-    // `cached: false` pulls again even when the image is stored (seed 002's force-pull).
-    let stored = core.store.status(&name).ok().flatten();
-    if stored.is_none() || !image.cached() {
-        core.store.pull(&name, None).await.map_err(|e| {
-            bad(format!(
-                "Failed to pull image {name}: {}",
-                crate::error::chain(&e)
-            ))
-        })?;
-    }
     let runtime = core
         .image_runtime(&name)
         .map_err(|e| refused(e, StatusCode::BAD_REQUEST))?;
@@ -139,6 +126,8 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
             path: "stdout".into(),
         }),
         resources: resources(&launch.resources, &launch.limits),
+        networks: networks(info)?,
+        hostname: info.hostname.clone(),
         ..Default::default()
     };
     let containerizer = &core.containerizer;
@@ -156,6 +145,29 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
         return Err(refused(e, StatusCode::BAD_REQUEST));
     }
     Ok(StatusCode::OK)
+}
+
+/// The CNI networks `network_infos` names, in order (unnamed entries are skipped, as
+/// Mesos skips them; none named: the host's network). What the network/cni isolator
+/// refuses (an unknown or repeated name) is its to say, at create.
+fn networks(info: &super::wire::v1::ContainerInfo) -> Result<Vec<String>, Refused> {
+    let mut names = Vec::new();
+    for n in &info.network_infos {
+        match n.name.as_deref() {
+            Some("") | None => continue,
+            Some(name) => names.push(name.to_string()),
+        }
+        if !n.port_mappings.is_empty() {
+            return Err(Refused(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "network_infos {:?}: port_mappings are not supported by ucr yet",
+                    n.name()
+                ),
+            ));
+        }
+    }
+    Ok(names)
 }
 
 /// `cpus` and `mem` (MiB) from the resources, `limits` over them: CPU shares and a CFS
@@ -301,11 +313,10 @@ pub async fn remove(agent: &Agent, id: &ContainerId) -> Result<(), Refused> {
 pub async fn list(agent: &Agent, show_standalone: bool) -> Result<Response, Refused> {
     let containerizer = &agent.core.containerizer;
     let mine: Vec<_> = if show_standalone {
-        containerizer
-            .list_containers(&Default::default())
-            .into_iter()
-            .filter(|c| c.pod_id.is_none())
-            .collect()
+        containerizer.list_containers(&crate::containerizer::types::ContainerFilter {
+            in_pod: Some(false),
+            ..Default::default()
+        })
     } else {
         Vec::new()
     };
@@ -322,31 +333,82 @@ pub async fn list(agent: &Agent, show_standalone: bool) -> Result<Response, Refu
             .await
             .map_err(|e| refused(e, StatusCode::INTERNAL_SERVER_ERROR))?
     };
-    let containers = mine
-        .into_iter()
-        .map(|c| {
-            let s = stats.iter().find(|s| s.container.id == c.id);
-            response::get_containers::Container {
-                container_id: ContainerId {
-                    value: c.id.clone(),
-                    parent: None,
-                },
-                container_status: Some(ContainerStatus {
-                    container_id: Some(ContainerId {
-                        value: c.id.clone(),
-                        parent: None,
-                    }),
-                    executor_pid: c.process.map(|p| p.pid as u32),
-                }),
-                resource_statistics: s.map(|s| statistics(&c, s)),
-            }
-        })
-        .collect();
+    let mut containers = Vec::with_capacity(mine.len());
+    for c in mine {
+        let s = stats.iter().find(|s| s.container.id == c.id);
+        // Gone between the listing and now: shown without what it no longer has.
+        let isolation = containerizer
+            .isolation_status(&c.id)
+            .await
+            .unwrap_or_default();
+        containers.push(response::get_containers::Container {
+            container_id: ContainerId {
+                value: c.id.clone(),
+                parent: None,
+            },
+            container_status: Some(status(&c, &isolation)),
+            resource_statistics: s.map(|s| statistics(&c, s)),
+        });
+    }
     Ok(Response {
         r#type: Some(response::Type::GetContainers as i32),
         get_containers: Some(response::GetContainers { containers }),
         ..Default::default()
     })
+}
+
+/// `ContainerStatus`: the networks asked for with the addresses their plugins gave
+/// (Mesos reports the requested NetworkInfo filled in), the net_cls classid, the pid.
+fn status(
+    c: &crate::containerizer::types::Container,
+    isolation: &crate::isolators::IsolatorStatus,
+) -> ContainerStatus {
+    use super::wire::v1::{cgroup_info, network_info, CgroupInfo, NetworkInfo};
+    let mut network_infos: Vec<NetworkInfo> = c
+        .config
+        .networks
+        .iter()
+        .map(|name| NetworkInfo {
+            name: Some(name.clone()),
+            ..Default::default()
+        })
+        .collect();
+    // Every address on the first entry: the plugins' results do not say which network
+    // an address came from once merged, and Mesos's clients read the first.
+    if let Some(first) = network_infos.first_mut() {
+        first.ip_addresses = isolation
+            .ips
+            .iter()
+            .map(|ip| {
+                let v6 = ip.contains(':');
+                network_info::IpAddress {
+                    protocol: Some(if v6 {
+                        network_info::Protocol::IPv6
+                    } else {
+                        network_info::Protocol::IPv4
+                    } as i32),
+                    ip_address: Some(ip.clone()),
+                }
+            })
+            .collect();
+    }
+    let classid = isolation
+        .info
+        .get("netClsClassid")
+        .and_then(|v| v.parse::<u32>().ok());
+    ContainerStatus {
+        container_id: Some(ContainerId {
+            value: c.id.clone(),
+            parent: None,
+        }),
+        network_infos,
+        cgroup_info: classid.map(|classid| CgroupInfo {
+            net_cls: Some(cgroup_info::NetCls {
+                classid: Some(classid),
+            }),
+        }),
+        executor_pid: c.process.map(|p| p.pid as u32),
+    }
 }
 
 fn statistics(
@@ -358,14 +420,36 @@ fn statistics(
         (Some(q), Some(p)) if q > 0 && p > 0 => Some(q as f64 / p as f64),
         _ => None,
     };
-    let memory = s.usage.memory.as_ref();
+    let u = &s.usage;
+    let memory = u.memory.as_ref();
+    let secs = |ns: Option<u64>| ns.map(|n| n as f64 / 1e9);
+    let u32_of = |n: u64| n.min(u32::MAX as u64) as u32;
+    let throttling = u.cpu_throttling;
+    // Mesos sums its interfaces' counters; so does this (none: host network, unmeasured).
+    let net = |f: fn(&crate::isolators::InterfaceUsage) -> u64| {
+        (!u.network.is_empty()).then(|| u.network.iter().map(f).sum())
+    };
     ResourceStatistics {
         timestamp: s.timestamp_ns as f64 / 1e9,
-        processes: s.usage.processes.map(|p| p.min(u32::MAX as u64) as u32),
+        processes: u.processes.map(u32_of),
+        cpus_user_time_secs: secs(u.cpu_user_ns),
+        cpus_system_time_secs: secs(u.cpu_system_ns),
         cpus_limit,
+        cpus_nr_periods: throttling.map(|t| u32_of(t.periods)),
+        cpus_nr_throttled: throttling.map(|t| u32_of(t.throttled_periods)),
+        cpus_throttled_time_secs: throttling.map(|t| t.throttled_ns as f64 / 1e9),
         mem_total_bytes: memory.map(|m| m.usage),
         mem_limit_bytes: memory.and_then(|m| m.limit),
         mem_rss_bytes: memory.map(|m| m.rss),
-        disk_used_bytes: s.usage.disk.map(|d| d.bytes),
+        disk_limit_bytes: r.disk_limit,
+        disk_used_bytes: u.disk.map(|d| d.bytes),
+        net_rx_packets: net(|i| i.rx_packets),
+        net_rx_bytes: net(|i| i.rx_bytes),
+        net_rx_errors: net(|i| i.rx_errors),
+        net_rx_dropped: net(|i| i.rx_dropped),
+        net_tx_packets: net(|i| i.tx_packets),
+        net_tx_bytes: net(|i| i.tx_bytes),
+        net_tx_errors: net(|i| i.tx_errors),
+        net_tx_dropped: net(|i| i.tx_dropped),
     }
 }

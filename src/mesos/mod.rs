@@ -13,5 +13,6 @@ pub mod calls;
 pub mod codec;
 pub mod command;
 pub mod containers;
+pub mod image;
 pub mod server;
 pub mod wire;

@@ -9,52 +9,62 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/mesos.v1.serde.rs"));
 
     /// `ResourceStatistics` in JSON as Mesos writes it: byte counts are numbers (proto3's
-    /// mapping would make them strings, which Mesos's own tools do not expect).
-    #[derive(serde::Serialize, serde::Deserialize)]
-    struct StatisticsJson {
-        timestamp: f64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        processes: Option<u32>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        cpus_limit: Option<f64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mem_total_bytes: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mem_limit_bytes: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mem_rss_bytes: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        disk_used_bytes: Option<u64>,
-    }
-
-    impl serde::Serialize for ResourceStatistics {
-        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            StatisticsJson {
-                timestamp: self.timestamp,
-                processes: self.processes,
-                cpus_limit: self.cpus_limit,
-                mem_total_bytes: self.mem_total_bytes,
-                mem_limit_bytes: self.mem_limit_bytes,
-                mem_rss_bytes: self.mem_rss_bytes,
-                disk_used_bytes: self.disk_used_bytes,
+    /// mapping would make them strings, which Mesos's own tools do not expect). The
+    /// optional fields are listed once, here.
+    macro_rules! statistics_json {
+        ($($field:ident: $ty:ty),* $(,)?) => {
+            #[derive(serde::Serialize, serde::Deserialize)]
+            struct StatisticsJson {
+                timestamp: f64,
+                $(
+                    #[serde(default, skip_serializing_if = "Option::is_none")]
+                    $field: Option<$ty>,
+                )*
             }
-            .serialize(s)
-        }
+
+            impl serde::Serialize for ResourceStatistics {
+                fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                    StatisticsJson {
+                        timestamp: self.timestamp,
+                        $($field: self.$field,)*
+                    }
+                    .serialize(s)
+                }
+            }
+
+            impl<'de> serde::Deserialize<'de> for ResourceStatistics {
+                fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                    let j = StatisticsJson::deserialize(d)?;
+                    Ok(ResourceStatistics {
+                        timestamp: j.timestamp,
+                        $($field: j.$field,)*
+                    })
+                }
+            }
+        };
     }
 
-    impl<'de> serde::Deserialize<'de> for ResourceStatistics {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            let j = StatisticsJson::deserialize(d)?;
-            Ok(ResourceStatistics {
-                timestamp: j.timestamp,
-                processes: j.processes,
-                cpus_limit: j.cpus_limit,
-                mem_total_bytes: j.mem_total_bytes,
-                mem_limit_bytes: j.mem_limit_bytes,
-                mem_rss_bytes: j.mem_rss_bytes,
-                disk_used_bytes: j.disk_used_bytes,
-            })
-        }
+    statistics_json! {
+        processes: u32,
+        cpus_user_time_secs: f64,
+        cpus_system_time_secs: f64,
+        cpus_limit: f64,
+        cpus_nr_periods: u32,
+        cpus_nr_throttled: u32,
+        cpus_throttled_time_secs: f64,
+        mem_total_bytes: u64,
+        mem_limit_bytes: u64,
+        mem_rss_bytes: u64,
+        disk_limit_bytes: u64,
+        disk_used_bytes: u64,
+        net_rx_packets: u64,
+        net_rx_bytes: u64,
+        net_rx_errors: u64,
+        net_rx_dropped: u64,
+        net_tx_packets: u64,
+        net_tx_bytes: u64,
+        net_tx_errors: u64,
+        net_tx_dropped: u64,
     }
 
     pub mod agent {

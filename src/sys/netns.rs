@@ -92,8 +92,8 @@ impl PodPins {
     }
 }
 
-/// One network interface's counters, as the CRI's `NetworkUsage` wants them (kubelet's
-/// per-interface rx/tx bytes and errors). They are the kernel's 64-bit link counters
+/// One network interface's counters: what the CRI's `NetworkUsage` wants (kubelet's
+/// per-interface rx/tx bytes and errors) and Mesos's `net_*` statistics (packets, drops). They are the kernel's 64-bit link counters
 /// (`IFLA_STATS64`), so they do not wrap at 4 GiB as the 32-bit `IFLA_STATS` ones do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IfStats {
@@ -104,6 +104,10 @@ pub struct IfStats {
     pub tx_bytes: u64,
     pub rx_errors: u64,
     pub tx_errors: u64,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub rx_dropped: u64,
+    pub tx_dropped: u64,
 }
 
 /// What failed, carried inside the returned `io::Error` (which keeps the original kind).

@@ -190,11 +190,20 @@ impl Containerizer {
         self: &Arc<Self>,
         id: &str,
     ) -> Result<BTreeMap<String, String>, ContainerizerError> {
+        Ok(self.isolation_status(id).await?.info)
+    }
+
+    /// All the isolators say of a container: its own IPs (a standalone container with
+    /// networks) and the details of [`Self::isolation_info`].
+    pub async fn isolation_status(
+        self: &Arc<Self>,
+        id: &str,
+    ) -> Result<crate::isolators::IsolatorStatus, ContainerizerError> {
         let c = self.known_container(id)?;
         let me = Arc::clone(self);
         blocking(move || {
             let owned = me.owned_context(&c)?;
-            Ok(me.isolators.status(&me.context(&c, &owned))?.info)
+            Ok(me.isolators.status(&me.context(&c, &owned))?)
         })
         .await
     }

@@ -156,6 +156,7 @@ impl Containerizer {
                     .as_ref()
                     .is_none_or(|w| c.pod_id.as_ref() == Some(w))
             })
+            .filter(|c| filter.in_pod.is_none_or(|p| p == c.pod_id.is_some()))
             .filter(|c| filter.state.is_none_or(|s| s == c.state))
             .filter(|c| {
                 filter

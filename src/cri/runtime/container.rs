@@ -145,6 +145,9 @@ pub fn config(
         drop_capabilities: caps.drop_capabilities,
         oom_score_adj,
         pid,
+        // The pod's network and hostname.
+        networks: Vec::new(),
+        hostname: None,
         masked_paths: sc.masked_paths,
         readonly_paths: sc.readonly_paths,
         resources,
@@ -302,12 +305,17 @@ pub fn status(c: &Container) -> cri::ContainerStatus {
 }
 
 pub fn filter(f: Option<cri::ContainerFilter>) -> ContainerFilter {
+    // The Mesos door's standalone containers are not the CRI's to see.
     let Some(f) = f else {
-        return ContainerFilter::default();
+        return ContainerFilter {
+            in_pod: Some(true),
+            ..Default::default()
+        };
     };
     ContainerFilter {
         id: (!f.id.is_empty()).then_some(f.id),
         pod_id: (!f.pod_sandbox_id.is_empty()).then_some(f.pod_sandbox_id),
+        in_pod: Some(true),
         state: f.state.map(|s| match s.state {
             x if x == cri::ContainerState::ContainerCreated as i32 => ContainerState::Created,
             x if x == cri::ContainerState::ContainerRunning as i32 => ContainerState::Running,

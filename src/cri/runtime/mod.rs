@@ -46,7 +46,12 @@ impl Runtime {
     }
 
     fn container_id(&self, wanted: &str) -> Result<Option<String>, Status> {
-        ids::resolve("container", self.core.containerizer.container_ids(), wanted)
+        // Only pods' containers: a Mesos standalone container is unknown here.
+        ids::resolve(
+            "container",
+            self.core.containerizer.pod_container_ids(),
+            wanted,
+        )
     }
 
     fn known_pod(&self, wanted: &str) -> Result<String, Status> {
@@ -479,6 +484,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(|e| {
             // A slow reader that fell behind just misses events (kubelet relists).
             let e = e.ok()?;
+            // The Mesos door's standalone containers are not kubelet's business.
+            e.pod_id.as_ref()?;
             let kind = match e.kind {
                 EventKind::Created => cri::ContainerEventType::ContainerCreatedEvent,
                 EventKind::Started => cri::ContainerEventType::ContainerStartedEvent,

@@ -386,6 +386,9 @@ mod tests {
     fn every_metric_uses_a_described_name_and_label_count() {
         let u = Usage {
             cpu_ns: Some(2_500_000_000),
+            cpu_user_ns: None,
+            cpu_system_ns: None,
+            cpu_throttling: None,
             memory: Some(MemoryUsage {
                 usage: 10,
                 working_set: 8,

@@ -235,11 +235,27 @@ fn v2_usage_and_oom_come_from_the_kernels_counters() {
         "anon 600000\nfile 400000\ninactive_file 300000\npgfault 77\npgmajfault 3\n",
     )
     .expect("w");
-    std::fs::write(dir.join("cpu.stat"), "usage_usec 1500\nuser_usec 1000\n").expect("w");
+    std::fs::write(
+        dir.join("cpu.stat"),
+        "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 40\nnr_throttled 3\nthrottled_usec 2500\n",
+    )
+    .expect("w");
     std::fs::write(dir.join("pids.current"), "4\n").expect("w");
     let mut u = Usage::default();
     f.cgroups.usage(&ctx, &mut u).expect("usage");
     assert_eq!(u.cpu_ns, Some(1_500_000));
+    assert_eq!(
+        (u.cpu_user_ns, u.cpu_system_ns),
+        (Some(1_000_000), Some(500_000))
+    );
+    assert_eq!(
+        u.cpu_throttling,
+        Some(crate::isolators::CpuThrottling {
+            periods: 40,
+            throttled_periods: 3,
+            throttled_ns: 2_500_000
+        })
+    );
     assert_eq!(u.processes, Some(4));
     let m = u.memory.expect("memory");
     assert_eq!(m.usage, 1_000_000);
@@ -390,6 +406,8 @@ fn v2_cpu_usage_is_read_without_the_cpu_controller_too() {
     let mut u = Usage::default();
     subsystems::cpu::Cpu.usage(&cg, &mut u).expect("usage");
     assert_eq!(u.cpu_ns, Some(7000));
+    // No throttling counters without the cpu controller: none, not zeros.
+    assert_eq!(u.cpu_throttling, None);
     let spec = Spec {
         id: "x",
         resources: &Resources::default(),

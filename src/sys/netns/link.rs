@@ -271,6 +271,10 @@ fn parse_link(payload: &[u8]) -> Result<IfStats, DecodeError> {
         tx_bytes: stats.tx_bytes,
         rx_errors: stats.rx_errors,
         tx_errors: stats.tx_errors,
+        rx_packets: stats.rx_packets,
+        tx_packets: stats.tx_packets,
+        rx_dropped: stats.rx_dropped,
+        tx_dropped: stats.tx_dropped,
         name,
     })
 }

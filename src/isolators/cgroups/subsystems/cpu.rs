@@ -67,21 +67,56 @@ impl Subsystem for Cpu {
                 return Ok(());
             };
             // `cpu.stat` exists in every v2 cgroup, with or without the cpu controller.
-            if let Some(usec) = flat_keyed(&dir.join("cpu.stat")).get("usage_usec") {
-                u.cpu_ns = Some(usec.saturating_mul(1000));
-            }
+            let stat = flat_keyed(&dir.join("cpu.stat"));
+            let ns = |k: &str| stat.get(k).map(|usec| usec.saturating_mul(1000));
+            u.cpu_ns = ns("usage_usec");
+            u.cpu_user_ns = ns("user_usec");
+            u.cpu_system_ns = ns("system_usec");
+            u.cpu_throttling = throttling(&stat, "throttled_usec", 1000);
             return Ok(());
         }
-        let Some(dir) = cg.dir("cpuacct") else {
-            return Ok(());
-        };
-        // By hand: the crate's `CpuAcctController::cpuacct()` reads nine files, and a
-        // stats call for a hundred containers wants one each.
-        if let Ok(text) = std::fs::read_to_string(dir.join("cpuacct.usage")) {
-            u.cpu_ns = text.trim().parse().ok();
+        // v1 has the times in cpuacct and the throttling in cpu (separate hierarchies on
+        // some nodes). By hand: the crate's `CpuAcctController::cpuacct()` reads nine
+        // files, and a stats call for a hundred containers wants few.
+        if let Some(dir) = cg.dir("cpuacct") {
+            if let Ok(text) = std::fs::read_to_string(dir.join("cpuacct.usage")) {
+                u.cpu_ns = text.trim().parse().ok();
+            }
+            // In USER_HZ ticks.
+            let stat = flat_keyed(&dir.join("cpuacct.stat"));
+            let tick_ns = 1_000_000_000 / clock_ticks();
+            u.cpu_user_ns = stat.get("user").map(|t| t.saturating_mul(tick_ns));
+            u.cpu_system_ns = stat.get("system").map(|t| t.saturating_mul(tick_ns));
+        }
+        if let Some(dir) = cg.dir("cpu") {
+            u.cpu_throttling = throttling(&flat_keyed(&dir.join("cpu.stat")), "throttled_time", 1);
         }
         Ok(())
     }
+}
+
+/// CFS throttling from a `cpu.stat` (the throttled time under `key`, in units of
+/// `to_ns` nanoseconds); none when the file has no such counters.
+fn throttling(
+    stat: &std::collections::BTreeMap<String, u64>,
+    key: &str,
+    to_ns: u64,
+) -> Option<crate::isolators::CpuThrottling> {
+    Some(crate::isolators::CpuThrottling {
+        periods: *stat.get("nr_periods")?,
+        throttled_periods: *stat.get("nr_throttled")?,
+        throttled_ns: stat.get(key)?.saturating_mul(to_ns),
+    })
+}
+
+/// USER_HZ, the unit of `cpuacct.stat` (100 on every Linux build, read anyway).
+fn clock_ticks() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|t| u64::try_from(t).ok())
+        .filter(|t| *t > 0)
+        .unwrap_or(100)
 }
 
 #[cfg(test)]

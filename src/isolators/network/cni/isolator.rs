@@ -11,6 +11,9 @@
 //! volume takes one of those paths), `HOSTNAME` in its environment.
 //!
 //! The pod id is the CNI container id and the interface is `eth0`.
+//!
+//! A standalone container (the Mesos door's) may name networks of its own: see
+//! `standalone`.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -18,10 +21,13 @@ use std::path::Path;
 use async_trait::async_trait;
 
 use super::files::{self, DnsConfig};
-use super::{Attachment, Cni};
-use crate::containerizer::types::{PodConfig, PortMapping};
+use super::{standalone, Attachment, Cni};
+use crate::containerizer::types::{ContainerConfig, Pod, PodConfig, PortMapping};
 use crate::isolators::docker::runtime::with_hostname;
-use crate::isolators::{blocking, ContainerContext, Isolator, IsolatorError, PodContext, PodPlan};
+use crate::isolators::{
+    blocking, ContainerContext, InterfaceUsage, Isolator, IsolatorError, IsolatorStatus, Known,
+    PodContext, PodPlan, Usage,
+};
 use crate::launcher::spec::{JoinNamespace, Mount, MountPropagation, NamespaceKind};
 use crate::launcher::LaunchSpec;
 use crate::sys::netns::PodNamespace;
@@ -75,24 +81,49 @@ impl Isolator for NetworkCni {
         let Some(netns) = &pod.netns else {
             return Ok(());
         };
-        let links = crate::sys::netns::interface_stats(netns)
-            .map_err(crate::isolators::io("read interface stats in", netns))?;
-        u.network = links
-            .into_iter()
-            .filter(|l| l.name != "lo")
-            .map(|l| crate::isolators::InterfaceUsage {
-                name: l.name,
-                rx_bytes: l.rx_bytes,
-                rx_errors: l.rx_errors,
-                tx_bytes: l.tx_bytes,
-                tx_errors: l.tx_errors,
-            })
-            .collect();
+        u.network = interfaces(netns)?;
         Ok(())
     }
 
     fn ready(&self) -> Result<(), String> {
         self.cni.ready()
+    }
+
+    fn check(&self, c: &ContainerConfig, pod: Option<&Pod>) -> Result<(), IsolatorError> {
+        standalone::check(&self.cni, c, pod)
+    }
+
+    fn cleanup(&self, c: &ContainerContext<'_>) -> Result<(), IsolatorError> {
+        if c.pod.is_some() || c.config.networks.is_empty() {
+            return Ok(());
+        }
+        standalone::cleanup(&self.cni, c.id, c.config.networks.len())
+    }
+
+    /// A standalone container's own interfaces (a pod's are the pod's: `pod_usage`).
+    fn usage(&self, c: &ContainerContext<'_>, u: &mut Usage) -> Result<(), IsolatorError> {
+        if c.pod.is_some() {
+            return Ok(());
+        }
+        if let Some(netns) = standalone::netns_pin(&self.cni, c.id) {
+            u.network = interfaces(&netns)?;
+        }
+        Ok(())
+    }
+
+    fn status(
+        &self,
+        c: &ContainerContext<'_>,
+        s: &mut IsolatorStatus,
+    ) -> Result<(), IsolatorError> {
+        if c.pod.is_none() {
+            s.ips = standalone::ips(&self.cni, c.id, c.config.networks.len());
+        }
+        Ok(())
+    }
+
+    fn recover(&self, known: &Known<'_>) -> Result<Vec<String>, IsolatorError> {
+        Ok(standalone::orphans(&self.cni, known))
     }
 
     fn plan_pod(&self, pod: &PodConfig, plan: &mut PodPlan) -> Result<(), IsolatorError> {
@@ -159,7 +190,7 @@ impl Isolator for NetworkCni {
         launch: &mut LaunchSpec,
     ) -> Result<(), IsolatorError> {
         let Some(pod) = c.pod else {
-            return Ok(());
+            return standalone::prepare(&self.cni, c, launch);
         };
         let etc = c.paths.pod_etc(&pod.id);
         for file in [files::HOSTS, files::HOSTNAME, files::RESOLV_CONF] {
@@ -191,6 +222,28 @@ impl Isolator for NetworkCni {
         launch.process.env = with_hostname(std::mem::take(&mut launch.process.env), &hostname);
         Ok(())
     }
+}
+
+/// The interfaces of a network namespace and their counters, read through netlink inside
+/// it (loopback left out).
+fn interfaces(netns: &Path) -> Result<Vec<InterfaceUsage>, IsolatorError> {
+    let links = crate::sys::netns::interface_stats(netns)
+        .map_err(crate::isolators::io("read interface stats in", netns))?;
+    Ok(links
+        .into_iter()
+        .filter(|l| l.name != "lo")
+        .map(|l| InterfaceUsage {
+            name: l.name,
+            rx_bytes: l.rx_bytes,
+            rx_packets: l.rx_packets,
+            rx_errors: l.rx_errors,
+            rx_dropped: l.rx_dropped,
+            tx_bytes: l.tx_bytes,
+            tx_packets: l.tx_packets,
+            tx_errors: l.tx_errors,
+            tx_dropped: l.tx_dropped,
+        })
+        .collect())
 }
 
 fn attachment(id: &str, netns: &Path, config: &PodConfig) -> Attachment {

@@ -24,6 +24,7 @@ mod exec;
 pub mod files;
 pub mod isolator;
 mod result;
+pub mod standalone;
 mod types;
 
 #[cfg(test)]
@@ -75,6 +76,8 @@ impl std::fmt::Debug for Cni {
 struct Inner {
     confdir: ConfDir,
     cache: Cache,
+    /// The cache dir, which also keeps standalone containers' network state.
+    state_dir: PathBuf,
     runner: Runner,
 }
 
@@ -89,6 +92,7 @@ impl Cni {
             inner: Arc::new(Inner {
                 confdir: ConfDir::new(config.conf_dir, config.bin_dirs.clone(), interval),
                 cache: Cache::new(&config.cache_dir),
+                state_dir: config.cache_dir.clone(),
                 runner: Runner {
                     bin_dirs: config.bin_dirs,
                     timeout: config.plugin_timeout,
@@ -281,6 +285,22 @@ impl Cni {
         })
     }
 
+    /// Where a standalone container's network namespace pins and `/etc` files are kept
+    /// (see `standalone`): beside the cache, so both survive a restart together.
+    pub fn standalone_dir(&self, container_id: &str) -> PathBuf {
+        self.inner.state_dir.join("standalone").join(container_id)
+    }
+
+    /// The ids of the standalone containers that have network state (pins or files).
+    pub fn standalone_ids(&self) -> Vec<String> {
+        list_names(&self.inner.state_dir.join("standalone"))
+    }
+
+    /// The ids with cached attachments (pods' and standalone containers').
+    pub fn cached_ids(&self) -> Vec<String> {
+        list_names(&self.inner.state_dir.join("ucr"))
+    }
+
     /// The cached result of a completed ADD (for pod status after a restart).
     pub fn cached(&self, container_id: &str, ifname: &str) -> Option<PodNetwork> {
         args::validate_ids(container_id, ifname).ok()?;
@@ -312,4 +332,13 @@ fn call_for<'a>(
         ifname: &entry.ifname,
         args,
     }
+}
+
+fn list_names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect()
 }

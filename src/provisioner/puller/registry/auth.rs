@@ -71,7 +71,7 @@ fn parse_params(s: &str) -> HashMap<String, String> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerConfigError {
-    #[error("--docker-config {source_name}: {reason}")]
+    #[error("docker config {source_name}: {reason}")]
     Invalid { source_name: String, reason: String },
 }
 
@@ -93,11 +93,18 @@ impl DockerConfig {
             })?;
             (value.to_string(), text)
         };
+        Self::parse(&name, &text)
+    }
+
+    /// A config given as JSON text alone, never a path: what a client sends (a Mesos
+    /// `Image.docker.config` secret) must not make the daemon read a file of its choice.
+    /// `name` says where it came from, in errors.
+    pub fn parse(name: &str, text: &str) -> Result<Self, DockerConfigError> {
         let bad = |reason: String| DockerConfigError::Invalid {
-            source_name: name.clone(),
+            source_name: name.to_string(),
             reason,
         };
-        let json: Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+        let json: Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
         // `{"auths": {...}}` (config.json) or the legacy `.dockercfg` map itself: docker's
         // own files, which oci-spec has no type for.
         let auths = json.get("auths").unwrap_or(&json);

@@ -38,6 +38,7 @@ fn stats64(rx_bytes: u64, tx_bytes: u64, rx_errors: u64, tx_errors: u64) -> Stat
     s.rx_errors = rx_errors;
     s.tx_errors = tx_errors;
     s.rx_dropped = 7;
+    s.tx_dropped = 8;
     s
 }
 
@@ -92,6 +93,10 @@ fn parses_the_name_and_the_64_bit_counters() {
             tx_bytes: 400,
             rx_errors: 5,
             tx_errors: 6,
+            rx_packets: 1,
+            tx_packets: 2,
+            rx_dropped: 7,
+            tx_dropped: 8,
         }
     );
 }
