@@ -622,3 +622,123 @@ async fn mesos_and_cri_containers_stay_apart_and_survive_a_daemon_kill() {
     );
     common::pods::assert_nothing_left(&d);
 }
+
+/// Posts a JSON call as protobuf (decoded with the door's own types first), so half of a
+/// test's calls take the protobuf path; the status and the body's text.
+async fn proto_call(base: &str, json: &str) -> (u16, String) {
+    let call: Call = serde_json::from_str(json).expect("a Call");
+    let (status, _, bytes) = post(
+        base,
+        Some("application/x-protobuf"),
+        None,
+        call.encode_to_vec(),
+    )
+    .await;
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[tokio::test]
+async fn launches_follow_the_docker_runtime_table() {
+    require_root!("launches_follow_the_docker_runtime_table");
+    let (d, base) = daemon();
+    // Each program exits with a code that says how it was run: an entrypoint exits 10 +
+    // its argument count, a cmd 20 + its argument count.
+    let entrypoint = serde_json::json!(["sh", "-c", "exit $((10 + $#))", "e"]);
+    let cmd = serde_json::json!(["sh", "-c", "exit $((20 + $#))", "c"]);
+    let env = serde_json::json!(["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]);
+    let mut images = Vec::new();
+    for (name, runtime) in [
+        ("e0c0", serde_json::json!({"Env": env})),
+        ("e0c1", serde_json::json!({"Env": env, "Cmd": cmd})),
+        (
+            "e1c0",
+            serde_json::json!({"Env": env, "Entrypoint": entrypoint}),
+        ),
+        (
+            "e1c1",
+            serde_json::json!({"Env": env, "Entrypoint": entrypoint, "Cmd": ["a", "b"]}),
+        ),
+    ] {
+        let repo = push::unique_repo(&format!("mesos-table-{name}"));
+        let pushed = push::push_derived(
+            REGISTRY,
+            "ucr-test/busybox",
+            "latest",
+            &repo,
+            "latest",
+            runtime,
+        )
+        .await;
+        images.push((name, pushed.reference));
+    }
+    // Rows of ucr-spec.md §5.1, with what each image column gives: an exit code, or a
+    // refusal (None).
+    let rows: [(&str, serde_json::Value, [Option<i32>; 4]); 6] = [
+        (
+            "no value",
+            serde_json::json!({"shell": false}),
+            [None, Some(20), Some(10), Some(12)],
+        ),
+        (
+            "arguments",
+            serde_json::json!({"shell": false, "arguments": ["-c", "exit 33"]}),
+            // C[0] + A: `sh -c 'exit 33'`; E + A: three arguments after the name.
+            [None, Some(33), Some(12), Some(12)],
+        ),
+        (
+            "value",
+            serde_json::json!({"shell": false, "value": "sh", "arguments": ["sh", "-c", "exit 44"]}),
+            [Some(44); 4],
+        ),
+        (
+            "value alone",
+            serde_json::json!({"shell": false, "value": "true"}),
+            [Some(0); 4],
+        ),
+        (
+            "shell, no value",
+            serde_json::json!({"shell": true}),
+            [None; 4],
+        ),
+        (
+            "shell",
+            serde_json::json!({"shell": true, "value": "exit 55", "arguments": ["ignored"]}),
+            [Some(55); 4],
+        ),
+    ];
+    let mut n = 0;
+    for (row, command, expected) in &rows {
+        for ((column, image), want) in images.iter().zip(expected) {
+            n += 1;
+            let id = format!("t{n}");
+            let mut body = launch_json(&id, command.clone());
+            body["launch_container"]["container"]["mesos"]["image"]["docker"]["name"] =
+                image.clone().into();
+            let body = body.to_string();
+            // Every other launch as protobuf.
+            let (status, text) = if n % 2 == 0 {
+                proto_call(&base, &body).await
+            } else {
+                let (s, _, b) = post(&base, Some("application/json"), None, body.into()).await;
+                (s, String::from_utf8_lossy(&b).into_owned())
+            };
+            match want {
+                None => assert_eq!(status, 400, "{row} × {column}: {text}"),
+                Some(code) => {
+                    assert_eq!(status, 200, "{row} × {column}: {text}");
+                    let (_, waited) = json_call(&base, &id_call("WAIT_CONTAINER", &id)).await;
+                    assert_eq!(
+                        waited["wait_container"]["exit_status"],
+                        code << 8,
+                        "{row} × {column}: {waited}"
+                    );
+                    assert_eq!(
+                        json_call(&base, &id_call("REMOVE_CONTAINER", &id)).await.0,
+                        200
+                    );
+                }
+            }
+        }
+    }
+    common::pods::assert_nothing_left(&d);
+}
