@@ -83,18 +83,14 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
         .as_ref()
         .and_then(|m| m.image.as_ref())
         .ok_or_else(|| bad("`container.mesos.image` is required".into()))?;
+    let cmd = launch.command.clone().unwrap_or_default();
+    // Checked before the pull: a bad request changes nothing.
+    let environment = super::environment::variables(cmd.environment.as_ref())?;
     let name = super::image::provide(agent, image).await?;
     let core = &agent.core;
     let runtime = core
         .image_runtime(&name)
         .map_err(|e| refused(e, StatusCode::BAD_REQUEST))?;
-    let cmd = launch.command.clone().unwrap_or_default();
-    let environment = cmd
-        .environment
-        .iter()
-        .flat_map(|e| &e.variables)
-        .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
-        .collect();
     let sandbox = agent.sandboxes.join(&id);
     // Root's alone, as all of ucr's state (see `perm`).
     crate::perm::private_dir(&sandbox).map_err(|e| {

@@ -13,6 +13,7 @@ pub mod calls;
 pub mod codec;
 pub mod command;
 pub mod containers;
+pub mod environment;
 pub mod image;
 pub mod server;
 pub mod wire;
