@@ -14,9 +14,13 @@ UCR_TEST_DIR=$(cd "$UCR_TEST_DIR" && pwd)   # tests may chdir: make it absolute
 "$here/install-deps.sh" --test >&2
 "$here/registries.sh" start >&2
 "$here/build-test-images.sh" "$@" >&2
+# helm and kubectl for the chart test (test/chart.rs).
+tools=$("$here/install-helm.sh" "$UCR_TEST_DIR/tools")
 
 printf 'export %s=%q\n' \
   UCR_TEST_DIR "$UCR_TEST_DIR" \
+  UCR_HELM "$tools/helm" \
+  UCR_KUBECTL "$tools/kubectl" \
   UCR_TEST_REGISTRY 127.0.0.1:5000 \
   UCR_TEST_AUTH_REGISTRY 127.0.0.1:5001 \
   UCR_TEST_AUTH_USER ucr \
