@@ -14,6 +14,16 @@ use crate::provisioner::store::gc::{self, GcConfig};
 use crate::provisioner::store::{Store, StoreOptions};
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // What the settings could not log (they are made before logging is set up).
+    if !settings.env_read.is_empty() {
+        tracing::info!(variables = ?settings.env_read, "flags from the environment");
+    }
+    if !settings.env_ignored.is_empty() {
+        tracing::info!(variables = ?settings.env_ignored, "ignoring MESOS_* variables that name no flag of ucr's");
+    }
+    for note in &settings.isolation.deprecated {
+        tracing::warn!("{note}");
+    }
     // 0711, and what an older version left readable below them closed (see `perm`).
     for (dir, other) in [
         (&settings.root, &settings.run_root),
@@ -83,6 +93,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         crate::isolators::cgroups::Cgroups::new(cgroups_options)
     })
     .await??;
+    let isolation = settings.isolation.clone();
+    let cgroups = cgroups.retain_subsystems(|name| isolation.has(name));
     tracing::info!(layout = ?cgroups.layout(), subsystems = ?cgroups.subsystem_names(), "cgroups");
     let options = ContainerizerOptions {
         root: settings.root.clone(),
@@ -90,7 +102,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         store: store.clone(),
         backend,
         binary: binary.clone(),
-        isolators: Isolators::standard(
+        isolators: Isolators::selected(
             Cni::new(CniConfig {
                 conf_dir: settings.cni_conf_dir.clone(),
                 bin_dirs: settings.cni_bin_dirs.clone(),
@@ -104,6 +116,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 settings.seccomp_profile_root.clone(),
                 settings.seccomp_default,
             ),
+            // The cgroups isolator runs whenever one of its subsystems does.
+            &|name| match name {
+                "cgroups" => isolation
+                    .isolators
+                    .iter()
+                    .any(|n| n.starts_with("cgroups/")),
+                name => isolation.has(name),
+            },
         ),
     };
     // Recovery reads every bundle and may record ends: off the async threads.
@@ -176,7 +196,7 @@ fn disk_isolators(
 ) -> anyhow::Result<Vec<Box<dyn crate::isolators::Isolator>>> {
     use crate::isolators::disk::{du::isolator::DiskDu, xfs::isolator::DiskXfs};
     let mut out: Vec<Box<dyn crate::isolators::Isolator>> = Vec::new();
-    for name in &settings.isolation {
+    for name in &settings.isolation.isolators {
         match name.as_str() {
             "disk/du" => out.push(Box::new(DiskDu::new(
                 settings.disk_watch_interval,
