@@ -24,6 +24,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     for note in &settings.isolation.deprecated {
         tracing::warn!("{note}");
     }
+    let counters = crate::metrics::Counters::default();
+    // Credentials are read first, as the Mesos agent does: a bad file stops the start.
+    let auth = crate::mesos::auth::Auth::load(&settings.http_auth)?;
     // 0711, and what an older version left readable below them closed (see `perm`).
     for (dir, other) in [
         (&settings.root, &settings.run_root),
@@ -126,6 +129,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             },
         ),
     };
+    let recovery = std::time::Instant::now();
     // Recovery reads every bundle and may record ends: off the async threads.
     let containerizer = tokio::task::spawn_blocking(move || Containerizer::open(options)).await??;
     containerizer.sweep_half_made().await;
@@ -142,10 +146,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         return Ok(());
     }
     containerizer.resume();
+    counters.recovered(recovery.elapsed());
     let core = Arc::new(Core {
         store,
         containerizer,
         gc_excluded,
+        counters,
     });
     let stream = match settings.stream_address {
         Some(address) => Some(
@@ -166,6 +172,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             flags: settings.as_flags(),
             core: core.clone(),
             sandboxes: settings.root.join("mesos/sandboxes"),
+            auth,
+            agent_id: crate::mesos::legacy::agent_id(&settings.root.join("mesos"))?,
         };
         crate::mesos::server::start(address, agent).await?;
     }

@@ -17,6 +17,7 @@ use super::wire::v1::{
 use crate::containerizer::types::{ContainerConfig, ContainerState, Ending, LogTarget, Resources};
 use crate::containerizer::ContainerizerError;
 use crate::error::{ErrorKind, Kind};
+use crate::metrics::bump;
 
 /// Mesos's limit on a container id's length.
 const MAX_ID: usize = 242;
@@ -92,6 +93,7 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
     let stored = core.store.status(&name).ok().flatten();
     if stored.is_none() || !image.cached() {
         core.store.pull(&name, None).await.map_err(|e| {
+            bump(&core.counters.container_launch_errors);
             bad(format!(
                 "Failed to pull image {name}: {}",
                 crate::error::chain(&e)
@@ -145,16 +147,23 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
     let (_, new) = containerizer
         .create_container(None, config)
         .await
-        .map_err(|e| refused(e, StatusCode::BAD_REQUEST))?;
+        .map_err(|e| {
+            bump(&core.counters.container_launch_errors);
+            refused(e, StatusCode::BAD_REQUEST)
+        })?;
     if !new {
         return Ok(StatusCode::ACCEPTED);
     }
     if let Err(e) = containerizer.start_container(&id).await {
         // A failed launch is destroyed, as the agent does.
-        let _ = containerizer.remove_container(&id).await;
+        bump(&core.counters.container_launch_errors);
+        if containerizer.remove_container(&id).await.is_err() {
+            bump(&core.counters.container_destroy_errors);
+        }
         let _ = std::fs::remove_dir_all(agent.sandboxes.join(&id));
         return Err(refused(e, StatusCode::BAD_REQUEST));
     }
+    bump(&core.counters.containers_launched);
     Ok(StatusCode::OK)
 }
 
@@ -261,6 +270,7 @@ pub async fn kill(agent: &Agent, kill: &call::KillContainer) -> Result<(), Refus
     let (ContainerState::Running, Some(process)) = (c.state, c.process) else {
         return Err(gone());
     };
+    let killed = || bump(&agent.core.counters.containers_killed);
     if signal == libc::SIGKILL {
         // Every process of the container, as StopContainer does.
         return agent
@@ -268,10 +278,14 @@ pub async fn kill(agent: &Agent, kill: &call::KillContainer) -> Result<(), Refus
             .containerizer
             .stop_container(&c.id, 0)
             .await
+            .map(|()| killed())
             .map_err(|e| refused(e, StatusCode::NOT_FOUND));
     }
     match process.signal(signal) {
-        Ok(true) => Ok(()),
+        Ok(true) => {
+            killed();
+            Ok(())
+        }
         Ok(false) => Err(gone()),
         Err(e) => Err(Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
@@ -290,7 +304,10 @@ pub async fn remove(agent: &Agent, id: &ContainerId) -> Result<(), Refused> {
         .containerizer
         .remove_container(&c.id)
         .await
-        .map_err(|e| refused(e, StatusCode::INTERNAL_SERVER_ERROR))?;
+        .map_err(|e| {
+            bump(&agent.core.counters.container_destroy_errors);
+            refused(e, StatusCode::INTERNAL_SERVER_ERROR)
+        })?;
     let _ = std::fs::remove_dir_all(agent.sandboxes.join(&c.id));
     Ok(())
 }
