@@ -192,7 +192,14 @@ impl ServeFlags {
     /// Merges the command line over the `MESOS_*` environment over the file named by
     /// `--config`, and fills in defaults.
     pub fn resolve(self) -> Result<Settings, ConfigError> {
-        self.resolve_with_env(std::env::vars())
+        // `vars()` would panic on a variable that is not UTF-8, which any process may
+        // have; such a MESOS_* value is refused by its flag's parser instead.
+        self.resolve_with_env(std::env::vars_os().map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        }))
     }
 
     /// [`resolve`](Self::resolve) with the environment given.
