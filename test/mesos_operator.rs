@@ -422,6 +422,14 @@ async fn get_metrics_counts_launches_in_json_and_protobuf() {
     };
     assert_eq!(find(&before, "ucr/mesos/containers_launched"), Some(0.0));
     assert_eq!(find(&before, "slave/container_launch_errors"), Some(0.0));
+    assert_eq!(
+        find(
+            &before,
+            "containerizer/mesos/provisioner/docker_store/image_pull_ms"
+        ),
+        None,
+        "no pull yet"
+    );
     let uptime = find(&before, "slave/uptime_secs").expect("uptime");
 
     // A launch that works, and one whose image cannot be pulled.
@@ -459,6 +467,11 @@ async fn get_metrics_counts_launches_in_json_and_protobuf() {
     assert_eq!(metric(&after, "slave/container_launch_errors"), Some(1.0));
     assert!(metric(&after, "slave/uptime_secs").expect("uptime") > uptime);
     assert!(metric(&after, "system/mem_free_bytes").expect("free") > 0.0);
+    // Both pulls timed (the failed one too, as Mesos's timer does), in milliseconds.
+    let pull = "containerizer/mesos/provisioner/docker_store/image_pull_ms";
+    assert!(metric(&after, pull).expect("a pull timed") > 0.0);
+    assert_eq!(metric(&after, &format!("{pull}/count")), Some(2.0));
+    assert!(metric(&after, &format!("{pull}/max")) >= metric(&after, &format!("{pull}/min")));
 
     let r = call_json(
         &base,

@@ -92,7 +92,10 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
     // `cached: false` pulls again even when the image is stored (seed 002's force-pull).
     let stored = core.store.status(&name).ok().flatten();
     if stored.is_none() || !image.cached() {
-        core.store.pull(&name, None).await.map_err(|e| {
+        let started = std::time::Instant::now();
+        let pulled = core.store.pull(&name, None).await;
+        core.counters.image_pull.record(started.elapsed());
+        pulled.map_err(|e| {
             bump(&core.counters.container_launch_errors);
             bad(format!(
                 "Failed to pull image {name}: {}",

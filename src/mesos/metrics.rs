@@ -2,7 +2,7 @@
 //! value}]}` and a flat `{name: value}` object), as Mesos serves its libprocess metrics.
 //!
 //! Every value is counted where it happens (`crate::metrics::Counters`: launch errors,
-//! destroy errors, launches and kills in `containers`) or read from the node and the core
+//! destroy errors, launches, kills and timed image pulls in `containers`) or read from the node and the core
 //! when asked (`system/*` from `/proc`, the running standalone containers, the images in
 //! the store). Names are Mesos's where Mesos has the metric, else Mesos-style under
 //! `ucr/`. As in Mesos, a `timeout` bounds the collection: gauges not read in time are
@@ -22,13 +22,7 @@ use crate::core::Core;
 
 /// The metrics, by name. `timeout` bounds the gauges read from the core.
 pub async fn snapshot(agent: &Agent, timeout: Option<Duration>) -> BTreeMap<String, f64> {
-    let mut out: BTreeMap<String, f64> = agent
-        .core
-        .counters
-        .snapshot()
-        .into_iter()
-        .map(|(n, v)| (n.to_string(), v))
-        .collect();
+    let mut out: BTreeMap<String, f64> = agent.core.counters.snapshot().into_iter().collect();
     let core = agent.core.clone();
     // The store's database and /proc are read off the async threads.
     let read = tokio::task::spawn_blocking(move || gauges(&core));

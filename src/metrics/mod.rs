@@ -4,6 +4,7 @@
 //! `/metrics/snapshot`); a Prometheus registry can read the same [`Counters::snapshot`].
 
 pub mod system;
+pub mod timer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -28,6 +29,10 @@ pub struct Counters {
     pub containers_launched: AtomicU64,
     /// KILL_CONTAINER calls that signalled a container.
     pub containers_killed: AtomicU64,
+    /// Image pulls for the Mesos door's launches, failed ones too (Mesos's docker
+    /// store timer `containerizer/mesos/provisioner/docker_store/image_pull`, over the
+    /// last hour as there).
+    pub image_pull: timer::Timer,
 }
 
 impl Default for Counters {
@@ -40,6 +45,10 @@ impl Default for Counters {
             container_destroy_errors: AtomicU64::new(0),
             containers_launched: AtomicU64::new(0),
             containers_killed: AtomicU64::new(0),
+            image_pull: timer::Timer::new(
+                "containerizer/mesos/provisioner/docker_store/image_pull",
+                Duration::from_secs(3600),
+            ),
         }
     }
 }
@@ -64,8 +73,8 @@ impl Counters {
         }
     }
 
-    /// Every counter and the uptime, by name.
-    pub fn snapshot(&self) -> Vec<(&'static str, f64)> {
+    /// Every counter, timer and the uptime, by name.
+    pub fn snapshot(&self) -> Vec<(String, f64)> {
         let n = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
         let mut out = vec![
             ("slave/uptime_secs", self.started.elapsed().as_secs_f64()),
@@ -87,6 +96,9 @@ impl Counters {
         if let Some(took) = self.recovery.lock().ok().and_then(|r| *r) {
             out.push(("slave/recovery_time_secs", took.as_secs_f64()));
         }
+        let mut out: Vec<(String, f64)> =
+            out.into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+        out.extend(self.image_pull.snapshot());
         out
     }
 }
@@ -101,7 +113,7 @@ mod tests {
         let value = |name: &str| {
             c.snapshot()
                 .into_iter()
-                .find(|(n, _)| *n == name)
+                .find(|(n, _)| n == name)
                 .map(|(_, v)| v)
         };
         assert_eq!(value("slave/container_launch_errors"), Some(0.0));
