@@ -173,6 +173,50 @@ impl Settings {
             };
             flags.push(("docker_config".into(), shown));
         }
+        flags.extend([
+            (
+                "recover".to_string(),
+                match self.recover {
+                    Recover::Reconnect => "reconnect",
+                    Recover::Cleanup => "cleanup",
+                }
+                .to_string(),
+            ),
+            (
+                "container_disk_watch_interval".into(),
+                mesos_duration(self.disk_watch_interval),
+            ),
+            (
+                "enforce_container_disk_quota".into(),
+                self.enforce_disk_quota.to_string(),
+            ),
+            (
+                "xfs_project_range".into(),
+                self.xfs_project_range.to_string(),
+            ),
+            (
+                "max_concurrent_downloads".into(),
+                self.max_concurrent_downloads.to_string(),
+            ),
+            (
+                "image_pull_progress_timeout".into(),
+                mesos_duration(self.pull_progress_timeout),
+            ),
+            ("seccomp_default".into(), self.seccomp_default.to_string()),
+        ]);
+        if let Some(h) = &self.net_cls {
+            flags.push((
+                "cgroups_net_cls_primary_handle".into(),
+                format!("{:#x}", h.primary),
+            ));
+            flags.push((
+                "cgroups_net_cls_secondary_handles".into(),
+                format!("{:#x},{:#x}", h.secondary.0, h.secondary.1),
+            ));
+        }
+        if let Some(limit) = self.pids_limit {
+            flags.push(("pids_limit".into(), limit.to_string()));
+        }
         // The path, never the secrets in it.
         if let Some(credentials) = &self.http_auth.credentials {
             flags.push(("http_credentials".into(), path(credentials)));
@@ -511,6 +555,15 @@ fn parse_docker_registry(value: &str) -> Result<DockerRegistry, ConfigError> {
     })
 }
 
+/// A duration as Mesos's flags print one (`15secs`, `2mins`, `500ms`).
+fn mesos_duration(d: Duration) -> String {
+    match (d.subsec_nanos(), d.as_secs()) {
+        (0, s) if s >= 60 && s % 60 == 0 => format!("{}mins", s / 60),
+        (0, s) => format!("{s}secs"),
+        _ => format!("{}ms", d.as_millis()),
+    }
+}
+
 /// `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let value = value.trim();
@@ -683,6 +736,13 @@ mod tests {
             Some("false")
         );
         assert!(shown("isolation").is_some_and(|i| i.contains("filesystem/linux")));
+        assert_eq!(
+            shown("container_disk_watch_interval").as_deref(),
+            Some("15secs")
+        );
+        assert_eq!(shown("xfs_project_range").as_deref(), Some("[5000-10000]"));
+        assert_eq!(mesos_duration(Duration::from_secs(120)), "2mins");
+        assert_eq!(mesos_duration(Duration::from_millis(1500)), "1500ms");
     }
 
     #[test]
