@@ -746,6 +746,32 @@ mod tests {
     }
 
     #[test]
+    fn auth_and_isolation_flags_from_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ucr.toml");
+        std::fs::write(
+            &path,
+            "authenticate_http_readwrite = true\nhttp_credentials = \"file:///etc/ucr/creds.json\"\nimage_providers = \"DOCKER\"\n",
+        )
+        .expect("write");
+        let s = flags(&["--config", path.to_str().expect("utf8")])
+            .resolve_with_env(Vec::new())
+            .expect("valid");
+        assert!(s.http_auth.readwrite && !s.http_auth.readonly);
+        assert_eq!(
+            s.http_auth.credentials,
+            Some(PathBuf::from("/etc/ucr/creds.json")),
+            "Mesos's file:// form"
+        );
+        assert_eq!(s.isolation.image_providers, ["docker"]);
+        std::fs::write(&path, "isolation = \"disk/du\"\n").expect("write");
+        let e = flags(&["--config", path.to_str().expect("utf8")])
+            .resolve_with_env(Vec::new())
+            .expect_err("images need filesystem/linux");
+        assert!(e.to_string().contains("'filesystem/linux' isolator"), "{e}");
+    }
+
+    #[test]
     fn seccomp_flags() {
         let s = flags(&[]).resolve().expect("defaults");
         assert!(!s.seccomp_default);
