@@ -35,8 +35,13 @@ fn normal(name: &str) -> String {
     name.to_ascii_lowercase().replace('-', "_")
 }
 
-/// Every spelling of every `serve` flag.
-fn flags() -> BTreeMap<String, Flag> {
+/// Every spelling of every `serve` flag (worked out once).
+fn flags() -> &'static BTreeMap<String, Flag> {
+    static FLAGS: std::sync::OnceLock<BTreeMap<String, Flag>> = std::sync::OnceLock::new();
+    FLAGS.get_or_init(spellings)
+}
+
+fn spellings() -> BTreeMap<String, Flag> {
     let cmd = ServeFlags::augment_args(clap::Command::new("serve"));
     let mut out = BTreeMap::new();
     for arg in cmd.get_arguments() {
@@ -161,6 +166,8 @@ mod tests {
             ("MESOS_network_cni_config_dir", "/cni"),
             ("MESOS_INSECURE_REGISTRY", "a:5000, b:5000"),
             ("MESOS_AUTHENTICATE_HTTP_READONLY", "1"),
+            // As DC/OS sets it (mesos-slave-common).
+            ("MESOS_IMAGE_GC_CONFIG", r#"{"image_disk_headroom": 0.1}"#),
             ("MESOS_MASTER", "zk://elsewhere"),
             ("PATH", "/bin"),
         ]))
@@ -172,7 +179,11 @@ mod tests {
         );
         assert_eq!(f.insecure_registry, ["a:5000", "b:5000"]);
         assert_eq!(f.authenticate_http_readonly, Some(true));
-        assert_eq!(read.len(), 4, "MESOS_MASTER is no flag of ucr's: {read:?}");
+        assert_eq!(
+            f.image_gc_config.as_deref(),
+            Some(r#"{"image_disk_headroom": 0.1}"#)
+        );
+        assert_eq!(read.len(), 5, "MESOS_MASTER is no flag of ucr's: {read:?}");
         assert_eq!(ignored, ["MESOS_MASTER"]);
     }
 
