@@ -13,6 +13,8 @@ pub struct Core {
     pub containerizer: Arc<Containerizer>,
     /// `--image-gc-config` exclusions, added to every manual prune.
     pub gc_excluded: Vec<String>,
+    /// What the daemon counts, for the doors' metrics.
+    pub counters: crate::metrics::Counters,
 }
 
 impl Core {

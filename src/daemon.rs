@@ -14,6 +14,19 @@ use crate::provisioner::store::gc::{self, GcConfig};
 use crate::provisioner::store::{Store, StoreOptions};
 
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // What the settings could not log (they are made before logging is set up).
+    if !settings.env_read.is_empty() {
+        tracing::info!(variables = ?settings.env_read, "flags from the environment");
+    }
+    if !settings.env_ignored.is_empty() {
+        tracing::info!(variables = ?settings.env_ignored, "ignoring MESOS_* variables that name no flag of ucr's");
+    }
+    for note in &settings.isolation.deprecated {
+        tracing::warn!("{note}");
+    }
+    let counters = crate::metrics::Counters::default();
+    // Credentials are read first, as the Mesos agent does: a bad file stops the start.
+    let auth = crate::mesos::auth::Auth::load(&settings.http_auth)?;
     // 0711, and what an older version left readable below them closed (see `perm`).
     for (dir, other) in [
         (&settings.root, &settings.run_root),
@@ -84,6 +97,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         crate::isolators::cgroups::Cgroups::new(cgroups_options)
     })
     .await??;
+    let isolation = settings.isolation.clone();
+    let cgroups = cgroups.retain_subsystems(|name| isolation.has(name));
     tracing::info!(layout = ?cgroups.layout(), subsystems = ?cgroups.subsystem_names(), "cgroups");
     let options = ContainerizerOptions {
         root: settings.root.clone(),
@@ -91,7 +106,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         store: store.clone(),
         backend,
         binary: binary.clone(),
-        isolators: Isolators::standard(
+        isolators: Isolators::selected(
             Cni::new(CniConfig {
                 conf_dir: settings.cni_conf_dir.clone(),
                 bin_dirs: settings.cni_bin_dirs.clone(),
@@ -105,8 +120,17 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 settings.seccomp_profile_root.clone(),
                 settings.seccomp_default,
             ),
+            // The cgroups isolator runs whenever one of its subsystems does.
+            &|name| match name {
+                "cgroups" => isolation
+                    .isolators
+                    .iter()
+                    .any(|n| n.starts_with("cgroups/")),
+                name => isolation.has(name),
+            },
         ),
     };
+    let recovery = std::time::Instant::now();
     // Recovery reads every bundle and may record ends: off the async threads.
     let containerizer = tokio::task::spawn_blocking(move || Containerizer::open(options)).await??;
     containerizer.sweep_half_made().await;
@@ -123,10 +147,12 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         return Ok(());
     }
     containerizer.resume();
+    counters.recovered(recovery.elapsed());
     let core = Arc::new(Core {
         store,
         containerizer,
         gc_excluded,
+        counters,
     });
     let stream = match settings.stream_address {
         Some(address) => Some(
@@ -147,6 +173,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             flags: settings.as_flags(),
             core: core.clone(),
             sandboxes: settings.root.join("mesos/sandboxes"),
+            auth,
+            agent_id: crate::mesos::legacy::agent_id(&settings.root.join("mesos"))?,
         };
         crate::mesos::server::start(address, agent).await?;
     }
@@ -177,7 +205,7 @@ fn disk_isolators(
 ) -> anyhow::Result<Vec<Box<dyn crate::isolators::Isolator>>> {
     use crate::isolators::disk::{du::isolator::DiskDu, xfs::isolator::DiskXfs};
     let mut out: Vec<Box<dyn crate::isolators::Isolator>> = Vec::new();
-    for name in &settings.isolation {
+    for name in &settings.isolation.isolators {
         match name.as_str() {
             "disk/du" => out.push(Box::new(DiskDu::new(
                 settings.disk_watch_interval,

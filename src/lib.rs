@@ -29,6 +29,7 @@ pub mod handshake;
 pub mod isolators;
 pub mod launcher;
 pub mod mesos;
+pub mod metrics;
 pub mod monitor;
 pub mod perm;
 pub mod provisioner;

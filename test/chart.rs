@@ -247,6 +247,8 @@ fn the_chart_lints_and_renders_valid_objects() {
     assert_eq!(settings.listen, PathBuf::from("/run/ucr/cri.sock"));
     assert_eq!(settings.mirrors["docker.io"].len(), 2);
     assert_eq!(settings.pids_limit, Some(4096));
+    assert!(!settings.isolation.has("cgroups/net_cls"));
+    assert!(settings.isolation.has("disk/du"));
     assert!(settings.seccomp_default);
 }
 

@@ -187,7 +187,7 @@ async fn disk_xfs_refuses_to_start_where_quotas_cannot_work() {
     let (ok, out) = serve_refused(
         &dir.path().join("root"),
         dir.path(),
-        &["--isolation", "disk/xfs"],
+        &["--isolation", &xfs_isolation()],
     );
     assert!(!ok, "started: {out}");
     assert!(out.contains("is not on XFS"), "{out}");
@@ -238,7 +238,11 @@ async fn disk_xfs_refuses_to_start_where_quotas_cannot_work() {
             .success());
     }
     let _unmount = Unmount(mnt.clone());
-    let (ok, out) = serve_refused(&mnt.join("root"), dir.path(), &["--isolation", "disk/xfs"]);
+    let (ok, out) = serve_refused(
+        &mnt.join("root"),
+        dir.path(),
+        &["--isolation", &xfs_isolation()],
+    );
     if with_quota && ok {
         eprintln!("SKIPPED: this kernel has XFS project quotas; nothing to refuse");
         return;
@@ -249,6 +253,17 @@ async fn disk_xfs_refuses_to_start_where_quotas_cannot_work() {
             || out.contains("mounted without project quotas"),
         "{out}"
     );
+}
+
+/// `--isolation` selects (as Mesos's does): every isolator of ucr's, with disk/xfs for
+/// disk/du.
+fn xfs_isolation() -> String {
+    ucr::config::isolation::KNOWN
+        .iter()
+        .filter(|n| **n != "disk/du")
+        .copied()
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 #[tokio::test]

@@ -150,11 +150,11 @@ async fn refusals_carry_mesos_status_codes() {
         &base,
         Some("application/json"),
         None,
-        br#"{"type": "GET_METRICS", "get_metrics": {"timeout": {"nanoseconds": 1}}}"#.to_vec(),
+        br#"{"type": "GET_EXECUTORS"}"#.to_vec(),
     )
     .await;
     assert_eq!(status, 501);
-    assert!(String::from_utf8_lossy(&body).contains("GET_METRICS"));
+    assert!(String::from_utf8_lossy(&body).contains("GET_EXECUTORS"));
     // A launch without its payload is malformed.
     assert_eq!(
         json_call(&base, r#"{"type": "LAUNCH_CONTAINER"}"#).await.0,

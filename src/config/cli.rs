@@ -122,15 +122,18 @@ pub struct PullFlags {
 #[derive(Debug, Args, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ServeFlags {
-    /// TOML file holding any of these flags (command line wins).
+    /// TOML file holding any of these flags, keyed by any of their names. Every flag can
+    /// also come from a `MESOS_<FLAG>` environment variable (`MESOS_WORK_DIR`,
+    /// `MESOS_IMAGE_GC_CONFIG`), as the Mesos agent reads its own: the command line wins
+    /// over the environment, the environment over this file.
     #[arg(long)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
-    /// Persistent state directory.
-    #[arg(long)]
+    /// Persistent state directory (Mesos `--work_dir`).
+    #[arg(long, alias = "work_dir")]
     pub root: Option<PathBuf>,
-    /// Runtime state directory (lost at reboot).
-    #[arg(long)]
+    /// Runtime state directory, lost at reboot (Mesos `--runtime_dir`).
+    #[arg(long, alias = "runtime_dir")]
     pub run_root: Option<PathBuf>,
     /// CRI unix socket path.
     #[arg(long)]
@@ -170,8 +173,8 @@ pub struct ServeFlags {
     #[arg(long = "pinned-images")]
     #[serde(default)]
     pub pinned_images: Vec<String>,
-    /// Log filter (`info`, `debug`, `ucr=trace`...).
-    #[arg(long)]
+    /// Log filter (`info`, `debug`, `ucr=trace`...; Mesos `--logging_level`).
+    #[arg(long, alias = "logging_level")]
     pub log_level: Option<String>,
     /// What to do with containers found at start-up (Mesos `--recover`): `reconnect`
     /// (default) keeps them; `cleanup` removes every pod and container, then exits.
@@ -216,11 +219,28 @@ pub struct ServeFlags {
     /// none (CRI-O's `pids_limit`); unset: no limit.
     #[arg(long)]
     pub pids_limit: Option<i64>,
-    /// Optional isolators to run, comma-separated Mesos names (Mesos `--isolation`):
-    /// `disk/du` (the default), `disk/xfs`. The isolators every pod needs always run;
-    /// naming them is allowed.
+    /// The isolators to run, comma-separated Mesos names (Mesos `--isolation`; default:
+    /// all of ucr's but `disk/xfs`). Unknown names are refused with the known ones, and
+    /// so is a list without an isolator the CRI door needs (see the README).
     #[arg(long)]
     pub isolation: Option<String>,
+    /// Mesos `--image_providers`: `docker` (the default; needs `docker/runtime` and
+    /// `filesystem/linux` in `--isolation`). `appc` is refused.
+    #[arg(long, alias = "image_providers")]
+    pub image_providers: Option<String>,
+    /// Require HTTP basic authentication (realm `mesos-agent-readwrite`) on the Mesos
+    /// operator API `/api/v1` (Mesos `--authenticate_http_readwrite`; `true`/`false`).
+    #[arg(long, alias = "authenticate_http_readwrite", num_args = 0..=1, default_missing_value = "true", value_parser = super::names::mesos_bool)]
+    pub authenticate_http_readwrite: Option<bool>,
+    /// Require HTTP basic authentication (realm `mesos-agent-readonly`) on the Mesos
+    /// door's read-only endpoints: `/state`, `/flags`, `/monitor/statistics`,
+    /// `/containers`, `/metrics/snapshot` (Mesos `--authenticate_http_readonly`).
+    #[arg(long, alias = "authenticate_http_readonly", num_args = 0..=1, default_missing_value = "true", value_parser = super::names::mesos_bool)]
+    pub authenticate_http_readonly: Option<bool>,
+    /// Mesos `--http_credentials`: a JSON file (or `file://` URL)
+    /// `{"credentials":[{"principal":"p","secret":"s"}]}`, read at start.
+    #[arg(long, alias = "http_credentials")]
+    pub http_credentials: Option<PathBuf>,
     /// How often `disk/du` measures each container's writable layer (Mesos
     /// `--container_disk_watch_interval`; default 15s).
     #[arg(long, alias = "container_disk_watch_interval")]
@@ -228,7 +248,7 @@ pub struct ServeFlags {
     pub container_disk_watch_interval: Option<String>,
     /// Kill a container that goes over its disk limit (`disk/du`), and have `disk/xfs`
     /// insist on an enforcing filesystem (Mesos `--enforce_container_disk_quota`).
-    #[arg(long, alias = "enforce_container_disk_quota", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, alias = "enforce_container_disk_quota", num_args = 0..=1, default_missing_value = "true", value_parser = super::names::mesos_bool)]
     #[serde(alias = "enforce_container_disk_quota")]
     pub enforce_container_disk_quota: Option<bool>,
     /// `disk/xfs`'s project ids (Mesos `--xfs_project_range`; default `[5000-10000]`).
@@ -237,7 +257,7 @@ pub struct ServeFlags {
     pub xfs_project_range: Option<String>,
     /// Give containers that ask for no seccomp profile `RuntimeDefault` instead of none
     /// (kubelet's `--seccomp-default`).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_parser = super::names::mesos_bool)]
     pub seccomp_default: Option<bool>,
     /// Where relative `Localhost` seccomp profiles are (default
     /// `/var/lib/kubelet/seccomp`, kubelet's).

@@ -1,7 +1,7 @@
-//! The daemon's settings: `serve`'s flags merged over the TOML file given with `--config`
-//! (keys spelled like the long flag, `-` or `_`; a flag on the command line wins), with
-//! defaults filled in and every value checked. Flags that mirror a Mesos agent flag also
-//! accept the Mesos spelling.
+//! The daemon's settings: `serve`'s flags from the command line, over `MESOS_<FLAG>`
+//! environment variables, over the TOML file given with `--config` (keys spelled like any
+//! of the flag's names, `-` or `_`), with defaults filled in and every value checked.
+//! Flags that mirror a Mesos agent flag also accept the Mesos spelling (see `names`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,10 @@ pub enum ConfigError {
     },
     #[error("--registry-mirror {value:?}: expected HOST=URL with an http(s) URL")]
     Mirror { value: String },
+    #[error("--isolation / --image_providers: {reason}")]
+    Isolation { reason: String },
+    #[error("environment variable {var}: {reason}")]
+    Env { var: String, reason: String },
     #[error("--{flag} {value:?}: {reason}")]
     Value {
         flag: &'static str,
@@ -66,8 +70,14 @@ pub struct Settings {
     pub cgroups_root: crate::isolators::cgroups::path::CgroupPath,
     pub net_cls: Option<crate::isolators::cgroups::subsystems::net_cls::Handles>,
     pub pids_limit: Option<i64>,
-    /// The optional isolators asked for (`disk/du`, `disk/xfs`).
-    pub isolation: Vec<String>,
+    /// The isolators and image providers selected (`--isolation`, `--image_providers`).
+    pub isolation: super::isolation::Isolation,
+    /// The Mesos door's HTTP authentication flags.
+    pub http_auth: HttpAuth,
+    /// The `MESOS_*` variables read as flags, and those naming no flag (names only:
+    /// values may be secrets), for the log.
+    pub env_read: Vec<String>,
+    pub env_ignored: Vec<String>,
     pub disk_watch_interval: Duration,
     pub enforce_disk_quota: bool,
     pub xfs_project_range: crate::isolators::disk::xfs::ProjectRange,
@@ -81,53 +91,13 @@ pub struct Settings {
     pub mesos_listen: Option<std::net::SocketAddr>,
 }
 
-/// The optional isolators `--isolation` may name, and those always in the table (named
-/// for Mesos compatibility, changing nothing).
-const OPTIONAL_ISOLATORS: [&str; 2] = ["disk/du", "disk/xfs"];
-const ALWAYS_ON: [&str; 23] = [
-    "docker/runtime",
-    "cgroups",
-    "cgroups/devices",
-    "cgroups/cpu",
-    "cgroups/mem",
-    "cgroups/pids",
-    "cgroups/cpuset",
-    "cgroups/hugetlb",
-    "cgroups/blkio",
-    "cgroups/net_cls",
-    "namespaces/ipc",
-    "namespaces/pid",
-    "namespaces/user",
-    "linux/sysctls",
-    "network/cni",
-    "filesystem/linux",
-    "linux/devices",
-    "volume/host_path",
-    "linux/apparmor",
-    "linux/selinux",
-    "linux/capabilities",
-    "linux/nnp",
-    "linux/seccomp",
-];
-
-fn parse_isolation(value: &str) -> Result<Vec<String>, ConfigError> {
-    let mut out = Vec::new();
-    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        if OPTIONAL_ISOLATORS.contains(&name) {
-            out.push(name.to_string());
-        } else if !ALWAYS_ON.contains(&name) {
-            return Err(ConfigError::Value {
-                flag: "isolation",
-                value: name.to_string(),
-                reason: format!(
-                    "not an isolator ucr has (optional: {}; always on: {})",
-                    OPTIONAL_ISOLATORS.join(", "),
-                    ALWAYS_ON.join(", ")
-                ),
-            });
-        }
-    }
-    Ok(out)
+/// Mesos's `--authenticate_http_readwrite`, `--authenticate_http_readonly` and
+/// `--http_credentials` (the file is read by the Mesos door at start).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpAuth {
+    pub readwrite: bool,
+    pub readonly: bool,
+    pub credentials: Option<PathBuf>,
 }
 
 /// Mesos `--recover`.
@@ -155,7 +125,19 @@ impl Settings {
             ("work_dir".to_string(), path(&self.root)),
             ("runtime_dir".into(), path(&self.run_root)),
             ("docker_store_dir".into(), path(&self.store_dir)),
-            ("isolation".into(), self.isolation.join(",")),
+            ("isolation".into(), self.isolation.isolation_flag()),
+            (
+                "image_providers".into(),
+                self.isolation.image_providers.join(","),
+            ),
+            (
+                "authenticate_http_readwrite".into(),
+                self.http_auth.readwrite.to_string(),
+            ),
+            (
+                "authenticate_http_readonly".into(),
+                self.http_auth.readonly.to_string(),
+            ),
             ("image_provisioner_backend".into(), self.backend.clone()),
             ("cgroups_hierarchy".into(), path(&self.cgroups_hierarchy)),
             ("cgroups_root".into(), self.cgroups_root.to_string()),
@@ -191,6 +173,54 @@ impl Settings {
             };
             flags.push(("docker_config".into(), shown));
         }
+        flags.extend([
+            (
+                "recover".to_string(),
+                match self.recover {
+                    Recover::Reconnect => "reconnect",
+                    Recover::Cleanup => "cleanup",
+                }
+                .to_string(),
+            ),
+            (
+                "container_disk_watch_interval".into(),
+                mesos_duration(self.disk_watch_interval),
+            ),
+            (
+                "enforce_container_disk_quota".into(),
+                self.enforce_disk_quota.to_string(),
+            ),
+            (
+                "xfs_project_range".into(),
+                self.xfs_project_range.to_string(),
+            ),
+            (
+                "max_concurrent_downloads".into(),
+                self.max_concurrent_downloads.to_string(),
+            ),
+            (
+                "image_pull_progress_timeout".into(),
+                mesos_duration(self.pull_progress_timeout),
+            ),
+            ("seccomp_default".into(), self.seccomp_default.to_string()),
+        ]);
+        if let Some(h) = &self.net_cls {
+            flags.push((
+                "cgroups_net_cls_primary_handle".into(),
+                format!("{:#x}", h.primary),
+            ));
+            flags.push((
+                "cgroups_net_cls_secondary_handles".into(),
+                format!("{:#x},{:#x}", h.secondary.0, h.secondary.1),
+            ));
+        }
+        if let Some(limit) = self.pids_limit {
+            flags.push(("pids_limit".into(), limit.to_string()));
+        }
+        // The path, never the secrets in it.
+        if let Some(credentials) = &self.http_auth.credentials {
+            flags.push(("http_credentials".into(), path(credentials)));
+        }
         if let Some(gc) = &self.image_gc_config {
             flags.push(("image_gc_config".into(), gc.clone()));
         }
@@ -203,25 +233,51 @@ impl Settings {
 }
 
 impl ServeFlags {
-    /// Merges the command line over the file named by `--config` and fills in defaults.
+    /// Merges the command line over the `MESOS_*` environment over the file named by
+    /// `--config`, and fills in defaults.
     pub fn resolve(self) -> Result<Settings, ConfigError> {
-        let file = match &self.config {
+        // `vars()` would panic on a variable that is not UTF-8, which any process may
+        // have; such a MESOS_* value is refused by its flag's parser instead.
+        self.resolve_with_env(std::env::vars_os().map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        }))
+    }
+
+    /// [`resolve`](Self::resolve) with the environment given.
+    pub fn resolve_with_env(
+        self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let (env, env_read, env_ignored) = super::names::from_env(vars)?;
+        let file = match self.config.as_ref().or(env.config.as_ref()) {
             Some(path) => read_file(path)?,
             None => ServeFlags::default(),
         };
         let cli = self;
         macro_rules! pick {
             ($f:ident) => {
-                cli.$f.or(file.$f)
+                cli.$f.or(env.$f).or(file.$f)
             };
         }
-        let list = |a: Vec<String>, b: Vec<String>| if a.is_empty() { b } else { a };
+        let list = |a: Vec<String>, e: Vec<String>, f: Vec<String>| {
+            [a, e, f]
+                .into_iter()
+                .find(|l| !l.is_empty())
+                .unwrap_or_default()
+        };
         let root = pick!(root).unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT));
         let run_root = pick!(run_root).unwrap_or_else(|| PathBuf::from(DEFAULT_RUN_ROOT));
         let listen = pick!(listen).unwrap_or_else(|| run_root.join("ucr.sock"));
         let store_dir = pick!(docker_store_dir).unwrap_or_else(|| root.join("images"));
         let mut mirrors: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for m in list(cli.registry_mirror, file.registry_mirror) {
+        for m in list(
+            cli.registry_mirror,
+            env.registry_mirror,
+            file.registry_mirror,
+        ) {
             let (host, url) = parse_mirror(&m)?;
             mirrors.entry(host).or_default().push(url);
         }
@@ -273,8 +329,9 @@ impl ServeFlags {
             value: root_value.clone(),
             reason: e.to_string(),
         })?;
+        let primary_handle = pick!(cgroups_net_cls_primary_handle);
         let net_cls = match (
-            pick!(cgroups_net_cls_primary_handle),
+            primary_handle.clone(),
             pick!(cgroups_net_cls_secondary_handles),
         ) {
             (None, None) => None,
@@ -303,7 +360,28 @@ impl ServeFlags {
                 reason: "expected a positive number, or -1 for no limit".into(),
             });
         }
-        let isolation = parse_isolation(&pick!(isolation).unwrap_or_else(|| "disk/du".into()))?;
+        let isolation = super::isolation::Isolation::parse(
+            pick!(isolation).as_deref(),
+            pick!(image_providers).as_deref(),
+        )?;
+        if net_cls.is_some() && !isolation.has("cgroups/net_cls") {
+            return Err(ConfigError::Value {
+                flag: "cgroups-net-cls-primary-handle",
+                value: primary_handle.unwrap_or_default(),
+                reason: "--isolation leaves out cgroups/net_cls, which uses the handles".into(),
+            });
+        }
+        let http_auth = HttpAuth {
+            readwrite: pick!(authenticate_http_readwrite).unwrap_or(false),
+            readonly: pick!(authenticate_http_readonly).unwrap_or(false),
+            // Mesos takes `file:///path` as well as `/path`.
+            credentials: pick!(http_credentials).map(|p| {
+                p.to_str()
+                    .and_then(|s| s.strip_prefix("file://"))
+                    .map(PathBuf::from)
+                    .unwrap_or(p)
+            }),
+        };
         let disk_watch_interval = pick!(container_disk_watch_interval)
             .map(|v| {
                 parse_duration(&v).map_err(|reason| ConfigError::Value {
@@ -372,6 +450,9 @@ impl ServeFlags {
             }
         };
         Ok(Settings {
+            env_read,
+            env_ignored,
+            http_auth,
             mesos_listen,
             stream_address,
             stream_tls,
@@ -392,13 +473,17 @@ impl ServeFlags {
             listen,
             store_dir,
             mirrors,
-            insecure_registries: list(cli.insecure_registry, file.insecure_registry),
+            insecure_registries: list(
+                cli.insecure_registry,
+                env.insecure_registry,
+                file.insecure_registry,
+            ),
             docker_registry,
             docker_config: pick!(docker_config),
             image_gc_config: pick!(image_gc_config),
             max_concurrent_downloads,
             pull_progress_timeout: timeout,
-            pinned_images: list(cli.pinned_images, file.pinned_images),
+            pinned_images: list(cli.pinned_images, env.pinned_images, file.pinned_images),
             log_level: pick!(log_level).unwrap_or_else(|| "info".into()),
             backend: pick!(image_provisioner_backend).unwrap_or_else(|| "auto".into()),
             cni_conf_dir: pick!(cni_conf_dir).unwrap_or_else(|| DEFAULT_CNI_CONF_DIR.into()),
@@ -424,12 +509,12 @@ fn read_file(path: &Path) -> Result<ServeFlags, ConfigError> {
         path: path.to_path_buf(),
         source,
     })?;
-    // Accept snake_case keys too (the Mesos spelling) by normalising before parsing.
+    // Any spelling of a flag (`work_dir`, `network-cni-config-dir`) is its field's key.
     toml::from_str::<toml::Table>(&text)
         .and_then(|table| {
             let table: toml::Table = table
                 .into_iter()
-                .map(|(k, v)| (k.replace('_', "-"), v))
+                .map(|(k, v)| (super::names::file_key(&k), v))
                 .collect();
             table.try_into()
         })
@@ -468,6 +553,15 @@ fn parse_docker_registry(value: &str) -> Result<DockerRegistry, ConfigError> {
         value: value.to_string(),
         reason: "expected an http(s) URL or an absolute directory".into(),
     })
+}
+
+/// A duration as Mesos's flags print one (`15secs`, `2mins`, `500ms`).
+fn mesos_duration(d: Duration) -> String {
+    match (d.subsec_nanos(), d.as_secs()) {
+        (0, s) if s >= 60 && s % 60 == 0 => format!("{}mins", s / 60),
+        (0, s) => format!("{s}secs"),
+        _ => format!("{}ms", d.as_millis()),
+    }
 }
 
 /// `500ms`, `30s`, `5m`, `1h`, or a bare number of seconds.
@@ -591,6 +685,90 @@ mod tests {
             .resolve()
             .expect_err("unknown key");
         assert!(e.to_string().contains("no-such-flag"), "{e}");
+    }
+
+    #[test]
+    fn command_line_over_environment_over_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ucr.toml");
+        std::fs::write(
+            &path,
+            "work_dir = \"/file\"\nlogging_level = \"debug\"\nnetwork_cni_config_dir = \"/file/cni\"\nmax-concurrent-downloads = 2\n",
+        )
+        .expect("write");
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let s = flags(&["--config", path.to_str().expect("utf8"), "--root", "/flag"])
+            .resolve_with_env(env(&[
+                ("MESOS_WORK_DIR", "/env"),
+                ("MESOS_LOGGING_LEVEL", "warn"),
+                ("MESOS_AUTHENTICATE_HTTP_READWRITE", "true"),
+            ]))
+            .expect("valid");
+        assert_eq!(s.root, PathBuf::from("/flag"), "the command line wins");
+        assert_eq!(s.log_level, "warn", "the environment over the file");
+        assert_eq!(
+            s.cni_conf_dir,
+            PathBuf::from("/file/cni"),
+            "the file's Mesos key"
+        );
+        assert_eq!(s.max_concurrent_downloads, 2);
+        assert!(s.http_auth.readwrite && !s.http_auth.readonly);
+        // The file can come from the environment too.
+        let s = flags(&[])
+            .resolve_with_env(env(&[("MESOS_CONFIG", path.to_str().expect("utf8"))]))
+            .expect("valid");
+        assert_eq!(s.root, PathBuf::from("/file"));
+        let flags_shown = s.as_flags();
+        let shown = |name: &str| {
+            flags_shown
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(shown("image_providers").as_deref(), Some("docker"));
+        assert_eq!(
+            shown("authenticate_http_readwrite").as_deref(),
+            Some("false")
+        );
+        assert!(shown("isolation").is_some_and(|i| i.contains("filesystem/linux")));
+        assert_eq!(
+            shown("container_disk_watch_interval").as_deref(),
+            Some("15secs")
+        );
+        assert_eq!(shown("xfs_project_range").as_deref(), Some("[5000-10000]"));
+        assert_eq!(mesos_duration(Duration::from_secs(120)), "2mins");
+        assert_eq!(mesos_duration(Duration::from_millis(1500)), "1500ms");
+    }
+
+    #[test]
+    fn auth_and_isolation_flags_from_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ucr.toml");
+        std::fs::write(
+            &path,
+            "authenticate_http_readwrite = true\nhttp_credentials = \"file:///etc/ucr/creds.json\"\nimage_providers = \"DOCKER\"\n",
+        )
+        .expect("write");
+        let s = flags(&["--config", path.to_str().expect("utf8")])
+            .resolve_with_env(Vec::new())
+            .expect("valid");
+        assert!(s.http_auth.readwrite && !s.http_auth.readonly);
+        assert_eq!(
+            s.http_auth.credentials,
+            Some(PathBuf::from("/etc/ucr/creds.json")),
+            "Mesos's file:// form"
+        );
+        assert_eq!(s.isolation.image_providers, ["docker"]);
+        std::fs::write(&path, "isolation = \"disk/du\"\n").expect("write");
+        let e = flags(&["--config", path.to_str().expect("utf8")])
+            .resolve_with_env(Vec::new())
+            .expect_err("images need filesystem/linux");
+        assert!(e.to_string().contains("'filesystem/linux' isolator"), "{e}");
     }
 
     #[test]

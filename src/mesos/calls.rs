@@ -16,6 +16,10 @@ pub struct Agent {
     /// Where standalone containers' sandboxes are (`<work_dir>/containers/<id>` in
     /// Mesos); each holds the container's output.
     pub sandboxes: std::path::PathBuf,
+    /// Who may call what (`--authenticate_http_*`, `--http_credentials`).
+    pub auth: super::auth::Auth,
+    /// This agent's id, kept across restarts (`/state`).
+    pub agent_id: String,
 }
 
 /// What a call's success gives: a status (200, or 202 for a launch of an id that
@@ -39,6 +43,9 @@ pub async fn answer(agent: &Agent, call: &Call) -> Result<Answer, Refused> {
                 .as_ref()
                 .ok_or_else(|| missing("launch_container"))?;
             Ok((super::containers::launch(agent, launch).await?, None))
+        }
+        Type::GetMetrics => {
+            ok(super::metrics::get_metrics(agent, call.get_metrics.as_ref()).await?)
         }
         Type::GetContainers => {
             let show = call.get_containers.as_ref();

@@ -15,6 +15,7 @@ use super::wire::v1::{container_info, ContainerId, ContainerStatus, Resource, Re
 use crate::containerizer::types::{ContainerConfig, ContainerState, Ending, LogTarget, Resources};
 use crate::containerizer::ContainerizerError;
 use crate::error::{ErrorKind, Kind};
+use crate::metrics::bump;
 
 /// Mesos's limit on a container id's length.
 const MAX_ID: usize = 242;
@@ -86,7 +87,9 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
     let cmd = launch.command.clone().unwrap_or_default();
     // Checked before the pull: a bad request changes nothing.
     let environment = super::environment::variables(cmd.environment.as_ref())?;
-    let name = super::image::provide(agent, image).await?;
+    let name = super::image::provide(agent, image).await.inspect_err(|_| {
+        bump(&agent.core.counters.container_launch_errors);
+    })?;
     let core = &agent.core;
     let runtime = core
         .image_runtime(&name)
@@ -130,16 +133,23 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
     let (_, new) = containerizer
         .create_container(None, config)
         .await
-        .map_err(|e| refused(e, StatusCode::BAD_REQUEST))?;
+        .map_err(|e| {
+            bump(&core.counters.container_launch_errors);
+            refused(e, StatusCode::BAD_REQUEST)
+        })?;
     if !new {
         return Ok(StatusCode::ACCEPTED);
     }
     if let Err(e) = containerizer.start_container(&id).await {
         // A failed launch is destroyed, as the agent does.
-        let _ = containerizer.remove_container(&id).await;
+        bump(&core.counters.container_launch_errors);
+        if containerizer.remove_container(&id).await.is_err() {
+            bump(&core.counters.container_destroy_errors);
+        }
         let _ = std::fs::remove_dir_all(agent.sandboxes.join(&id));
         return Err(refused(e, StatusCode::BAD_REQUEST));
     }
+    bump(&core.counters.containers_launched);
     Ok(StatusCode::OK)
 }
 
@@ -269,6 +279,7 @@ pub async fn kill(agent: &Agent, kill: &call::KillContainer) -> Result<(), Refus
     let (ContainerState::Running, Some(process)) = (c.state, c.process) else {
         return Err(gone());
     };
+    let killed = || bump(&agent.core.counters.containers_killed);
     if signal == libc::SIGKILL {
         // Every process of the container, as StopContainer does.
         return agent
@@ -276,10 +287,14 @@ pub async fn kill(agent: &Agent, kill: &call::KillContainer) -> Result<(), Refus
             .containerizer
             .stop_container(&c.id, 0)
             .await
+            .map(|()| killed())
             .map_err(|e| refused(e, StatusCode::NOT_FOUND));
     }
     match process.signal(signal) {
-        Ok(true) => Ok(()),
+        Ok(true) => {
+            killed();
+            Ok(())
+        }
         Ok(false) => Err(gone()),
         Err(e) => Err(Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     }
@@ -298,7 +313,10 @@ pub async fn remove(agent: &Agent, id: &ContainerId) -> Result<(), Refused> {
         .containerizer
         .remove_container(&c.id)
         .await
-        .map_err(|e| refused(e, StatusCode::INTERNAL_SERVER_ERROR))?;
+        .map_err(|e| {
+            bump(&agent.core.counters.container_destroy_errors);
+            refused(e, StatusCode::INTERNAL_SERVER_ERROR)
+        })?;
     let _ = std::fs::remove_dir_all(agent.sandboxes.join(&c.id));
     Ok(())
 }

@@ -34,7 +34,11 @@ pub async fn provide(agent: &Agent, image: &Image) -> Result<String, Refused> {
     let store = &agent.core.store;
     let stored = store.status(&name).ok().flatten();
     if stored.is_none() || !image.cached() {
-        store.pull(&name, credentials).await.map_err(|e| {
+        // The docker store's pull timer, as Mesos's reports it.
+        let started = std::time::Instant::now();
+        let pulled = store.pull(&name, credentials).await;
+        agent.core.counters.image_pull.record(started.elapsed());
+        pulled.map_err(|e| {
             bad(format!(
                 "Failed to pull image {name}: {}",
                 crate::error::chain(&e)

@@ -3,17 +3,23 @@
 //!
 //! - `server`: the HTTP server on `--mesos-listen` (`POST /api/v1`, `/health`,
 //!   `/version`); `codec`: JSON/protobuf content negotiation with Mesos's status codes;
-//! - `calls`: the calls answered so far (GET_HEALTH, GET_VERSION, GET_FLAGS, and in
-//!   `containers` LAUNCH/WAIT/KILL/REMOVE_CONTAINER for standalone containers); the
-//!   others get 501 naming them;
+//! - `auth`: HTTP basic authentication, Mesos's realms and credentials file;
+//! - `legacy`: the GET endpoints `/state`, `/flags`, `/monitor/statistics`,
+//!   `/containers`, `/metrics/snapshot`;
+//! - `calls`: the calls answered so far (GET_HEALTH, GET_VERSION, GET_FLAGS, GET_METRICS
+//!   (`metrics`), and in `containers` LAUNCH/WAIT/KILL/REMOVE_CONTAINER for standalone
+//!   containers); the others get 501 naming them;
 //! - `wire`: the types generated from `proto/mesos/v1/` (Mesos's names and numbers);
 //! - `command`: the docker/runtime CommandInfo × Entrypoint/Cmd table (ucr-spec.md §5.1).
 
+pub mod auth;
 pub mod calls;
 pub mod codec;
 pub mod command;
 pub mod containers;
 pub mod environment;
 pub mod image;
+pub mod legacy;
+pub mod metrics;
 pub mod server;
 pub mod wire;

@@ -1,5 +1,6 @@
 //! The Mesos door's HTTP server on `--mesos-listen`: `POST /api/v1` (the v1 operator API,
-//! JSON or protobuf both ways) and the legacy `GET /health` and `/version`.
+//! JSON or protobuf both ways), the legacy `GET /health` and `/version`, and the other
+//! legacy endpoints (`legacy`), each behind its realm's authentication (`auth`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,6 +58,13 @@ pub async fn start(address: SocketAddr, agent: Agent) -> Result<SocketAddr, List
 }
 
 async fn handle(agent: &Agent, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    // Before anything else, as libprocess authenticates before routing to the handler.
+    if let Err(realm) = agent.auth.check(req.uri().path(), req.headers()) {
+        return super::auth::unauthorized(realm);
+    }
+    if let Some(resp) = super::legacy::serve(agent, req.method(), req.uri()).await {
+        return resp;
+    }
     match (req.uri().path(), req.method()) {
         ("/api/v1", &Method::POST) => match api(agent, req).await {
             Ok(resp) => resp,

@@ -125,6 +125,8 @@ pub struct Daemon {
     args: Vec<String>,
     /// `UCR_CRASH_AT` for the next start (see `Daemon::restart_crashing_at`).
     crash_at: Option<String>,
+    /// Extra environment variables (`MESOS_<FLAG>` flags).
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -148,6 +150,30 @@ impl Daemon {
             child: None,
             args: args.iter().map(|s| s.to_string()).collect(),
             crash_at: None,
+            env: Vec::new(),
+            dir,
+        };
+        d.spawn();
+        d
+    }
+
+    /// A daemon started with these environment variables too.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("ucr-test-")
+            .tempdir()
+            .expect("tempdir");
+        let mut d = Daemon {
+            root: dir.path().join("root"),
+            socket: dir.path().join("ucr.sock"),
+            log: dir.path().join("ucr.log"),
+            child: None,
+            args: args.iter().map(|s| s.to_string()).collect(),
+            crash_at: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             dir,
         };
         d.spawn();
@@ -216,6 +242,7 @@ impl Daemon {
             .args(&self.args)
             .env("UCR_LOG", "info,ucr=debug")
             .env("UCR_CRASH_AT", self.crash_at.clone().unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup"))
             .stderr(log)

@@ -115,6 +115,16 @@ impl Cgroups {
         Ok(c)
     }
 
+    /// Keeps only the subsystems `keep` accepts by Mesos name (`--isolation`). Called on
+    /// the isolator just made, before anything shares it.
+    pub fn retain_subsystems(mut self, keep: impl Fn(&str) -> bool) -> Self {
+        match Arc::get_mut(&mut self.subsystems) {
+            Some(list) => list.retain(|s| keep(s.name())),
+            None => tracing::error!("cgroups subsystems selected after the isolator was shared"),
+        }
+        self
+    }
+
     /// The Mesos names of the subsystems in force.
     pub fn subsystem_names(&self) -> Vec<&'static str> {
         self.subsystems.iter().map(|s| s.name()).collect()

@@ -35,7 +35,9 @@
 //! 15. `linux/seccomp`: the seccomp filter, compiled last: the default profile allows
 //!     more to a container with more capabilities, so it needs the final set.
 //!
-//! `--isolation` selects the optional ones (the disk isolators); the rest always run.
+//! `--isolation` selects which of them run, by these Mesos names (`config::isolation`
+//! checks the list, and refuses one without what the CRI door needs); the selection
+//! never changes the order.
 
 use std::sync::Arc;
 
@@ -88,6 +90,19 @@ impl Isolators {
         disk: Vec<Box<dyn Isolator>>,
         seccomp: Seccomp,
     ) -> Self {
+        Self::selected(cni, binary, cgroups, disk, seccomp, &|_| true)
+    }
+
+    /// The table with only the isolators `keep` accepts by name (Mesos `--isolation`),
+    /// in the table's order.
+    pub fn selected(
+        cni: crate::isolators::network::cni::Cni,
+        binary: std::path::PathBuf,
+        cgroups: Cgroups,
+        disk: Vec<Box<dyn Isolator>>,
+        seccomp: Seccomp,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Self {
         let mut list: Vec<Box<dyn Isolator>> = vec![
             Box::new(DockerRuntime),
             Box::new(cgroups),
@@ -108,6 +123,7 @@ impl Isolators {
             Box::new(NoNewPrivs),
             Box::new(seccomp),
         ]);
+        list.retain(|i| keep(i.name()));
         Self::of(list)
     }
 

@@ -226,17 +226,84 @@ fn containers_prepare_in_order_and_a_failure_cleans_up_in_reverse() {
     );
 }
 
-#[test]
-fn the_standard_table_has_the_mesos_names_in_order() {
+/// The parts of a standard table that need no node: a CNI without networks, cgroups
+/// over a fake tree in `dir`, seccomp without profiles.
+fn parts(
+    dir: &std::path::Path,
+) -> (
+    crate::isolators::network::cni::Cni,
+    Cgroups,
+    crate::isolators::linux::seccomp::Seccomp,
+) {
     let cni = crate::isolators::network::cni::Cni::new(crate::isolators::network::cni::CniConfig {
         conf_dir: "/nonexistent".into(),
         bin_dirs: Vec::new(),
         cache_dir: "/nonexistent".into(),
         plugin_timeout: std::time::Duration::from_secs(1),
     });
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cgroups = crate::isolators::cgroups::tests::fake(dir.path());
+    let cgroups = crate::isolators::cgroups::tests::fake(dir);
     let seccomp = crate::isolators::linux::seccomp::Seccomp::new("/nonexistent".into(), false);
+    (cni, cgroups, seccomp)
+}
+
+#[test]
+fn a_selection_keeps_the_tables_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cni, cgroups, seccomp) = parts(dir.path());
+    let cgroups = cgroups.retain_subsystems(|n| n != "cgroups/blkio");
+    assert!(!cgroups.subsystem_names().contains(&"cgroups/blkio"));
+    assert!(cgroups.subsystem_names().contains(&"cgroups/mem"));
+    let keep = |n: &str| matches!(n, "linux/seccomp" | "cgroups" | "docker/runtime");
+    let t = Isolators::selected(
+        cni,
+        "/nonexistent/ucr".into(),
+        cgroups,
+        Vec::new(),
+        seccomp,
+        &keep,
+    );
+    assert_eq!(t.names(), ["docker/runtime", "cgroups", "linux/seccomp"]);
+}
+
+/// `--isolation`'s names (config::isolation::KNOWN) are exactly the table's and the
+/// cgroups subsystems', so neither can drift from the other.
+#[test]
+fn isolation_knows_every_isolator_of_the_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cni, cgroups, seccomp) = parts(dir.path());
+    let table = Isolators::standard(cni, "/nonexistent/ucr".into(), cgroups, Vec::new(), seccomp);
+    let opts = crate::isolators::cgroups::CgroupsOptions {
+        hierarchy: dir.path().join("h"),
+        root: crate::isolators::cgroups::path::CgroupPath::parse("/ucr").expect("root"),
+        net_cls: Some(
+            crate::isolators::cgroups::subsystems::net_cls::Handles::parse("0x10", "0x1,0xff")
+                .expect("handles"),
+        ),
+        pids_limit: None,
+        state_dir: dir.path().join("s"),
+    };
+    let mut names: Vec<&str> = table.names();
+    names.extend(
+        crate::isolators::cgroups::default_subsystems(&opts)
+            .iter()
+            .map(|s| s.name()),
+    );
+    // The disk isolators are made by the daemon, as --isolation asks.
+    names.extend(["disk/du", "disk/xfs"]);
+    names.retain(|n| *n != "cgroups");
+    let known = crate::config::isolation::KNOWN;
+    for n in &names {
+        assert!(known.contains(n), "{n} is not in config::isolation::KNOWN");
+    }
+    for k in known {
+        assert!(names.contains(&k), "{k} is in KNOWN but not in the table");
+    }
+}
+
+#[test]
+fn the_standard_table_has_the_mesos_names_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cni, cgroups, seccomp) = parts(dir.path());
     let t = Isolators::standard(cni, "/nonexistent/ucr".into(), cgroups, Vec::new(), seccomp);
     assert_eq!(
         t.names(),
