@@ -14,7 +14,9 @@ use super::wire::v1::agent::{call, response, Response};
 use super::wire::v1::{
     container_info, image, ContainerId, ContainerStatus, Resource, ResourceStatistics,
 };
-use crate::containerizer::types::{ContainerConfig, ContainerState, Ending, LogTarget, Resources};
+use crate::containerizer::types::{
+    ContainerConfig, ContainerState, Ending, LogFormat, LogTarget, Resources,
+};
 use crate::containerizer::ContainerizerError;
 use crate::error::{ErrorKind, Kind};
 
@@ -134,9 +136,11 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
         id: Some(id.clone()),
         image: name,
         process,
+        // Plain `stdout` and `stderr` in the sandbox, written by the monitor.
         log: Some(LogTarget {
             dir: sandbox,
-            path: "stdout".into(),
+            path: Default::default(),
+            format: LogFormat::Files,
         }),
         resources: resources(&launch.resources, &launch.limits),
         ..Default::default()

@@ -86,6 +86,7 @@ impl Containerizer {
                 .map(|l| l.full_path())
                 .unwrap_or_default(),
             log_dir: log.dir,
+            log_format: log.format,
             stdin: config.stdin,
             stdin_once: config.stdin_once,
             tty: config.tty,
