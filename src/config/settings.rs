@@ -84,7 +84,7 @@ pub struct Settings {
 /// The optional isolators `--isolation` may name, and those always in the table (named
 /// for Mesos compatibility, changing nothing).
 const OPTIONAL_ISOLATORS: [&str; 2] = ["disk/du", "disk/xfs"];
-const ALWAYS_ON: [&str; 23] = [
+const ALWAYS_ON: [&str; 25] = [
     "docker/runtime",
     "cgroups",
     "cgroups/devices",
@@ -103,6 +103,8 @@ const ALWAYS_ON: [&str; 23] = [
     "filesystem/linux",
     "linux/devices",
     "volume/host_path",
+    "volume/sandbox_path",
+    "posix/rlimits",
     "linux/apparmor",
     "linux/selinux",
     "linux/capabilities",

@@ -365,7 +365,16 @@ pub struct ContainerConfig {
     /// A terminal for its stdio (CRI `tty`), one of its own `/dev/pts`.
     #[serde(default)]
     pub tty: bool,
+    /// A Mesos container's sandbox and the volumes made in it (`volume/sandbox_path`).
+    #[serde(default)]
+    pub sandbox: Option<Sandbox>,
+    /// Resource limits (`posix/rlimits`).
+    #[serde(default)]
+    pub rlimits: Vec<Rlimit>,
 }
+
+pub use crate::isolators::volume::sandbox_path::{Sandbox, SandboxVolume};
+pub use crate::launcher::spec::{Rlimit, RlimitResource};
 
 /// A container's lifecycle. Each call checks its guard first:
 /// - StartContainer needs `Created`;

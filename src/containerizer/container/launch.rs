@@ -171,5 +171,6 @@ fn base_spec(rootfs: &std::path::Path, config: &ContainerConfig) -> LaunchSpec {
         monitor_cgroups: Vec::new(),
         userns: None,
         idmap_rootfs: false,
+        rlimits: Vec::new(),
     }
 }

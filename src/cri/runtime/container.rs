@@ -155,6 +155,9 @@ pub fn config(
         stdin: c.stdin,
         stdin_once: c.stdin_once,
         tty: c.tty,
+        // Mesos's alone.
+        sandbox: None,
+        rlimits: Vec::new(),
     })
 }
 
