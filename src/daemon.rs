@@ -146,6 +146,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             flags: settings.as_flags(),
             core: core.clone(),
             sandboxes: settings.root.join("mesos/sandboxes"),
+            sandbox_directory: settings.sandbox_directory.clone(),
         };
         crate::mesos::server::start(address, agent).await?;
     }

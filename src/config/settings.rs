@@ -79,7 +79,12 @@ pub struct Settings {
     pub stream_tls: Option<crate::streaming::TlsFiles>,
     /// Where the Mesos operator API listens; `None`: not served.
     pub mesos_listen: Option<std::net::SocketAddr>,
+    /// Where a Mesos container sees its sandbox (absolute).
+    pub sandbox_directory: String,
 }
+
+/// Mesos's `--sandbox_directory` default.
+pub const DEFAULT_SANDBOX_DIRECTORY: &str = "/mnt/mesos/sandbox";
 
 /// The optional isolators `--isolation` may name, and those always in the table (named
 /// for Mesos compatibility, changing nothing).
@@ -199,6 +204,7 @@ impl Settings {
         if let Some(listen) = self.mesos_listen {
             flags.push(("mesos_listen".into(), listen.to_string()));
         }
+        flags.push(("sandbox_directory".into(), self.sandbox_directory.clone()));
         flags.sort();
         flags
     }
@@ -373,8 +379,21 @@ impl ServeFlags {
                 })?)
             }
         };
+        let sandbox_directory =
+            pick!(sandbox_directory).unwrap_or_else(|| DEFAULT_SANDBOX_DIRECTORY.into());
+        let normal = std::path::Path::new(&sandbox_directory)
+            .components()
+            .all(|c| !matches!(c, std::path::Component::ParentDir));
+        if !sandbox_directory.starts_with('/') || sandbox_directory == "/" || !normal {
+            return Err(ConfigError::Value {
+                flag: "sandbox-directory",
+                value: sandbox_directory,
+                reason: "expected an absolute path below / without '..'".into(),
+            });
+        }
         Ok(Settings {
             mesos_listen,
+            sandbox_directory,
             stream_address,
             stream_tls,
             isolation,

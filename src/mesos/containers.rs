@@ -15,7 +15,7 @@ use super::wire::v1::{
     container_info, image, ContainerId, ContainerStatus, Resource, ResourceStatistics,
 };
 use crate::containerizer::types::{
-    ContainerConfig, ContainerState, Ending, LogFormat, LogTarget, Resources,
+    ContainerConfig, ContainerState, Ending, LogFormat, LogTarget, Resources, Sandbox,
 };
 use crate::containerizer::ContainerizerError;
 use crate::error::{ErrorKind, Kind};
@@ -110,8 +110,14 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
         .flat_map(|e| &e.variables)
         .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
         .collect();
+    // Checked before anything is made: a refused launch changes nothing.
+    let (sandbox_volumes, host_volumes) =
+        super::sandbox::volumes(&info.volumes, &agent.sandbox_directory)?;
+    let rlimits = super::sandbox::rlimits(info.rlimit_info.as_ref())?;
     let sandbox = agent.sandboxes.join(&id);
-    // Root's alone, as all of ucr's state (see `perm`).
+    let fresh = !sandbox.exists();
+    // Root's alone, as all of ucr's state (see `perm`); `volume/sandbox_path` gives the
+    // sandbox itself to the container's user.
     crate::perm::private_dir(&sandbox).map_err(|e| {
         Refused(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -127,7 +133,7 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
         },
         environment,
         cmd.user.clone(),
-        "/",
+        &agent.sandbox_directory,
         false,
     )
     .map_err(|e| bad(format!("Failed to resolve the command: {e}")))?;
@@ -138,18 +144,28 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
         process,
         // Plain `stdout` and `stderr` in the sandbox, written by the monitor.
         log: Some(LogTarget {
-            dir: sandbox,
+            dir: sandbox.clone(),
             path: Default::default(),
             format: LogFormat::Files,
         }),
+        sandbox: Some(Sandbox {
+            dir: sandbox.clone(),
+            container_path: agent.sandbox_directory.clone(),
+            volumes: sandbox_volumes,
+        }),
+        mounts: host_volumes,
+        rlimits,
         resources: resources(&launch.resources, &launch.limits),
         ..Default::default()
     };
     let containerizer = &core.containerizer;
-    let (_, new) = containerizer
-        .create_container(None, config)
-        .await
-        .map_err(|e| refused(e, StatusCode::BAD_REQUEST))?;
+    let created = containerizer.create_container(None, config).await;
+    let (_, new) = created.map_err(|e| {
+        if fresh {
+            let _ = std::fs::remove_dir_all(&sandbox);
+        }
+        refused(e, StatusCode::BAD_REQUEST)
+    })?;
     if !new {
         return Ok(StatusCode::ACCEPTED);
     }
@@ -162,8 +178,9 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
     Ok(StatusCode::OK)
 }
 
-/// `cpus` and `mem` (MiB) from the resources, `limits` over them: CPU shares and a CFS
-/// quota, a memory limit (Mesos's cgroups/cpu and cgroups/mem with limits enforced).
+/// `cpus`, `mem` and `disk` (MiB) from the resources, `limits` over them: CPU shares and
+/// a CFS quota, a memory limit (Mesos's cgroups/cpu and cgroups/mem with limits
+/// enforced), a disk limit.
 fn resources(
     given: &[Resource],
     limits: &std::collections::HashMap<String, super::wire::v1::value::Scalar>,
@@ -185,6 +202,10 @@ fn resources(
     }
     if let Some(mem) = scalar("mem").filter(|m| m.is_finite() && *m > 0.0) {
         r.memory_limit = Some((mem * 1024.0 * 1024.0) as i64);
+    }
+    // The sandbox's and writable layer's quota (disk/du, disk/xfs), as Mesos's non-persistent `disk`.
+    if let Some(disk) = scalar("disk").filter(|d| d.is_finite() && *d > 0.0) {
+        r.disk_limit = Some((disk * 1024.0 * 1024.0) as u64);
     }
     r
 }
@@ -370,6 +391,7 @@ fn statistics(
         mem_total_bytes: memory.map(|m| m.usage),
         mem_limit_bytes: memory.and_then(|m| m.limit),
         mem_rss_bytes: memory.map(|m| m.rss),
+        disk_limit_bytes: r.disk_limit,
         disk_used_bytes: s.usage.disk.map(|d| d.bytes),
     }
 }

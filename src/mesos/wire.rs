@@ -24,6 +24,8 @@ pub mod v1 {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mem_rss_bytes: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        disk_limit_bytes: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         disk_used_bytes: Option<u64>,
     }
 
@@ -36,6 +38,7 @@ pub mod v1 {
                 mem_total_bytes: self.mem_total_bytes,
                 mem_limit_bytes: self.mem_limit_bytes,
                 mem_rss_bytes: self.mem_rss_bytes,
+                disk_limit_bytes: self.disk_limit_bytes,
                 disk_used_bytes: self.disk_used_bytes,
             }
             .serialize(s)
@@ -52,6 +55,7 @@ pub mod v1 {
                 mem_total_bytes: j.mem_total_bytes,
                 mem_limit_bytes: j.mem_limit_bytes,
                 mem_rss_bytes: j.mem_rss_bytes,
+                disk_limit_bytes: j.disk_limit_bytes,
                 disk_used_bytes: j.disk_used_bytes,
             })
         }

@@ -2,6 +2,7 @@
 //! safe wrappers; every `unsafe` block carries a `SAFETY:` comment.
 
 pub mod asyncfd;
+pub mod beneath;
 pub mod bpf;
 pub mod console;
 pub mod dirfd;
