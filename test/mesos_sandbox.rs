@@ -602,3 +602,82 @@ async fn rlimits_apply_and_a_user_owns_its_sandbox() {
     );
     common::pods::assert_nothing_left(&d);
 }
+
+#[tokio::test]
+async fn output_outlives_a_daemon_crash_and_cri_containers_have_no_sandbox() {
+    require_root!("output_outlives_a_daemon_crash_and_cri_containers_have_no_sandbox");
+    let (mut d, base) = daemon();
+    // A CRI container beside it: its output stays CRI lines, and the files calls do not
+    // see it.
+    let mut images = d.images().await;
+    pull(&mut images, common::pods::BUSYBOX)
+        .await
+        .expect("pull busybox");
+    let mut rt = d.runtime().await;
+    let logs = d.dir.path().join("pod-logs");
+    let pc = common::pods::pod_config("files", &logs);
+    let pod = common::pods::run_pod(&mut rt, &pc).await;
+    let cri_id = common::pods::create(
+        &mut rt,
+        &pod,
+        &pc,
+        common::pods::container_config("c", "echo cri-out"),
+    )
+    .await
+    .expect("create");
+    common::pods::start(&mut rt, &cri_id).await;
+    common::pods::wait_exited(&mut rt, &cri_id, std::time::Duration::from_secs(20)).await;
+    assert_eq!(common::pods::stdout_lines(&logs.join("c.log")), ["cri-out"]);
+    for path in [
+        format!("/containers/{cri_id}"),
+        format!("/containers/{cri_id}/c.log"),
+    ] {
+        assert_eq!(list(&base, &path).await.0, 404, "{path}");
+        assert_eq!(read(&base, &path, 0, None).await.0, 404, "{path}");
+    }
+
+    let script = "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done";
+    let (status, body) = json_call(
+        &base,
+        &launch(
+            "ticker",
+            common::pods::BUSYBOX,
+            serde_json::json!({"value": script}),
+            serde_json::json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let stdout = d.root.join("mesos/sandboxes/ticker/stdout");
+    let size = || std::fs::metadata(&stdout).map(|m| m.len()).unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    d.kill9();
+    // No daemon: the monitor goes on writing the file.
+    let before = size();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    assert!(size() > before, "stdout grew without the daemon");
+    d.restart();
+    let (status, got, data, body) = read(&base, "/containers/ticker/stdout", 0, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(got > before, "{got} > {before}");
+    let text = text(&data);
+    let ticks: Vec<&str> = text.lines().collect();
+    for (n, line) in ticks.iter().enumerate() {
+        assert_eq!(*line, format!("tick {n}"), "no tick lost or framed: {text}");
+    }
+    assert_eq!(
+        json_call(&base, &id_call("KILL_CONTAINER", "ticker"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(wait(&base, "ticker").await, 9);
+    assert_eq!(
+        json_call(&base, &id_call("REMOVE_CONTAINER", "ticker"))
+            .await
+            .0,
+        200
+    );
+    common::pods::stop_remove_pod(&mut rt, &pod).await;
+    common::pods::assert_nothing_left(&d);
+}
