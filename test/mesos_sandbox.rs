@@ -405,6 +405,7 @@ async fn volumes_give_a_private_tmp_and_read_only_host_paths() {
     std::fs::write(host.path().join("given"), "from the host\n").expect("file");
     let script = "stat -c '%a %u' /tmp; echo hi > /tmp/f; cat /data/given; \
                   (echo no > /data/f) 2>/dev/null && echo wrote || echo read-only; \
+                  (echo no > /ro/f) 2>/dev/null && echo wrote || echo read-only; \
                   echo c > /cache/c; ls $MESOS_SANDBOX";
     // Protobuf in, to show the volume messages decode field for field.
     let body = launch(
@@ -414,6 +415,7 @@ async fn volumes_give_a_private_tmp_and_read_only_host_paths() {
         serde_json::json!({"volumes": [
             {"container_path": "/tmp", "host_path": "tmp", "mode": "RW"},
             {"container_path": "/data", "host_path": host.path().display().to_string(), "mode": "RO"},
+            {"container_path": "/ro", "host_path": "ro", "mode": "RO"},
             {"container_path": "/cache", "mode": "RW",
              "source": {"type": "SANDBOX_PATH", "sandbox_path": {"type": "SELF", "path": "cache"}}}
         ]}),
@@ -431,9 +433,14 @@ async fn volumes_give_a_private_tmp_and_read_only_host_paths() {
         "a private /tmp like the image's: {out}"
     );
     assert_eq!(lines.next(), Some("from the host"), "{out}");
-    assert_eq!(lines.next(), Some("read-only"), "{out}");
+    assert_eq!(lines.next(), Some("read-only"), "the RO host path: {out}");
+    assert_eq!(
+        lines.next(),
+        Some("read-only"),
+        "the RO sandbox volume: {out}"
+    );
     let rest: Vec<&str> = lines.collect();
-    for name in ["cache", "stderr", "stdout", "tmp"] {
+    for name in ["cache", "ro", "stderr", "stdout", "tmp"] {
         assert!(rest.contains(&name), "{name} in the sandbox: {out}");
     }
     // What the container wrote in its volumes is in its sandbox, and readable there.
@@ -444,6 +451,7 @@ async fn volumes_give_a_private_tmp_and_read_only_host_paths() {
     let tmp = std::fs::metadata(d.root.join("mesos/sandboxes/vols/tmp")).expect("tmp");
     assert_eq!(tmp.mode() & 0o7777, 0o1777);
     assert!(!host.path().join("f").exists(), "the RO volume was written");
+    assert!(!d.root.join("mesos/sandboxes/vols/ro/f").exists());
 
     // Refused with 400 naming the value, leaving no sandbox behind.
     for (id, volume, named) in [

@@ -3,7 +3,9 @@
 //! client's and exact; a launch answers once the container runs (200), or 202 when the id
 //! exists; a failed launch leaves nothing; WAIT blocks until the end and gives the raw
 //! wait(2) status; KILL of an unknown or ended container is 404; REMOVE of a running one
-//! is refused, never a kill.
+//! is refused, never a kill, and takes the sandbox with it. Each container gets a sandbox
+//! (`<root>/mesos/sandboxes/<id>`) holding its plain `stdout` and `stderr`; its volumes
+//! and rlimits are checked by `sandbox` before anything is made.
 
 use http::StatusCode;
 
