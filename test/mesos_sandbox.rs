@@ -602,6 +602,21 @@ async fn rlimits_apply_and_a_user_owns_its_sandbox() {
             404
         );
     }
+    // A user the image does not have fails the launch in the isolators, after the
+    // sandbox was made: it goes with the failed launch.
+    let (status, body) = json_call(
+        &base,
+        &launch(
+            "stranger",
+            DEBIAN,
+            serde_json::json!({"value": "true", "user": "no-such-user"}),
+            serde_json::json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("no-such-user"), "{body}");
+    assert!(!sandbox.with_file_name("stranger").exists());
     assert_eq!(
         json_call(&base, &id_call("REMOVE_CONTAINER", "limited"))
             .await

@@ -166,7 +166,8 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
         if fresh {
             let _ = std::fs::remove_dir_all(&sandbox);
         }
-        refused(e, StatusCode::BAD_REQUEST)
+        // The agent answers any failure to prepare a launch with 400 (ucr-spec.md §6).
+        Refused(StatusCode::BAD_REQUEST, crate::error::chain(&e))
     })?;
     if !new {
         return Ok(StatusCode::ACCEPTED);
