@@ -18,12 +18,18 @@ const DEBIAN: &str = "127.0.0.1:5000/ucr-test/debian:bookworm";
 
 /// A daemon whose Mesos door listens on a port picked for it; the door's base URL.
 fn daemon() -> (Daemon, String) {
+    daemon_with(&[])
+}
+
+fn daemon_with(args: &[&str]) -> (Daemon, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
     let listen = format!("127.0.0.1:{port}");
-    let d = Daemon::start(&["--mesos-listen", &listen]);
+    let mut all = vec!["--mesos-listen", &listen];
+    all.extend(args);
+    let d = Daemon::start(&all);
     (d, format!("http://{listen}"))
 }
 
@@ -702,5 +708,41 @@ async fn output_outlives_a_daemon_crash_and_cri_containers_have_no_sandbox() {
         200
     );
     common::pods::stop_remove_pod(&mut rt, &pod).await;
+    common::pods::assert_nothing_left(&d);
+}
+
+#[tokio::test]
+async fn what_a_container_writes_in_its_sandbox_counts_against_its_disk() {
+    require_root!("what_a_container_writes_in_its_sandbox_counts_against_its_disk");
+    let (d, base) = daemon_with(&[
+        "--container-disk-watch-interval",
+        "1s",
+        "--enforce-container-disk-quota",
+    ]);
+    // 3 MB into the private /tmp (a directory in the sandbox) with `disk: 1`: disk/du
+    // measures the sandbox with the writable layer, and kills it (ucr-spec.md §8.14).
+    for (id, target) in [
+        ("fills-tmp", "/tmp/fill"),
+        ("fills-sandbox", "$MESOS_SANDBOX/fill"),
+    ] {
+        let mut body = launch(
+            id,
+            common::pods::BUSYBOX,
+            serde_json::json!({"value": format!("head -c 3000000 /dev/zero > {target}; exec sleep 600")}),
+            serde_json::json!({"volumes": [{"container_path": "/tmp", "host_path": "tmp", "mode": "RW"}]}),
+        );
+        body["launch_container"]["resources"] =
+            serde_json::json!([{"name": "disk", "type": "SCALAR", "scalar": {"value": 1}}]);
+        let (status, body) = json_call(&base, &body).await;
+        assert_eq!(status, 200, "{body}");
+        let status = tokio::time::timeout(std::time::Duration::from_secs(60), wait(&base, id))
+            .await
+            .unwrap_or_else(|_| panic!("{id} was not killed for its disk use"));
+        assert_eq!(status, 9, "{id}: killed");
+        assert_eq!(
+            json_call(&base, &id_call("REMOVE_CONTAINER", id)).await.0,
+            200
+        );
+    }
     common::pods::assert_nothing_left(&d);
 }
