@@ -588,6 +588,24 @@ mod tests {
     }
 
     #[test]
+    fn sandbox_directory_in_its_mesos_spelling() {
+        let s = flags(&[]).resolve().expect("default");
+        assert_eq!(s.sandbox_directory, "/mnt/mesos/sandbox");
+        let s = flags(&["--sandbox_directory", "/sandbox"])
+            .resolve()
+            .expect("valid");
+        assert!(s
+            .as_flags()
+            .contains(&("sandbox_directory".into(), "/sandbox".into())));
+        for bad in ["relative", "/", "/a/../b"] {
+            let e = flags(&["--sandbox-directory", bad])
+                .resolve()
+                .expect_err(bad);
+            assert!(e.to_string().contains("sandbox-directory"), "{e}");
+        }
+    }
+
+    #[test]
     fn file_is_read_and_command_line_wins() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("ucr.toml");
