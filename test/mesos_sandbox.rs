@@ -265,6 +265,12 @@ async fn output_files_are_read_and_listed_in_json_and_protobuf() {
     }
     let (status, _, _, body) = read(&base, "/containers/talker", 0, None).await;
     assert_eq!(status, 400, "{body}");
+    let long = format!("/containers/talker/{}", "x".repeat(5000));
+    assert_eq!(read(&base, &long, 0, None).await.0, 400);
+    assert_eq!(
+        read(&base, "/containers/talker/a\u{0}b", 0, None).await.0,
+        400
+    );
 
     // A running container with a `disk` resource: its disk limit in GET_CONTAINERS.
     let (status, body) = json_call(

@@ -51,6 +51,9 @@ pub fn parse(path: &str) -> Result<Target, Refused> {
     if !path.starts_with('/') {
         return Err(invalid("must be absolute, such as /containers/<id>/stdout"));
     }
+    if path.contains('\0') {
+        return Err(invalid("contains a NUL byte"));
+    }
     let trimmed = path.trim_end_matches('/');
     let rest = if trimmed == PREFIX.trim_end_matches('/') {
         ""
@@ -125,6 +128,10 @@ fn lookup(
         Some(libc::EXDEV) | Some(libc::ELOOP) => Refused(
             StatusCode::BAD_REQUEST,
             format!("Path {path:?} is inaccessible"),
+        ),
+        Some(libc::ENAMETOOLONG) => Refused(
+            StatusCode::BAD_REQUEST,
+            format!("Path {path:?} is too long"),
         ),
         _ => Refused(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -318,6 +325,7 @@ mod tests {
             "/containers/../etc",
             "/containers/c1/../c2",
             "/containers/c1/a/../../x",
+            "/containers/c1/a\0b",
         ] {
             assert_eq!(status(bad), StatusCode::BAD_REQUEST, "{bad}");
         }
