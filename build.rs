@@ -38,8 +38,15 @@ fn build_mesos() -> Result<(), Box<dyn std::error::Error>> {
         .preserve_proto_field_names()
         .ignore_unknown_fields()
         // Mesos writes 64-bit integers as JSON numbers, not proto3's strings: the
-        // statistics are mapped by hand (src/mesos/wire.rs).
-        .exclude([".mesos.v1.ResourceStatistics"])
+        // statistics are mapped by hand (src/mesos/wire.rs), and so are the files
+        // calls' answers and the enum with a value pbjson cannot name, `SELF`
+        // (src/mesos/wire_json.rs).
+        .exclude([
+            ".mesos.v1.ResourceStatistics",
+            ".mesos.v1.FileInfo",
+            ".mesos.v1.agent.Response.ReadFile",
+            ".mesos.v1.Volume.Source.SandboxPath.Type",
+        ])
         .build(&[".mesos"])?;
     Ok(())
 }

@@ -175,6 +175,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             sandboxes: settings.root.join("mesos/sandboxes"),
             auth,
             agent_id: crate::mesos::legacy::agent_id(&settings.root.join("mesos"))?,
+            sandbox_directory: settings.sandbox_directory.clone(),
         };
         crate::mesos::server::start(address, agent).await?;
     }

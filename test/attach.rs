@@ -139,6 +139,7 @@ impl Rig {
             log: Some(LogTarget {
                 dir: self.dir.path().join("logs"),
                 path: format!("{id}.log").into(),
+                format: Default::default(),
             }),
             ..Default::default()
         };

@@ -221,6 +221,7 @@ async fn a_standalone_container_runs_without_a_pod_under_a_client_chosen_id() {
         log: Some(LogTarget {
             dir: d.join("logs"),
             path: "standalone.log".into(),
+            format: Default::default(),
         }),
         // What the Mesos door sets from a task's resources.
         resources: ucr::containerizer::types::Resources {

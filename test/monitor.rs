@@ -28,6 +28,7 @@ fn bundle(dir: &Path, name: &str, spec: LaunchSpec) -> (PathBuf, PathBuf) {
         spec,
         log_path: log_path.clone(),
         log_dir: Default::default(),
+        log_format: Default::default(),
         stdin: false,
         stdin_once: false,
         tty: false,

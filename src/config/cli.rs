@@ -275,6 +275,11 @@ pub struct ServeFlags {
     #[arg(long, alias = "mesos_listen")]
     #[serde(alias = "mesos_listen")]
     pub mesos_listen: Option<String>,
+    /// Where a Mesos container sees its sandbox, an absolute path (Mesos
+    /// `--sandbox_directory`, default `/mnt/mesos/sandbox`); `MESOS_SANDBOX` names it.
+    #[arg(long, alias = "sandbox_directory")]
+    #[serde(alias = "sandbox_directory")]
+    pub sandbox_directory: Option<String>,
     /// PEM certificate chain for serving the streaming server over TLS.
     #[arg(long, requires = "stream_tls_key")]
     pub stream_tls_cert: Option<PathBuf>,

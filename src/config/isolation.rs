@@ -19,7 +19,7 @@
 use super::ConfigError;
 
 /// Every isolator ucr's table can hold, by its Mesos name, in the table's order.
-pub const KNOWN: [&str; 24] = [
+pub const KNOWN: [&str; 26] = [
     "docker/runtime",
     "cgroups/devices",
     "cgroups/cpu",
@@ -36,7 +36,9 @@ pub const KNOWN: [&str; 24] = [
     "namespaces/pid",
     "filesystem/linux",
     "linux/devices",
+    "volume/sandbox_path",
     "volume/host_path",
+    "posix/rlimits",
     "disk/du",
     "disk/xfs",
     "linux/apparmor",
@@ -196,12 +198,12 @@ fn select(value: Option<&str>) -> Result<(Vec<String>, Vec<String>), ConfigError
         }
     }
     // As Mesos: no network isolator named means network/cni; filesystem/linux brings the
-    // host_path volume isolator.
+    // volume isolators (host paths, and the Mesos sandbox and the volumes made in it).
     if !chosen.iter().any(|n| n.starts_with("network/")) {
         chosen.push("network/cni");
     }
     if chosen.contains(&"filesystem/linux") {
-        chosen.push("volume/host_path");
+        chosen.extend(["volume/sandbox_path", "volume/host_path"]);
     }
     let selected = KNOWN
         .iter()

@@ -89,7 +89,12 @@ pub struct Settings {
     pub stream_tls: Option<crate::streaming::TlsFiles>,
     /// Where the Mesos operator API listens; `None`: not served.
     pub mesos_listen: Option<std::net::SocketAddr>,
+    /// Where a Mesos container sees its sandbox (absolute).
+    pub sandbox_directory: String,
 }
+
+/// Mesos's `--sandbox_directory` default.
+pub const DEFAULT_SANDBOX_DIRECTORY: &str = "/mnt/mesos/sandbox";
 
 /// Mesos's `--authenticate_http_readwrite`, `--authenticate_http_readonly` and
 /// `--http_credentials` (the file is read by the Mesos door at start).
@@ -227,6 +232,7 @@ impl Settings {
         if let Some(listen) = self.mesos_listen {
             flags.push(("mesos_listen".into(), listen.to_string()));
         }
+        flags.push(("sandbox_directory".into(), self.sandbox_directory.clone()));
         flags.sort();
         flags
     }
@@ -449,11 +455,24 @@ impl ServeFlags {
                 })?)
             }
         };
+        let sandbox_directory =
+            pick!(sandbox_directory).unwrap_or_else(|| DEFAULT_SANDBOX_DIRECTORY.into());
+        let normal = std::path::Path::new(&sandbox_directory)
+            .components()
+            .all(|c| !matches!(c, std::path::Component::ParentDir));
+        if !sandbox_directory.starts_with('/') || sandbox_directory == "/" || !normal {
+            return Err(ConfigError::Value {
+                flag: "sandbox-directory",
+                value: sandbox_directory,
+                reason: "expected an absolute path below / without '..'".into(),
+            });
+        }
         Ok(Settings {
             env_read,
             env_ignored,
             http_auth,
             mesos_listen,
+            sandbox_directory,
             stream_address,
             stream_tls,
             isolation,
@@ -658,6 +677,24 @@ mod tests {
             .resolve()
             .expect_err("bad");
         assert!(e.to_string().contains("docker-registry"), "{e}");
+    }
+
+    #[test]
+    fn sandbox_directory_in_its_mesos_spelling() {
+        let s = flags(&[]).resolve().expect("default");
+        assert_eq!(s.sandbox_directory, "/mnt/mesos/sandbox");
+        let s = flags(&["--sandbox_directory", "/sandbox"])
+            .resolve()
+            .expect("valid");
+        assert!(s
+            .as_flags()
+            .contains(&("sandbox_directory".into(), "/sandbox".into())));
+        for bad in ["relative", "/", "/a/../b"] {
+            let e = flags(&["--sandbox-directory", bad])
+                .resolve()
+                .expect_err(bad);
+            assert!(e.to_string().contains("sandbox-directory"), "{e}");
+        }
     }
 
     #[test]

@@ -285,16 +285,25 @@ pub struct ProcessConfig {
 
 /// Where the container's output goes: `dir` (a directory the door trusts, such as
 /// kubelet's pod log directory, made if missing) and `path` below it, whose directories
-/// and file are made without following symlinks.
+/// and file are made without following symlinks. With [`LogFormat::Files`] (a Mesos
+/// sandbox) `path` is empty and the output is `dir/stdout` and `dir/stderr`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LogTarget {
     pub dir: PathBuf,
     pub path: PathBuf,
+    #[serde(default)]
+    pub format: LogFormat,
 }
 
+pub use crate::monitor::log::LogFormat;
+
 impl LogTarget {
+    /// The log file; for [`LogFormat::Files`], the directory holding the files.
     pub fn full_path(&self) -> PathBuf {
-        self.dir.join(&self.path)
+        match self.format {
+            LogFormat::Cri => self.dir.join(&self.path),
+            LogFormat::Files => self.dir.clone(),
+        }
     }
 }
 
@@ -365,7 +374,16 @@ pub struct ContainerConfig {
     /// A terminal for its stdio (CRI `tty`), one of its own `/dev/pts`.
     #[serde(default)]
     pub tty: bool,
+    /// A Mesos container's sandbox and the volumes made in it (`volume/sandbox_path`).
+    #[serde(default)]
+    pub sandbox: Option<Sandbox>,
+    /// Resource limits (`posix/rlimits`).
+    #[serde(default)]
+    pub rlimits: Vec<Rlimit>,
 }
+
+pub use crate::isolators::volume::sandbox_path::{Sandbox, SandboxVolume};
+pub use crate::launcher::spec::{Rlimit, RlimitResource};
 
 /// A container's lifecycle. Each call checks its guard first:
 /// - StartContainer needs `Created`;

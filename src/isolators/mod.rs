@@ -38,6 +38,7 @@ pub mod filesystem;
 pub mod linux;
 pub mod namespaces;
 pub mod network;
+pub mod posix;
 mod table;
 pub mod volume;
 

@@ -81,6 +81,11 @@ fn setup_and_exec(
         // Lowering it needs CAP_SYS_RESOURCE, which this host may withhold: not fatal.
         let _ = process::set_oom_score_adj(adj);
     }
+    // While still root, so a hard limit may be raised as well as lowered (posix/rlimits).
+    for r in &spec.rlimits {
+        crate::sys::rlimit::set(r.resource, r.soft, r.hard)
+            .map_err(step("set resource limit", format!("{:?}", r.resource)))?;
+    }
     let p = &spec.process;
     match stdio.terminal {
         Some(socket) => terminal::take(socket, p.uid)?,

@@ -108,6 +108,21 @@ pub struct LaunchSpec {
     /// plain directory); false when the backend gave the rootfs idmapped layers already.
     #[serde(default)]
     pub idmap_rootfs: bool,
+    /// Resource limits set just before exec (`posix/rlimits`), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rlimits: Vec<Rlimit>,
+}
+
+pub use crate::sys::rlimit::Resource as RlimitResource;
+
+/// One resource limit; `None` is unlimited (Mesos: neither given means unlimited).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: RlimitResource,
+    #[serde(default)]
+    pub soft: Option<u64>,
+    #[serde(default)]
+    pub hard: Option<u64>,
 }
 
 /// A host device node made available in the container.

@@ -20,6 +20,8 @@ pub struct Agent {
     pub auth: super::auth::Auth,
     /// This agent's id, kept across restarts (`/state`).
     pub agent_id: String,
+    /// Where a container sees its sandbox (`--sandbox_directory`).
+    pub sandbox_directory: String,
 }
 
 /// What a call's success gives: a status (200, or 202 for a launch of an id that
@@ -74,6 +76,20 @@ pub async fn answer(agent: &Agent, call: &Call) -> Result<Answer, Refused> {
                 .ok_or_else(|| missing("remove_container"))?;
             super::containers::remove(agent, &remove.container_id).await?;
             Ok((StatusCode::OK, None))
+        }
+        Type::ListFiles => {
+            let list = call
+                .list_files
+                .as_ref()
+                .ok_or_else(|| missing("list_files"))?;
+            ok(super::files::list(agent, list).await?)
+        }
+        Type::ReadFile => {
+            let read = call
+                .read_file
+                .as_ref()
+                .ok_or_else(|| missing("read_file"))?;
+            ok(super::files::read(agent, read).await?)
         }
         Type::PruneImages => {
             // The same code as the image GC and `ucr prune`; images in use are kept, and

@@ -3,7 +3,9 @@
 //! client's and exact; a launch answers once the container runs (200), or 202 when the id
 //! exists; a failed launch leaves nothing; WAIT blocks until the end and gives the raw
 //! wait(2) status; KILL of an unknown or ended container is 404; REMOVE of a running one
-//! is refused, never a kill.
+//! is refused, never a kill, and takes the sandbox with it. Each container gets a sandbox
+//! (`<root>/mesos/sandboxes/<id>`) holding its plain `stdout` and `stderr`; its volumes
+//! and rlimits are checked by `sandbox` before anything is made.
 
 use http::StatusCode;
 
@@ -12,7 +14,9 @@ use super::codec::Refused;
 use super::command::{self, CommandInfo};
 use super::wire::v1::agent::{call, response, Response};
 use super::wire::v1::{container_info, ContainerId, ContainerStatus, Resource, ResourceStatistics};
-use crate::containerizer::types::{ContainerConfig, ContainerState, Ending, LogTarget, Resources};
+use crate::containerizer::types::{
+    ContainerConfig, ContainerState, Ending, LogFormat, LogTarget, Resources, Sandbox,
+};
 use crate::containerizer::ContainerizerError;
 use crate::error::{ErrorKind, Kind};
 use crate::metrics::bump;
@@ -87,6 +91,10 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
     let cmd = launch.command.clone().unwrap_or_default();
     // Checked before the pull: a bad request changes nothing.
     let environment = super::environment::variables(cmd.environment.as_ref())?;
+    let (sandbox_volumes, host_volumes) =
+        super::sandbox::volumes(&info.volumes, &agent.sandbox_directory)?;
+    let rlimits = super::sandbox::rlimits(info.rlimit_info.as_ref())?;
+    let networks = networks(info)?;
     let name = super::image::provide(agent, image).await.inspect_err(|_| {
         bump(&agent.core.counters.container_launch_errors);
     })?;
@@ -95,7 +103,9 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
         .image_runtime(&name)
         .map_err(|e| refused(e, StatusCode::BAD_REQUEST))?;
     let sandbox = agent.sandboxes.join(&id);
-    // Root's alone, as all of ucr's state (see `perm`).
+    let fresh = !sandbox.exists();
+    // Root's alone, as all of ucr's state (see `perm`); `volume/sandbox_path` gives the
+    // sandbox itself to the container's user.
     crate::perm::private_dir(&sandbox).map_err(|e| {
         Refused(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -111,7 +121,7 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
         },
         environment,
         cmd.user.clone(),
-        "/",
+        &agent.sandbox_directory,
         false,
     )
     .map_err(|e| bad(format!("Failed to resolve the command: {e}")))?;
@@ -120,23 +130,34 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
         id: Some(id.clone()),
         image: name,
         process,
+        // Plain `stdout` and `stderr` in the sandbox, written by the monitor.
         log: Some(LogTarget {
-            dir: sandbox,
-            path: "stdout".into(),
+            dir: sandbox.clone(),
+            path: Default::default(),
+            format: LogFormat::Files,
         }),
+        sandbox: Some(Sandbox {
+            dir: sandbox.clone(),
+            container_path: agent.sandbox_directory.clone(),
+            volumes: sandbox_volumes,
+        }),
+        mounts: host_volumes,
+        rlimits,
         resources: resources(&launch.resources, &launch.limits),
-        networks: networks(info)?,
+        networks,
         hostname: info.hostname.clone(),
         ..Default::default()
     };
     let containerizer = &core.containerizer;
-    let (_, new) = containerizer
-        .create_container(None, config)
-        .await
-        .map_err(|e| {
-            bump(&core.counters.container_launch_errors);
-            refused(e, StatusCode::BAD_REQUEST)
-        })?;
+    let created = containerizer.create_container(None, config).await;
+    let (_, new) = created.map_err(|e| {
+        bump(&core.counters.container_launch_errors);
+        if fresh {
+            let _ = std::fs::remove_dir_all(&sandbox);
+        }
+        // The agent answers any failure to prepare a launch with 400 (ucr-spec.md §6).
+        Refused(StatusCode::BAD_REQUEST, crate::error::chain(&e))
+    })?;
     if !new {
         return Ok(StatusCode::ACCEPTED);
     }
@@ -176,8 +197,9 @@ fn networks(info: &super::wire::v1::ContainerInfo) -> Result<Vec<String>, Refuse
     Ok(names)
 }
 
-/// `cpus` and `mem` (MiB) from the resources, `limits` over them: CPU shares and a CFS
-/// quota, a memory limit (Mesos's cgroups/cpu and cgroups/mem with limits enforced).
+/// `cpus`, `mem` and `disk` (MiB) from the resources, `limits` over them: CPU shares and
+/// a CFS quota, a memory limit (Mesos's cgroups/cpu and cgroups/mem with limits
+/// enforced), a disk limit.
 fn resources(
     given: &[Resource],
     limits: &std::collections::HashMap<String, super::wire::v1::value::Scalar>,
@@ -199,6 +221,10 @@ fn resources(
     }
     if let Some(mem) = scalar("mem").filter(|m| m.is_finite() && *m > 0.0) {
         r.memory_limit = Some((mem * 1024.0 * 1024.0) as i64);
+    }
+    // The sandbox's and writable layer's quota (disk/du, disk/xfs), as Mesos's non-persistent `disk`.
+    if let Some(disk) = scalar("disk").filter(|d| d.is_finite() && *d > 0.0) {
+        r.disk_limit = Some((disk * 1024.0 * 1024.0) as u64);
     }
     r
 }

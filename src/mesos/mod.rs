@@ -10,7 +10,12 @@
 //!   (`metrics`), and in `containers` LAUNCH/WAIT/KILL/REMOVE_CONTAINER for standalone
 //!   containers); the others get 501 naming them;
 //! - `wire`: the types generated from `proto/mesos/v1/` (Mesos's names and numbers);
-//! - `command`: the docker/runtime CommandInfo × Entrypoint/Cmd table (ucr-spec.md §5.1).
+//! - `command`: the docker/runtime CommandInfo × Entrypoint/Cmd table (ucr-spec.md §5.1);
+//! - `sandbox`: a launch's volumes and rlimits checked and translated (§5.2, §5.8); the
+//!   sandbox itself (output files, volumes, owner, mount at `--sandbox_directory`) is
+//!   the `volume/sandbox_path` isolator's;
+//! - `files`: LIST_FILES and READ_FILE below `/containers/<id>`, inside the sandbox;
+//!   `wire_json`: their answers (and one enum) in Mesos's JSON.
 
 pub mod auth;
 pub mod calls;
@@ -18,8 +23,11 @@ pub mod codec;
 pub mod command;
 pub mod containers;
 pub mod environment;
+pub mod files;
 pub mod image;
 pub mod legacy;
 pub mod metrics;
+pub mod sandbox;
 pub mod server;
 pub mod wire;
+mod wire_json;

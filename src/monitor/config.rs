@@ -24,6 +24,10 @@ pub struct MonitorConfig {
     /// bundles of older versions: then only the file itself must not be a symlink.
     #[serde(default)]
     pub log_dir: PathBuf,
+    /// CRI log lines in `log_path`, or (`Files`, a Mesos sandbox) the raw `stdout` and
+    /// `stderr` files in the directory `log_path`.
+    #[serde(default)]
+    pub log_format: super::log::LogFormat,
     /// Keep the container's stdin open for attachers (CRI `stdin`); otherwise it is
     /// `/dev/null`.
     #[serde(default)]
@@ -73,6 +77,7 @@ mod tests {
             .expect("minimal spec"),
             log_path: "/var/log/pods/p/c/0.log".into(),
             log_dir: "/var/log/pods/p".into(),
+            log_format: Default::default(),
             stdin: true,
             stdin_once: false,
             tty: true,

@@ -1,9 +1,10 @@
 //! The per-container monitor, `ucr monitor` (conmon's counterpart): starts the container's
 //! first process, holds its stdio (pipes, or the master of a terminal the container made),
-//! writes its output to the CRI log and to whoever is attached (`attach`), feeds it their
-//! input, and records how the container ended. One per container. It outlives the daemon, so a daemon restart or
-//! crash leaves containers running and their logs flowing; and it stays small (target
-//! < 1 MiB RSS): one thread, no tokio, one poll(2) loop.
+//! writes its output to its log (CRI lines, or a Mesos sandbox's plain `stdout` and
+//! `stderr`: `log`) and to whoever is attached (`attach`), feeds it their input, and
+//! records how the container ended. One per container. It outlives the daemon, so a
+//! daemon restart or crash leaves containers running and their logs flowing; and it stays
+//! small (target < 1 MiB RSS): one thread, no tokio, one poll(2) loop.
 //!
 //! # Contract with the daemon
 //!

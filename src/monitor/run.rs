@@ -14,7 +14,7 @@ use super::attach::Attachers;
 use super::bundle::{self, CONTAINER_PID_FILE, MONITOR_PID_FILE};
 use super::detach::{self, Detached};
 use super::input::Input;
-use super::log::CriLogWriter;
+use super::log::{CriLogWriter, FilesWriter, LogFormat, LogWriter};
 use super::supervise::{self, Output, SIGNALS};
 use super::sync::{HoldFd, SyncFd};
 use super::{ExitRecord, MonitorConfig, MonitorError};
@@ -89,13 +89,18 @@ fn launch(
 
     let log = if config.log_path.as_os_str().is_empty() {
         None
+    } else if config.log_format == LogFormat::Files {
+        // `log_path` is the directory that holds `stdout` and `stderr`.
+        Some(LogWriter::Files(FilesWriter::open(&config.log_path)?))
     } else {
-        match config.log_path.strip_prefix(&config.log_dir) {
-            Ok(rel) if !config.log_dir.as_os_str().is_empty() => {
-                Some(CriLogWriter::open_beneath(&config.log_dir, rel)?)
-            }
-            _ => Some(CriLogWriter::open(&config.log_path)?),
-        }
+        Some(LogWriter::Cri(
+            match config.log_path.strip_prefix(&config.log_dir) {
+                Ok(rel) if !config.log_dir.as_os_str().is_empty() => {
+                    CriLogWriter::open_beneath(&config.log_dir, rel)?
+                }
+                _ => CriLogWriter::open(&config.log_path)?,
+            },
+        ))
     };
     // Before the container starts, so the daemon can attach as soon as it runs.
     let attachers = Attachers::listen(&bundle).map_err(|source| MonitorError::AttachSocket {
@@ -267,7 +272,7 @@ impl OurIo {
     fn into_output(
         self,
         config: &MonitorConfig,
-        log: Option<CriLogWriter>,
+        log: Option<LogWriter>,
         attachers: Attachers,
     ) -> Result<(Output, Input), MonitorError> {
         let stdio_err = |what| move |source| MonitorError::Stdio { what, source };

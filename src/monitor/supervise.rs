@@ -15,7 +15,7 @@ use nix::unistd::Pid;
 use super::attach::protocol::{MAX_DATA, MAX_MESSAGE};
 use super::attach::Attachers;
 use super::input::Input;
-use super::log::{CriLogWriter, Stream};
+use super::log::{LogWriter, Stream};
 use crate::sys::poll::PollSet;
 use crate::sys::signal::{self as sys, ChildExit, SignalQueue};
 
@@ -52,7 +52,7 @@ pub(super) struct Output {
     pipes: [Option<File>; 2],
     /// `None` when the daemon gave no log path: output is read and dropped, so the
     /// container never blocks on a full pipe.
-    log: Option<CriLogWriter>,
+    log: Option<LogWriter>,
     /// Everyone attached; output goes to them as well as to the log.
     attachers: Attachers,
 }
@@ -63,7 +63,7 @@ impl Output {
     pub(super) fn new(
         stdout: OwnedFd,
         stderr: Option<OwnedFd>,
-        log: Option<CriLogWriter>,
+        log: Option<LogWriter>,
         attachers: Attachers,
     ) -> std::io::Result<Self> {
         sys::set_nonblocking(&stdout)?;

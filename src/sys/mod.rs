@@ -2,6 +2,7 @@
 //! safe wrappers; every `unsafe` block carries a `SAFETY:` comment.
 
 pub mod asyncfd;
+pub mod beneath;
 pub mod bpf;
 pub mod console;
 pub mod dirfd;
@@ -12,9 +13,11 @@ pub mod kill;
 pub mod mount;
 pub mod netns;
 pub mod ns;
+pub mod owned;
 pub mod pidfd;
 pub mod poll;
 pub mod process;
+pub mod rlimit;
 pub mod seccomp;
 pub mod seqpacket;
 pub mod signal;

@@ -645,6 +645,7 @@ pub fn launch_spec(rootfs: &Path, script: &str) -> LaunchSpec {
         monitor_cgroups: Vec::new(),
         userns: None,
         idmap_rootfs: false,
+        rlimits: Vec::new(),
     }
 }
 

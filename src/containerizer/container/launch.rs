@@ -86,6 +86,7 @@ impl Containerizer {
                 .map(|l| l.full_path())
                 .unwrap_or_default(),
             log_dir: log.dir,
+            log_format: log.format,
             stdin: config.stdin,
             stdin_once: config.stdin_once,
             tty: config.tty,
@@ -170,5 +171,6 @@ fn base_spec(rootfs: &std::path::Path, config: &ContainerConfig) -> LaunchSpec {
         monitor_cgroups: Vec::new(),
         userns: None,
         idmap_rootfs: false,
+        rlimits: Vec::new(),
     }
 }

@@ -9,7 +9,7 @@ use super::pod::labels;
 use super::process;
 use crate::containerizer::types::{
     Container, ContainerConfig, ContainerFilter, ContainerMetadata, ContainerState, Ending, Labels,
-    LogTarget, Mount, Pod, ProcessConfig,
+    LogFormat, LogTarget, Mount, Pod, ProcessConfig,
 };
 use crate::cri::status::from_error;
 use crate::isolators::docker::runtime::ImageRuntime;
@@ -158,6 +158,9 @@ pub fn config(
         stdin: c.stdin,
         stdin_once: c.stdin_once,
         tty: c.tty,
+        // Mesos's alone.
+        sandbox: None,
+        rlimits: Vec::new(),
     })
 }
 
@@ -179,6 +182,7 @@ fn log_target(dir: &str, path: &str) -> Result<Option<LogTarget>, Status> {
     Ok(Some(LogTarget {
         dir: dir.into(),
         path: p.to_path_buf(),
+        format: LogFormat::Cri,
     }))
 }
 

@@ -24,15 +24,18 @@
 //!    and it is the first thing stopped.
 //! 8. `filesystem/linux`: masked and read-only kernel paths, a read-only rootfs.
 //! 9. `linux/devices`: the request's host devices below `/dev`.
-//! 10. `volume/host_path`: the request's volumes and their propagation, after the pod's
-//!     files so a volume can replace one.
-//! 11. `disk/du`, `disk/xfs` (as `--isolation` asks): the writable layer watched and
-//!     measured, or given an XFS project and its quota.
-//! 12. `linux/apparmor`, `linux/selinux`: the LSM fields, applied where the node can and
+//! 10. `volume/sandbox_path`, `volume/host_path`: a Mesos container's sandbox and the
+//!     volumes made in it (owned by the user `docker/runtime` resolved), then the
+//!     request's host volumes and their propagation, after the pod's files so a volume
+//!     can replace one, and after the sandbox so one can land inside it.
+//! 11. `posix/rlimits`: resource limits, set by the launcher just before exec.
+//! 12. `disk/du`, `disk/xfs` (as `--isolation` asks): the writable layer (and a Mesos
+//!     sandbox) watched and measured, or given an XFS project and its quota.
+//! 13. `linux/apparmor`, `linux/selinux`: the LSM fields, applied where the node can and
 //!     refused where it cannot, never dropped.
-//! 13. `linux/capabilities`: the capability set (all of them when privileged).
-//! 14. `linux/nnp`: `no_new_privs`.
-//! 15. `linux/seccomp`: the seccomp filter, compiled last: the default profile allows
+//! 14. `linux/capabilities`: the capability set (all of them when privileged).
+//! 15. `linux/nnp`: `no_new_privs`.
+//! 16. `linux/seccomp`: the seccomp filter, compiled last: the default profile allows
 //!     more to a container with more capabilities, so it needs the final set.
 //!
 //! `--isolation` selects which of them run, by these Mesos names (`config::isolation`
@@ -50,7 +53,9 @@ use super::linux::{
 };
 use super::namespaces::{ipc::IpcNamespace, pid::PidNamespace, user::UserNamespace};
 use super::network::cni::isolator::NetworkCni;
+use super::posix::rlimits::Rlimits;
 use super::volume::host_path::HostPath;
+use super::volume::sandbox_path::SandboxPath;
 use super::{
     ContainerContext, Isolator, IsolatorError, IsolatorStatus, Known, Limitation, PodContext,
     PodPlan, Resources, Usage,
@@ -113,7 +118,9 @@ impl Isolators {
             Box::new(PidNamespace::new(binary)),
             Box::new(FilesystemLinux),
             Box::new(Devices),
+            Box::new(SandboxPath),
             Box::new(HostPath),
+            Box::new(Rlimits),
         ];
         list.extend(disk);
         list.extend([

@@ -1,3 +1,7 @@
+//! A container's output on disk, in one of two formats ([`LogFormat`]): the CRI
+//! container log file below (what `kubectl logs` reads through kubelet), or a Mesos
+//! sandbox's plain `stdout` and `stderr` files (`files`).
+//!
 //! The CRI container log file: what `kubectl logs` reads through kubelet.
 //!
 //! Each record is one line,
@@ -40,8 +44,56 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::error::{io_kind, ErrorKind, Kind};
 
+mod files;
 #[cfg(test)]
 mod tests;
+
+pub use files::FilesWriter;
+
+/// How a container's output is written: the door decides (the CRI door, CRI log lines;
+/// the Mesos door, a sandbox's plain files).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One file of CRI log records (timestamp, stream, tag, line).
+    #[default]
+    Cri,
+    /// `stdout` and `stderr` in a directory, the raw bytes of each stream (Mesos).
+    Files,
+}
+
+/// The monitor's writer, in the container's format.
+#[derive(Debug)]
+pub enum LogWriter {
+    Cri(CriLogWriter),
+    Files(FilesWriter),
+}
+
+impl LogWriter {
+    /// Feeds `data` read from `stream` (see [`CriLogWriter::write`]).
+    pub fn write(&mut self, stream: Stream, data: &[u8], now: SystemTime) -> Result<(), LogError> {
+        match self {
+            LogWriter::Cri(w) => w.write(stream, data, now),
+            LogWriter::Files(w) => w.write(stream, data),
+        }
+    }
+
+    /// At the end of `stream` (only CRI lines have something pending).
+    pub fn flush_partial(&mut self, stream: Stream, now: SystemTime) -> Result<(), LogError> {
+        match self {
+            LogWriter::Cri(w) => w.flush_partial(stream, now),
+            LogWriter::Files(_) => Ok(()),
+        }
+    }
+
+    /// Opens the file(s) again (CRI `ReopenContainerLog`).
+    pub fn reopen(&mut self) -> Result<(), LogError> {
+        match self {
+            LogWriter::Cri(w) => w.reopen(),
+            LogWriter::Files(w) => w.reopen(),
+        }
+    }
+}
 
 /// Longest content of one record, in bytes; longer lines become `P` records of this size.
 pub const MAX_LINE: usize = 16 * 1024;

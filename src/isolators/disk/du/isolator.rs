@@ -86,6 +86,16 @@ impl DiskDu {
     }
 }
 
+/// What counts against the container's disk: its writable layer and, for a Mesos
+/// container, its sandbox (output, sandbox volumes such as a private `/tmp`), as Mesos's
+/// `du` counts the sandbox with the overlay's upper directory.
+fn measured(c: &ContainerContext<'_>) -> Option<Vec<PathBuf>> {
+    let dir = c.writable?;
+    let mut dirs = vec![dir.to_path_buf()];
+    dirs.extend(c.config.sandbox.as_ref().map(|s| s.dir.clone()));
+    Some(dirs)
+}
+
 impl Isolator for DiskDu {
     fn name(&self) -> &'static str {
         "disk/du"
@@ -96,27 +106,27 @@ impl Isolator for DiskDu {
         c: &ContainerContext<'_>,
         _launch: &mut LaunchSpec,
     ) -> Result<(), IsolatorError> {
-        let Some(dir) = c.writable else {
+        let Some(dirs) = measured(c) else {
             return Ok(());
         };
         self.watch(
             c.id,
             &Watched {
-                dirs: vec![dir.to_path_buf()],
+                dirs,
                 limit: c.config.resources.disk_limit,
             },
         )
     }
 
     fn update(&self, c: &ContainerContext<'_>, r: &Resources) -> Result<(), IsolatorError> {
-        let Some(dir) = c.writable else {
+        let Some(dirs) = measured(c) else {
             return Ok(());
         };
         if r.disk_limit != c.config.resources.disk_limit {
             self.watch(
                 c.id,
                 &Watched {
-                    dirs: vec![dir.to_path_buf()],
+                    dirs,
                     limit: r.disk_limit,
                 },
             )?;

@@ -1,0 +1,3 @@
+//! POSIX isolators (Mesos's `posix/*`): `posix/rlimits`.
+
+pub mod rlimits;
