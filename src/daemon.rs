@@ -179,7 +179,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         };
         crate::mesos::server::start(address, agent).await?;
     }
-    cri::serve(&settings.listen, core, stream, shutdown_signal()).await?;
+    cri::serve(
+        &settings.listen,
+        settings.listen_group,
+        core,
+        stream,
+        shutdown_signal(),
+    )
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

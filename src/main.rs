@@ -1,7 +1,7 @@
 //! The `ucr` binary: `ucr serve` runs the daemon; other subcommands are small clients of it.
 
 use clap::Parser;
-use ucr::config::{Cli, Command, LaunchFlags, PruneFlags, PullFlags};
+use ucr::config::{Cli, Command, ConfigCommand, LaunchFlags, PruneFlags, PullFlags};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -38,6 +38,7 @@ fn main() -> std::process::ExitCode {
         Command::PodNs(flags) => {
             return ucr::launcher::pod_ns::main(&flags.spec, flags.report_fd, flags.go_fd)
         }
+        Command::Config(c) => config(c),
         Command::Pull(flags) => {
             init_logging("warn");
             runtime().and_then(|rt| rt.block_on(pull(flags)))
@@ -105,6 +106,28 @@ async fn pull(flags: PullFlags) -> anyhow::Result<()> {
         .into_inner();
     println!("{}", reply.image_ref);
     Ok(())
+}
+
+fn config(command: ConfigCommand) -> anyhow::Result<()> {
+    let text = match command {
+        ConfigCommand::Default => ucr::config::defaults::render(),
+        ConfigCommand::Check(flags) => flags
+            .resolve()?
+            .as_flags()
+            .into_iter()
+            .map(|(name, value)| format!("{name} = {value}\n"))
+            .collect(),
+    };
+    write_stdout(&text)
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 fn launch(flags: LaunchFlags) -> std::process::ExitCode {

@@ -28,6 +28,10 @@ pub enum Command {
     Prune(PruneFlags),
     /// Ask a running daemon to pull an image (CRI PullImage); prints the image id.
     Pull(PullFlags),
+    /// The configuration: `default` prints the whole config file with every flag's
+    /// default; `check` prints the settings the daemon would run with.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Run a launch spec (JSON) in the foreground and exit with its exit code: the
     /// launcher without the daemon, for tests and debugging.
     #[command(hide = true)]
@@ -122,13 +126,20 @@ pub struct PullFlags {
 #[derive(Debug, Args, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ServeFlags {
-    /// TOML file holding any of these flags, keyed by any of their names. Every flag can
-    /// also come from a `MESOS_<FLAG>` environment variable (`MESOS_WORK_DIR`,
-    /// `MESOS_IMAGE_GC_CONFIG`), as the Mesos agent reads its own: the command line wins
-    /// over the environment, the environment over this file.
-    #[arg(long)]
+    /// TOML file holding any of these flags, keyed by any of their names (default
+    /// `/etc/ucr/config.toml` when it exists; `ucr config default` prints one with every
+    /// flag; empty: none). Every flag can also come from a `MESOS_<FLAG>` environment
+    /// variable (`MESOS_WORK_DIR`, `MESOS_IMAGE_GC_CONFIG`), as the Mesos agent reads its
+    /// own: the command line wins over the environment, the environment over the files.
+    #[arg(long, value_parser = any_path())]
     #[serde(skip)]
     pub config: Option<PathBuf>,
+    /// Drop-in config files, `*.toml` merged over `--config` in lexical order, a later
+    /// file's key replacing an earlier one (default `/etc/ucr/config.d` when it exists;
+    /// empty: none).
+    #[arg(long, value_parser = any_path())]
+    #[serde(skip)]
+    pub config_dir: Option<PathBuf>,
     /// Persistent state directory (Mesos `--work_dir`).
     #[arg(long, alias = "work_dir")]
     pub root: Option<PathBuf>,
@@ -138,6 +149,10 @@ pub struct ServeFlags {
     /// CRI unix socket path.
     #[arg(long)]
     pub listen: Option<PathBuf>,
+    /// The group that may use the CRI socket too (a name or gid): the socket is 0660,
+    /// root's and this group's; unset: root's group. Other users never can.
+    #[arg(long)]
+    pub listen_group: Option<String>,
     /// Image store directory (default `<root>/images`).
     #[arg(long, alias = "docker_store_dir")]
     #[serde(alias = "docker_store_dir")]
@@ -288,6 +303,16 @@ pub struct ServeFlags {
     pub stream_tls_key: Option<PathBuf>,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the whole config file (TOML): every `ucr serve` flag, its help as a
+    /// comment, its default as the value. `ucr serve --config` reads it back unchanged.
+    Default,
+    /// Resolve the configuration as `ucr serve` would (the same flags, environment and
+    /// files) and print the resulting settings, or the error that would stop the daemon.
+    Check(Box<ServeFlags>),
+}
+
 #[derive(Debug, Args)]
 pub struct PruneFlags {
     /// The daemon's socket.
@@ -296,4 +321,10 @@ pub struct PruneFlags {
     /// Images to keep even if unused (repeatable).
     #[arg(long = "exclude")]
     pub exclude: Vec<String>,
+}
+
+/// A path that may be empty (clap's own refuses `""`, which turns a config source off).
+fn any_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }

@@ -68,7 +68,8 @@ fn spellings() -> BTreeMap<String, Flag> {
 pub fn file_key(key: &str) -> String {
     match flags().get(&normal(key)) {
         Some(f) => f.id.replace('_', "-"),
-        None => key.replace('_', "-"),
+        // Unknown: kept as written, so the error names the key the file has.
+        None => key.to_string(),
     }
 }
 
@@ -206,6 +207,7 @@ mod tests {
         assert_eq!(file_key("network_cni_config_dir"), "cni-conf-dir");
         assert_eq!(file_key("work_dir"), "root");
         assert_eq!(file_key("image-gc-config"), "image-gc-config");
-        assert_eq!(file_key("no_such_flag"), "no-such-flag");
+        // Unknown keys are kept as written, for the error to name.
+        assert_eq!(file_key("no_such_flag"), "no_such_flag");
     }
 }

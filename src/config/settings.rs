@@ -4,7 +4,7 @@
 //! Flags that mirror a Mesos agent flag also accept the Mesos spelling (see `names`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::cli::ServeFlags;
@@ -18,12 +18,12 @@ pub const DEFAULT_CNI_BIN_DIR: &str = "/opt/cni/bin:/usr/lib/cni";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("reading config file {path}: {source}")]
+    #[error("reading config file {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("parsing config file {path}: {source}")]
+    #[error("parsing config file {path}")]
     Parse {
         path: PathBuf,
         source: Box<toml::de::Error>,
@@ -51,6 +51,8 @@ pub struct Settings {
     pub root: PathBuf,
     pub run_root: PathBuf,
     pub listen: PathBuf,
+    /// The group given the CRI socket (mode 0660), besides root; `None`: root's group.
+    pub listen_group: Option<u32>,
     pub store_dir: PathBuf,
     pub mirrors: BTreeMap<String, Vec<String>>,
     pub insecure_registries: Vec<String>,
@@ -160,6 +162,10 @@ impl Settings {
                 path(&self.seccomp_profile_root),
             ),
             ("cri_listen".into(), path(&self.listen)),
+            (
+                "cri_listen_group".into(),
+                self.listen_group.map_or("root".into(), |g| g.to_string()),
+            ),
             ("logging_level".into(), self.log_level.clone()),
         ];
         if let Some(registry) = &self.docker_registry {
@@ -258,10 +264,10 @@ impl ServeFlags {
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, ConfigError> {
         let (env, env_read, env_ignored) = super::names::from_env(vars)?;
-        let file = match self.config.as_ref().or(env.config.as_ref()) {
-            Some(path) => read_file(path)?,
-            None => ServeFlags::default(),
-        };
+        let file = super::file::load(
+            self.config.as_deref().or(env.config.as_deref()),
+            self.config_dir.as_deref().or(env.config_dir.as_deref()),
+        )?;
         let cli = self;
         macro_rules! pick {
             ($f:ident) => {
@@ -277,6 +283,7 @@ impl ServeFlags {
         let root = pick!(root).unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT));
         let run_root = pick!(run_root).unwrap_or_else(|| PathBuf::from(DEFAULT_RUN_ROOT));
         let listen = pick!(listen).unwrap_or_else(|| run_root.join("ucr.sock"));
+        let listen_group = pick!(listen_group).map(|g| group_id(&g)).transpose()?;
         let store_dir = pick!(docker_store_dir).unwrap_or_else(|| root.join("images"));
         let mut mirrors: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for m in list(
@@ -490,6 +497,7 @@ impl ServeFlags {
             root,
             run_root,
             listen,
+            listen_group,
             store_dir,
             mirrors,
             insecure_registries: list(
@@ -523,24 +531,24 @@ impl ServeFlags {
     }
 }
 
-fn read_file(path: &Path) -> Result<ServeFlags, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    // Any spelling of a flag (`work_dir`, `network-cni-config-dir`) is its field's key.
-    toml::from_str::<toml::Table>(&text)
-        .and_then(|table| {
-            let table: toml::Table = table
-                .into_iter()
-                .map(|(k, v)| (super::names::file_key(&k), v))
-                .collect();
-            table.try_into()
-        })
-        .map_err(|source| ConfigError::Parse {
-            path: path.to_path_buf(),
-            source: Box::new(source),
-        })
+/// `--listen-group`: a group name from the group database, or a numeric gid.
+fn group_id(value: &str) -> Result<u32, ConfigError> {
+    if let Ok(gid) = value.parse::<u32>() {
+        return Ok(gid);
+    }
+    match nix::unistd::Group::from_name(value) {
+        Ok(Some(g)) => Ok(g.gid.as_raw()),
+        Ok(None) => Err(ConfigError::Value {
+            flag: "listen-group",
+            value: value.to_string(),
+            reason: "no such group (create it: groupadd --system ucr)".into(),
+        }),
+        Err(e) => Err(ConfigError::Value {
+            flag: "listen-group",
+            value: value.to_string(),
+            reason: format!("looking it up: {e}"),
+        }),
+    }
 }
 
 fn parse_mirror(value: &str) -> Result<(String, String), ConfigError> {
@@ -721,7 +729,8 @@ mod tests {
         let e = flags(&["--config", path.to_str().expect("utf8")])
             .resolve()
             .expect_err("unknown key");
-        assert!(e.to_string().contains("no-such-flag"), "{e}");
+        let e = crate::error::chain(&e);
+        assert!(e.contains("no_such_flag") && e.contains("ucr.toml"), "{e}");
     }
 
     #[test]

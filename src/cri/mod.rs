@@ -34,6 +34,7 @@ pub mod admin_api {
 /// only: whoever can talk to it can run anything as root).
 pub async fn serve(
     socket: &Path,
+    group: Option<u32>,
     core: Arc<Core>,
     stream: Option<Arc<crate::streaming::StreamServer>>,
     shutdown: impl Future<Output = ()> + Send,
@@ -58,12 +59,16 @@ pub async fn serve(
         path: socket.display().to_string(),
         source,
     })?;
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o660)).map_err(|source| {
-        ServeError::Socket {
+    // Root and the `--listen-group` may connect; nobody else.
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o660))
+        .and_then(|()| match group {
+            Some(gid) => std::os::unix::fs::chown(socket, None, Some(gid)),
+            None => Ok(()),
+        })
+        .map_err(|source| ServeError::Socket {
             path: socket.display().to_string(),
             source,
-        }
-    })?;
+        })?;
     tracing::info!(socket = %socket.display(), "serving CRI");
     let max = 64 << 20; // kubelet lists thousands of containers in one message
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
