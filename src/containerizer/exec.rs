@@ -20,6 +20,17 @@ const MAX_OUTPUT: usize = 16 << 20;
 /// left running may hold the pipes open forever; we do not wait for that.
 const DRAIN: Duration = Duration::from_millis(200);
 
+/// What an exec runs, for a door whose rules say more than an argv.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecCommand {
+    pub argv: Vec<String>,
+    /// The program, when it is not `argv[0]` (Mesos's `shell=false` with a value).
+    pub executable: Option<String>,
+    /// Set over the container's environment (Mesos's `CommandInfo.environment` for a
+    /// DEBUG container, which inherits its parent's).
+    pub env: Vec<(String, String)>,
+}
+
 impl Containerizer {
     /// Runs `cmd` in the container and returns its output and exit code. `timeout`
     /// seconds (0 or less: none; clamped to a year) bounds the wait; when it passes the
@@ -32,7 +43,11 @@ impl Containerizer {
         cmd: &[String],
         timeout: i64,
     ) -> Result<ExecOutput, ContainerizerError> {
-        let (id, file) = self.write_exec_spec(id, cmd, false).await?;
+        let command = ExecCommand {
+            argv: cmd.to_vec(),
+            ..Default::default()
+        };
+        let (id, file) = self.write_exec_spec(id, &command, false).await?;
         let result = self.run_exec(&file, super::timeout(timeout)).await;
         let _ = std::fs::remove_file(&file);
         match result {
@@ -51,12 +66,12 @@ impl Containerizer {
     }
 
     /// Checks the container runs and writes the spec `ucr exec` runs `cmd` from (the
-    /// container's own process with this argv); returns the container's id and the file.
-    /// The caller removes the file once `ucr exec` is done with it.
+    /// container's own process with this command); returns the container's id and the
+    /// file. The caller removes the file once `ucr exec` is done with it.
     pub(super) async fn write_exec_spec(
         self: &Arc<Self>,
         id: &str,
-        cmd: &[String],
+        cmd: &ExecCommand,
         terminal: bool,
     ) -> Result<(String, std::path::PathBuf), ContainerizerError> {
         let c = self.container_status(id).await?;
@@ -84,12 +99,18 @@ impl Containerizer {
             .spec;
         // The container's own process (user, env, cwd, capabilities…) with the request's
         // argv, as containerd builds `runc exec`'s process from the container's spec.
+        let mut env = launch.process.env.clone();
+        for (key, value) in &cmd.env {
+            env.retain(|e| e.split('=').next() != Some(key.as_str()));
+            env.push(format!("{key}={value}"));
+        }
         let spec = ExecSpec {
             terminal,
             target: process,
             process: Process {
-                args: cmd.to_vec(),
-                executable: None,
+                args: cmd.argv.clone(),
+                executable: cmd.executable.clone(),
+                env,
                 ..launch.process.clone()
             },
             // The command joins the container's cgroups: its limits are the container's,

@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 pub use spec::ExecSpec;
+pub use wait::{FORWARDED, KILL_COMMAND};
 
 use super::setup::{step, SetupError};
 use crate::error::{ErrorKind, Kind};
