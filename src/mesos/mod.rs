@@ -7,11 +7,13 @@
 //!   `containers` LAUNCH/WAIT/KILL/REMOVE_CONTAINER for standalone containers); the
 //!   others get 501 naming them;
 //! - `wire`: the types generated from `proto/mesos/v1/` (Mesos's names and numbers);
-//! - `command`: the docker/runtime CommandInfo × Entrypoint/Cmd table (ucr-spec.md §5.1).
+//! - `command`: the docker/runtime CommandInfo × Entrypoint/Cmd table (ucr-spec.md §5.1);
+//! - `recordio`: the framing of the streaming calls' bodies.
 
 pub mod calls;
 pub mod codec;
 pub mod command;
 pub mod containers;
+pub mod recordio;
 pub mod server;
 pub mod wire;
