@@ -146,6 +146,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             flags: settings.as_flags(),
             core: core.clone(),
             sandboxes: settings.root.join("mesos/sandboxes"),
+            sessions: Default::default(),
         };
         crate::mesos::server::start(address, agent).await?;
     }

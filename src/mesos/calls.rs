@@ -1,6 +1,7 @@
 //! The calls of the agent operator API that ucr answers, each by the Mesos agent's rules
 //! (`ucr-spec.md` §6). Call types ucr does not serve yet are answered 501 and named, never
-//! faked.
+//! faked. A nested id (one with a parent) goes to `sessions`; the streaming calls are
+//! answered by `attach` and `sessions` before they get here (see `server`).
 
 use http::StatusCode;
 
@@ -16,6 +17,8 @@ pub struct Agent {
     /// Where standalone containers' sandboxes are (`<work_dir>/containers/<id>` in
     /// Mesos); each holds the container's output.
     pub sandboxes: std::path::PathBuf,
+    /// The door's nested containers (sessions), in memory.
+    pub sessions: std::sync::Arc<super::sessions::Sessions>,
 }
 
 /// What a call's success gives: a status (200, or 202 for a launch of an id that
@@ -38,18 +41,36 @@ pub async fn answer(agent: &Agent, call: &Call) -> Result<Answer, Refused> {
                 .launch_container
                 .as_ref()
                 .ok_or_else(|| missing("launch_container"))?;
+            if launch.container_id.parent.is_some() {
+                super::sessions::levels(&launch.container_id)?;
+                return Err(Refused(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "LAUNCH_CONTAINER with a parent (a nested container outside a session) is \
+                     not implemented by ucr yet; LAUNCH_NESTED_CONTAINER_SESSION is"
+                        .into(),
+                ));
+            }
             Ok((super::containers::launch(agent, launch).await?, None))
         }
         Type::GetContainers => {
             let show = call.get_containers.as_ref();
             let standalone = show.and_then(|g| g.show_standalone).unwrap_or(false);
-            ok(super::containers::list(agent, standalone).await?)
+            let mut listed = super::containers::list(agent, standalone).await?;
+            if show.and_then(|g| g.show_nested).unwrap_or(false) {
+                if let Some(l) = listed.get_containers.as_mut() {
+                    l.containers.extend(super::sessions::list(agent));
+                }
+            }
+            ok(listed)
         }
         Type::WaitContainer => {
             let wait = call
                 .wait_container
                 .as_ref()
                 .ok_or_else(|| missing("wait_container"))?;
+            if wait.container_id.parent.is_some() {
+                return ok(super::sessions::wait(agent, &wait.container_id).await?);
+            }
             ok(super::containers::wait(agent, &wait.container_id).await?)
         }
         Type::KillContainer => {
@@ -57,6 +78,11 @@ pub async fn answer(agent: &Agent, call: &Call) -> Result<Answer, Refused> {
                 .kill_container
                 .as_ref()
                 .ok_or_else(|| missing("kill_container"))?;
+            if kill.container_id.parent.is_some() {
+                let signal = kill.signal.unwrap_or(libc::SIGKILL);
+                super::sessions::kill(agent, &kill.container_id, signal).await?;
+                return Ok((StatusCode::OK, None));
+            }
             super::containers::kill(agent, kill).await?;
             Ok((StatusCode::OK, None))
         }
@@ -65,6 +91,10 @@ pub async fn answer(agent: &Agent, call: &Call) -> Result<Answer, Refused> {
                 .remove_container
                 .as_ref()
                 .ok_or_else(|| missing("remove_container"))?;
+            if remove.container_id.parent.is_some() {
+                super::sessions::remove(agent, &remove.container_id)?;
+                return Ok((StatusCode::OK, None));
+            }
             super::containers::remove(agent, &remove.container_id).await?;
             Ok((StatusCode::OK, None))
         }

@@ -8,12 +8,18 @@
 //!   others get 501 naming them;
 //! - `wire`: the types generated from `proto/mesos/v1/` (Mesos's names and numbers);
 //! - `command`: the docker/runtime CommandInfo × Entrypoint/Cmd table (ucr-spec.md §5.1);
-//! - `recordio`: the framing of the streaming calls' bodies.
+//! - the streaming calls: `stream` (their media types and RecordIO bodies), `recordio`
+//!   (the framing), `sessions` (LAUNCH_NESTED_CONTAINER_SESSION and nested ids in
+//!   WAIT/KILL/REMOVE_CONTAINER and GET_CONTAINERS), `attach` (ATTACH_CONTAINER_INPUT
+//!   and ATTACH_CONTAINER_OUTPUT).
 
+pub mod attach;
 pub mod calls;
 pub mod codec;
 pub mod command;
 pub mod containers;
 pub mod recordio;
 pub mod server;
+pub mod sessions;
+pub mod stream;
 pub mod wire;
