@@ -788,11 +788,27 @@ async fn malformed_streams_and_headers_are_refused() {
     )
     .await;
     assert_eq!(status, 500);
+    // A nested container takes no resources of its own here, and no image yet.
     let (status, _) = json_call(
         &base,
         serde_json::json!({
             "type": "LAUNCH_CONTAINER",
-            "launch_container": {"container_id": nested("p", "n"), "command": {"value": "true"}}
+            "launch_container": {
+                "container_id": nested("p", "n"), "command": {"value": "true"},
+                "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}}]
+            }
+        }),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = json_call(
+        &base,
+        serde_json::json!({
+            "type": "LAUNCH_CONTAINER",
+            "launch_container": {
+                "container_id": nested("p", "n"), "command": {"value": "true"},
+                "container": {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": "busybox"}}}}
+            }
         }),
     )
     .await;
@@ -882,4 +898,63 @@ async fn a_standalone_container_with_a_tty_is_attachable() {
     )
     .await;
     assert_eq!(body["wait_container"]["exit_status"], 0, "{body}");
+}
+
+#[tokio::test]
+async fn a_nested_launch_container_writes_its_sandbox_and_waits() {
+    require_root!("a_nested_launch_container_writes_its_sandbox_and_waits");
+    let (d, base) = daemon();
+    parent(&base, "p").await;
+    let launch = |id: &str, command: &str| {
+        serde_json::json!({
+            "type": "LAUNCH_CONTAINER",
+            "launch_container": {"container_id": nested("p", id), "command": {"value": command}}
+        })
+    };
+    let (status, body) = json_call(&base, launch("n", "echo out; echo err >&2; exit 3")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = json_call(&base, id_call("WAIT_CONTAINER", nested("p", "n"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["wait_container"]["exit_status"], 768, "{body}");
+    assert_eq!(
+        json_call(&base, launch("n", "true")).await.0,
+        202,
+        "the id exists"
+    );
+    // Mesos's layout: <parent's sandbox>/containers/<id>/{stdout,stderr}.
+    let sandbox = d.root.join("mesos/sandboxes/p/containers/n");
+    assert_eq!(
+        std::fs::read_to_string(sandbox.join("stdout")).expect("stdout"),
+        "out\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(sandbox.join("stderr")).expect("stderr"),
+        "err\n"
+    );
+    assert_eq!(
+        json_call(&base, id_call("REMOVE_CONTAINER", nested("p", "n")))
+            .await
+            .0,
+        200
+    );
+    assert!(!sandbox.exists(), "removed with its container");
+
+    // It outlives the connection that launched it; KILL ends it.
+    let (status, _) = json_call(&base, launch("long", "exec sleep 4346")).await;
+    assert_eq!(status, 200);
+    eventually("the nested process", || {
+        !pids_running(&["sleep", "4346"]).is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!pids_running(&["sleep", "4346"]).is_empty());
+    assert_eq!(
+        json_call(&base, id_call("KILL_CONTAINER", nested("p", "long")))
+            .await
+            .0,
+        200
+    );
+    let (_, body) = json_call(&base, id_call("WAIT_CONTAINER", nested("p", "long"))).await;
+    assert_eq!(body["wait_container"]["exit_status"], 9, "{body}");
+    assert!(pids_running(&["sleep", "4346"]).is_empty());
 }

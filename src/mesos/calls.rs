@@ -42,13 +42,7 @@ pub async fn answer(agent: &Agent, call: &Call) -> Result<Answer, Refused> {
                 .as_ref()
                 .ok_or_else(|| missing("launch_container"))?;
             if launch.container_id.parent.is_some() {
-                super::sessions::levels(&launch.container_id)?;
-                return Err(Refused(
-                    StatusCode::NOT_IMPLEMENTED,
-                    "LAUNCH_CONTAINER with a parent (a nested container outside a session) is \
-                     not implemented by ucr yet; LAUNCH_NESTED_CONTAINER_SESSION is"
-                        .into(),
-                ));
+                return Ok((super::nested::launch(agent, launch).await?, None));
             }
             Ok((super::containers::launch(agent, launch).await?, None))
         }

@@ -10,14 +10,15 @@
 //! - `command`: the docker/runtime CommandInfo × Entrypoint/Cmd table (ucr-spec.md §5.1);
 //! - the streaming calls: `stream` (their media types and RecordIO bodies), `recordio`
 //!   (the framing), `sessions` (LAUNCH_NESTED_CONTAINER_SESSION and nested ids in
-//!   WAIT/KILL/REMOVE_CONTAINER and GET_CONTAINERS), `attach` (ATTACH_CONTAINER_INPUT
-//!   and ATTACH_CONTAINER_OUTPUT).
+//!   WAIT/KILL/REMOVE_CONTAINER and GET_CONTAINERS), `nested` (LAUNCH_CONTAINER with a
+//!   parent), `attach` (ATTACH_CONTAINER_INPUT and ATTACH_CONTAINER_OUTPUT).
 
 pub mod attach;
 pub mod calls;
 pub mod codec;
 pub mod command;
 pub mod containers;
+pub mod nested;
 pub mod recordio;
 pub mod server;
 pub mod sessions;

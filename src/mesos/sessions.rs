@@ -1,5 +1,6 @@
-//! Nested containers of the Mesos door: LAUNCH_NESTED_CONTAINER_SESSION, and what
-//! WAIT/KILL/REMOVE_CONTAINER and GET_CONTAINERS do with a nested id.
+//! Nested containers of the Mesos door: LAUNCH_NESTED_CONTAINER_SESSION (and the start
+//! `nested` shares for LAUNCH_CONTAINER with a parent), and what WAIT/KILL/
+//! REMOVE_CONTAINER and GET_CONTAINERS do with a nested id.
 //!
 //! A session is Mesos's DEBUG nested container: a process in its parent's namespaces and
 //! cgroups, in the parent's filesystem, with the parent's environment under the
@@ -73,7 +74,8 @@ pub struct Ending {
 /// A session's shared parts: its output readers, its input, its end.
 pub struct Live {
     pub tty: bool,
-    readers: Mutex<Vec<Reader>>,
+    /// `None` once the output is over: a reader added then gets an ended stream.
+    readers: Mutex<Option<Vec<Reader>>>,
     /// Taken by the input attachment while it lasts (one at a time); `None` for good
     /// once it closed stdin.
     stdin: tokio::sync::Mutex<Option<mpsc::Sender<Bytes>>>,
@@ -86,7 +88,7 @@ pub struct Live {
 }
 
 /// One client reading a session's output, in its own encoding.
-struct Reader {
+pub struct Reader {
     format: Format,
     tx: mpsc::Sender<Bytes>,
 }
@@ -207,76 +209,130 @@ pub async fn launch(
                 .into(),
         ));
     }
-    let key = key(&levels);
-    let mut tty_size = None;
-    let mut tty = false;
-    if let Some(info) = &launch.container {
-        if info.r#type() != container_info::Type::Mesos {
-            return Err(bad(format!(
-                "unsupported ContainerInfo type {} for a nested container",
-                info.r#type().as_str_name()
-            )));
+    let what = Debug::new(launch.container.as_ref(), launch.command.as_ref())?;
+    let (tx, rx) = mpsc::channel(stream::QUEUE);
+    let sink = Sink::Client(Reader {
+        format: media.output,
+        tx,
+    });
+    if !start(agent, &launch.container_id, &levels, what, sink).await? {
+        let mut resp = Response::new(stream::full(Bytes::new()));
+        *resp.status_mut() = StatusCode::ACCEPTED;
+        return Ok(resp);
+    }
+    Ok(stream::streaming_response(media, rx))
+}
+
+/// What a DEBUG nested container runs, from its call.
+pub struct Debug {
+    exec: ExecCommand,
+    tty: bool,
+    tty_size: Option<TermSize>,
+}
+
+impl Debug {
+    /// The command resolved, and the container info checked: no image (501: not
+    /// implemented), MESOS only (400).
+    pub fn new(
+        container: Option<&super::wire::v1::ContainerInfo>,
+        command: Option<&super::wire::v1::CommandInfo>,
+    ) -> Result<Self, Refused> {
+        let mut tty_size = None;
+        let mut tty = false;
+        if let Some(info) = container {
+            if info.r#type() != container_info::Type::Mesos {
+                return Err(bad(format!(
+                    "unsupported ContainerInfo type {} for a nested container",
+                    info.r#type().as_str_name()
+                )));
+            }
+            if info.mesos.as_ref().and_then(|m| m.image.as_ref()).is_some() {
+                return Err(Refused(
+                    StatusCode::NOT_IMPLEMENTED,
+                    "a nested container with its own image is not implemented by ucr yet: \
+                     nested containers run in their parent's filesystem (leave out \
+                     `container.mesos.image`)"
+                        .into(),
+                ));
+            }
+            if let Some(t) = &info.tty_info {
+                tty = true;
+                tty_size = t.window_size.as_ref().map(|w| TermSize {
+                    width: w.columns.min(u16::MAX as u32) as u16,
+                    height: w.rows.min(u16::MAX as u32) as u16,
+                });
+            }
         }
-        if info.mesos.as_ref().and_then(|m| m.image.as_ref()).is_some() {
+        let cmd = command.cloned().unwrap_or_default();
+        if cmd.user.is_some() {
             return Err(Refused(
                 StatusCode::NOT_IMPLEMENTED,
-                "a nested container with its own image is not implemented by ucr yet: \
-                 sessions run in their parent's filesystem (leave out `container.mesos.image`)"
+                "`command.user` for a nested container is not implemented by ucr yet: it \
+                 runs as its parent's user"
                     .into(),
             ));
         }
-        if let Some(t) = &info.tty_info {
-            tty = true;
-            tty_size = t.window_size.as_ref().map(|w| TermSize {
-                width: w.columns.min(u16::MAX as u32) as u16,
-                height: w.rows.min(u16::MAX as u32) as u16,
-            });
-        }
+        // A DEBUG container has no image: the command alone decides (ucr-spec.md §5.1's
+        // table with E- and C-).
+        let resolved = command::mesos_launch(
+            &ImageRuntime::default(),
+            &CommandInfo {
+                shell: cmd.shell,
+                value: cmd.value.clone(),
+                arguments: cmd.arguments.clone(),
+            },
+        )
+        .map_err(|e| bad(format!("Failed to resolve the command: {e}")))?;
+        let exec = ExecCommand {
+            argv: if resolved.argv.is_empty() {
+                vec![resolved.executable.clone()]
+            } else {
+                resolved.argv
+            },
+            executable: Some(resolved.executable),
+            env: cmd
+                .environment
+                .iter()
+                .flat_map(|e| &e.variables)
+                .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
+                .collect(),
+        };
+        Ok(Self {
+            exec,
+            tty,
+            tty_size,
+        })
     }
-    let cmd = launch.command.clone().unwrap_or_default();
-    if cmd.user.is_some() {
-        return Err(Refused(
-            StatusCode::NOT_IMPLEMENTED,
-            "`command.user` for a nested container is not implemented by ucr yet: it runs \
-             as its parent's user"
-                .into(),
-        ));
-    }
-    // A DEBUG container has no image: the command alone decides (ucr-spec.md §5.1's
-    // table with E- and C-).
-    let resolved = command::mesos_launch(
-        &ImageRuntime::default(),
-        &CommandInfo {
-            shell: cmd.shell,
-            value: cmd.value.clone(),
-            arguments: cmd.arguments.clone(),
-        },
-    )
-    .map_err(|e| bad(format!("Failed to resolve the command: {e}")))?;
-    let exec = ExecCommand {
-        argv: if resolved.argv.is_empty() {
-            vec![resolved.executable.clone()]
-        } else {
-            resolved.argv
-        },
-        executable: Some(resolved.executable),
-        env: cmd
-            .environment
-            .iter()
-            .flat_map(|e| &e.variables)
-            .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
-            .collect(),
-    };
+}
 
+/// Where a nested container's own output goes: its session's client, or (launched
+/// without a session) files in its sandbox.
+pub enum Sink {
+    Client(Reader),
+    Files {
+        stdout: tokio::fs::File,
+        stderr: tokio::fs::File,
+    },
+}
+
+/// Starts a nested container under its running parent; `false` when the id exists.
+pub async fn start(
+    agent: &Agent,
+    id: &ContainerId,
+    levels: &[&str],
+    what: Debug,
+    sink: Sink,
+) -> Result<bool, Refused> {
+    let key = key(levels);
     let root = levels[0];
-    check_parent(agent, &levels).await?;
+    check_parent(agent, levels).await?;
 
     // Claimed before the process starts, so a second launch of the id waits for
     // nothing and gets 202.
     let (ended_tx, ended_rx) = watch::channel(None);
     let placeholder = Arc::new(Live {
-        tty,
-        readers: Mutex::new(Vec::new()),
+        tty: what.tty,
+        readers: Mutex::new(Some(Vec::new())),
         stdin: tokio::sync::Mutex::new(None),
         input_busy: AtomicBool::new(false),
         resize: None,
@@ -291,9 +347,7 @@ pub async fn launch(
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         if nested.contains_key(&key) {
-            let mut resp = Response::new(stream::full(Bytes::new()));
-            *resp.status_mut() = StatusCode::ACCEPTED;
-            return Ok(resp);
+            return Ok(false);
         }
         if nested.values().filter(|n| n.ended_at.is_none()).count() >= MAX_RUNNING {
             return Err(Refused(
@@ -304,7 +358,7 @@ pub async fn launch(
         nested.insert(
             key.clone(),
             Nested {
-                id: launch.container_id.clone(),
+                id: id.clone(),
                 live: placeholder,
                 ended_at: None,
             },
@@ -315,13 +369,13 @@ pub async fn launch(
         // always has the container's stdin.
         stdin: true,
         stdout: true,
-        stderr: !tty,
-        tty,
+        stderr: !what.tty,
+        tty: what.tty,
     };
     let mut session = match agent
         .core
         .containerizer
-        .exec_command_session(root, &exec, streams)
+        .exec_command_session(root, &what.exec, streams)
         .await
     {
         Ok(s) => s,
@@ -345,12 +399,12 @@ pub async fn launch(
             ));
         }
     };
-    if let (Some(size), Some(resize)) = (tty_size, &session.resize) {
+    if let (Some(size), Some(resize)) = (what.tty_size, &session.resize) {
         let _ = resize.send(size).await;
     }
     let live = Arc::new(Live {
-        tty,
-        readers: Mutex::new(Vec::new()),
+        tty: what.tty,
+        readers: Mutex::new(Some(Vec::new())),
         // Moved, not cloned: the input's end of file is this sender's drop.
         stdin: tokio::sync::Mutex::new(session.stdin.take()),
         input_busy: AtomicBool::new(false),
@@ -368,19 +422,14 @@ pub async fn launch(
     {
         n.live = live.clone();
     }
-    tracing::info!(container = %key, tty, "nested container session started");
-    let (tx, rx) = mpsc::channel(stream::QUEUE);
-    let primary = Reader {
-        format: media.output,
-        tx,
-    };
+    tracing::info!(container = %key, tty = what.tty, "nested container started");
     let sessions = agent.sessions.clone();
     tokio::spawn(async move {
-        let ending = pump(session, primary, &live).await;
+        let ending = pump(session, sink, &live).await;
         sessions.ended(&key, &ending);
         let _ = ended_tx.send(Some(ending));
     });
-    Ok(stream::streaming_response(media, rx))
+    Ok(true)
 }
 
 /// The parent must exist and run: the root a standalone container, every level between
@@ -407,35 +456,47 @@ async fn check_parent(agent: &Agent, levels: &[&str]) -> Result<(), Refused> {
     Ok(())
 }
 
-/// Copies the session's output to its readers until it ends, heartbeats on idle
-/// streams; kills the process when the session's own client goes away.
-async fn pump(mut session: Session, primary: Reader, live: &Live) -> Ending {
+/// Copies the session's output to its sink and readers until it ends, heartbeats on
+/// idle streams; kills the process when the session's own client goes away.
+async fn pump(mut session: Session, mut sink: Sink, live: &Live) -> Ending {
     let mut heartbeat = tokio::time::interval(stream::HEARTBEAT);
     heartbeat.tick().await;
     let detached = loop {
         tokio::select! {
             chunk = session.output.recv() => {
                 let Some((which, bytes)) = chunk else { break false };
-                let which = match which {
+                let stream_type = match which {
                     OutputStream::Stdout => process_io::data::Type::Stdout,
                     OutputStream::Stderr => process_io::data::Type::Stderr,
                 };
-                let io = stream::data(which, bytes);
+                let io = stream::data(stream_type, bytes.clone());
                 // Its own client is waited for (back-pressure to the process); extra
                 // readers are not, and one that falls a queue behind is cut off.
-                let sent = tokio::select! {
-                    r = primary.tx.send(stream::record(primary.format, &io)) => r.is_ok(),
-                    _ = primary.tx.closed() => false,
+                let sent = match &mut sink {
+                    Sink::Client(primary) => tokio::select! {
+                        r = primary.tx.send(stream::record(primary.format, &io)) => r.is_ok(),
+                        _ = primary.tx.closed() => false,
+                    },
+                    Sink::Files { stdout, stderr } => {
+                        use tokio::io::AsyncWriteExt;
+                        let file = if which == OutputStream::Stderr { stderr } else { stdout };
+                        if let Err(e) = file.write_all(&bytes).await {
+                            tracing::warn!(error = %e, "writing a nested container's output");
+                        }
+                        true
+                    }
                 };
                 if !sent {
                     break true;
                 }
                 fan_out(live, &io);
             }
-            _ = primary.tx.closed() => break true,
+            _ = client_gone(&sink) => break true,
             _ = heartbeat.tick() => {
                 let io = stream::heartbeat();
-                let _ = primary.tx.try_send(stream::record(primary.format, &io));
+                if let Sink::Client(primary) = &sink {
+                    let _ = primary.tx.try_send(stream::record(primary.format, &io));
+                }
                 fan_out(live, &io);
             }
         }
@@ -448,10 +509,7 @@ async fn pump(mut session: Session, primary: Reader, live: &Live) -> Ending {
         }
         let end = tokio::time::timeout(REAP, &mut session.end).await;
         drop(session);
-        live.readers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        live.close_readers();
         let _ = end;
         return Ending {
             status: Some(libc::SIGKILL),
@@ -459,11 +517,8 @@ async fn pump(mut session: Session, primary: Reader, live: &Live) -> Ending {
         };
     }
     let end = (&mut session.end).await;
-    drop(primary);
-    live.readers
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clear();
+    drop(sink);
+    live.close_readers();
     let killed_with = *live.killed_with.lock().unwrap_or_else(|e| e.into_inner());
     match end.unwrap_or(Ok(SessionEnd::Detached)) {
         Ok(SessionEnd::Exited(code)) => Ending {
@@ -491,20 +546,42 @@ fn wait_status(code: i32, killed_with: Option<i32>) -> i32 {
     }
 }
 
+/// Resolves when a session's client went away; never for files.
+async fn client_gone(sink: &Sink) {
+    match sink {
+        Sink::Client(primary) => primary.tx.closed().await,
+        Sink::Files { .. } => std::future::pending().await,
+    }
+}
+
 fn fan_out(live: &Live, io: &super::wire::v1::agent::ProcessIo) {
     let mut readers = live.readers.lock().unwrap_or_else(|e| e.into_inner());
-    readers.retain(|r| r.tx.try_send(stream::record(r.format, io)).is_ok());
+    if let Some(readers) = readers.as_mut() {
+        readers.retain(|r| r.tx.try_send(stream::record(r.format, io)).is_ok());
+    }
 }
 
 impl Live {
     /// Another reader of the output from now on (ATTACH_CONTAINER_OUTPUT).
     pub fn add_reader(&self, format: Format) -> mpsc::Receiver<Bytes> {
         let (tx, rx) = mpsc::channel(stream::QUEUE);
+        if let Some(readers) = self
+            .readers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            readers.push(Reader { format, tx });
+        }
+        rx
+    }
+
+    /// Ends every reader's stream, and those added later.
+    fn close_readers(&self) {
         self.readers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(Reader { format, tx });
-        rx
+            .take();
     }
 
     /// The input attachment's claim; `false` when another one holds it.
@@ -619,6 +696,14 @@ pub fn remove(agent: &Agent, id: &ContainerId) -> Result<(), Refused> {
         )),
         Some(_) => {
             nested.remove(&key);
+            // A nested container launched without a session has a sandbox (see
+            // `nested`); nobody needs it once the container is forgotten.
+            let sandbox = super::nested::sandbox(&agent.sandboxes, &levels);
+            if let Err(e) = std::fs::remove_dir_all(&sandbox) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(sandbox = %sandbox.display(), error = %e, "removing a nested sandbox");
+                }
+            }
             Ok(())
         }
     }
@@ -702,7 +787,7 @@ mod tests {
         let (_tx, rx) = watch::channel(None);
         let live = Arc::new(Live {
             tty: false,
-            readers: Mutex::new(Vec::new()),
+            readers: Mutex::new(Some(Vec::new())),
             stdin: tokio::sync::Mutex::new(None),
             input_busy: AtomicBool::new(false),
             resize: None,
