@@ -469,10 +469,11 @@ async fn a_tty_session_merges_stderr_and_resizes() {
     require_root!("a_tty_session_merges_stderr_and_resizes");
     let (_d, base) = daemon();
     parent(&base, "p").await;
+    // The first `stty size` runs at once: the terminal has its size before the command.
     let call = session_call(
         "p",
         "tty",
-        "read a; stty size; echo to-stderr >&2; read b; stty size",
+        "stty size; read a; echo to-stderr >&2; read b; stty size",
         Some((24, 80)),
     );
     let (status, mut session) = stream_call(&base, &call, JSON).await;

@@ -29,6 +29,8 @@ pub struct ExecCommand {
     /// Set over the container's environment (Mesos's `CommandInfo.environment` for a
     /// DEBUG container, which inherits its parent's).
     pub env: Vec<(String, String)>,
+    /// With a terminal: its size before the command starts.
+    pub window: Option<super::session::TermSize>,
 }
 
 impl Containerizer {
@@ -106,6 +108,13 @@ impl Containerizer {
         }
         let spec = ExecSpec {
             terminal,
+            window: cmd
+                .window
+                .filter(|_| terminal)
+                .map(|w| crate::launcher::exec::TerminalSize {
+                    rows: w.height,
+                    cols: w.width,
+                }),
             target: process,
             process: Process {
                 args: cmd.argv.clone(),

@@ -227,7 +227,6 @@ pub async fn launch(
 pub struct Debug {
     exec: ExecCommand,
     tty: bool,
-    tty_size: Option<TermSize>,
 }
 
 impl Debug {
@@ -283,7 +282,7 @@ impl Debug {
             },
         )
         .map_err(|e| bad(format!("Failed to resolve the command: {e}")))?;
-        let exec = ExecCommand {
+        let mut exec = ExecCommand {
             argv: if resolved.argv.is_empty() {
                 vec![resolved.executable.clone()]
             } else {
@@ -296,12 +295,11 @@ impl Debug {
                 .flat_map(|e| &e.variables)
                 .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
                 .collect(),
+            window: None,
         };
-        Ok(Self {
-            exec,
-            tty,
-            tty_size,
-        })
+        // The terminal has its size before the command runs, as in Mesos.
+        exec.window = tty_size;
+        Ok(Self { exec, tty })
     }
 }
 
@@ -399,9 +397,6 @@ pub async fn start(
             ));
         }
     };
-    if let (Some(size), Some(resize)) = (what.tty_size, &session.resize) {
-        let _ = resize.send(size).await;
-    }
     let live = Arc::new(Live {
         tty: what.tty,
         readers: Mutex::new(Some(Vec::new())),
