@@ -321,6 +321,27 @@ async fn post_recordio(base: &str, message_type: Option<&str>, body: Vec<u8>) ->
     (status, resp.text().await.unwrap_or_default())
 }
 
+/// A protobuf call with a protobuf answer: the status and the decoded Response.
+async fn proto_call(
+    base: &str,
+    call: Call,
+) -> (u16, Option<ucr::mesos::wire::v1::agent::Response>) {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/v1"))
+        .header("Content-Type", PROTOBUF)
+        .header("Accept", PROTOBUF)
+        .body(call.encode_to_vec())
+        .send()
+        .await
+        .expect("request");
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.expect("body");
+    (
+        status,
+        ucr::mesos::wire::v1::agent::Response::decode(&bytes[..]).ok(),
+    )
+}
+
 fn id_call(t: &str, id: serde_json::Value) -> serde_json::Value {
     let key = t.to_ascii_lowercase();
     serde_json::json!({"type": t, key: {"container_id": id}})
@@ -958,4 +979,48 @@ async fn a_nested_launch_container_writes_its_sandbox_and_waits() {
     let (_, body) = json_call(&base, id_call("WAIT_CONTAINER", nested("p", "long"))).await;
     assert_eq!(body["wait_container"]["exit_status"], 9, "{body}");
     assert!(pids_running(&["sleep", "4346"]).is_empty());
+
+    // The deprecated *_NESTED_CONTAINER calls do the same (protobuf here).
+    let old = Call {
+        r#type: Some(call::Type::LaunchNestedContainer as i32),
+        launch_nested_container: Some(call::LaunchNestedContainer {
+            container_id: nested_id("p", "old"),
+            command: serde_json::from_value(serde_json::json!({"value": "exit 5"})).ok(),
+            container: None,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(proto_call(&base, old.clone()).await.0, 200);
+    let wait = Call {
+        r#type: Some(call::Type::WaitNestedContainer as i32),
+        wait_nested_container: Some(call::WaitNestedContainer {
+            container_id: nested_id("p", "old"),
+        }),
+        ..Default::default()
+    };
+    let (status, answer) = proto_call(&base, wait).await;
+    assert_eq!(status, 200);
+    let answer = answer.expect("a Response");
+    assert_eq!(
+        answer.r#type(),
+        ucr::mesos::wire::v1::agent::response::Type::WaitNestedContainer
+    );
+    assert_eq!(
+        answer.wait_nested_container.and_then(|w| w.exit_status),
+        Some(5 << 8)
+    );
+    let remove = Call {
+        r#type: Some(call::Type::RemoveNestedContainer as i32),
+        remove_nested_container: Some(call::RemoveNestedContainer {
+            container_id: nested_id("p", "old"),
+        }),
+        ..Default::default()
+    };
+    assert_eq!(proto_call(&base, remove).await.0, 200);
+    // Without a parent they are malformed.
+    let mut orphan = old;
+    if let Some(l) = orphan.launch_nested_container.as_mut() {
+        l.container_id.parent = None;
+    }
+    assert_eq!(proto_call(&base, orphan).await.0, 400);
 }

@@ -35,6 +35,9 @@ pub async fn answer(agent: &Agent, call: &Call) -> Result<Answer, Refused> {
         )
     };
     let ok = |r: Response| Ok((StatusCode::OK, Some(r)));
+    if let Some(answer) = super::nested::deprecated(agent, call).await {
+        return answer;
+    }
     match call.r#type() {
         Type::LaunchContainer => {
             let launch = call

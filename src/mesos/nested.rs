@@ -5,6 +5,9 @@
 //! own sandbox, `<parent's sandbox>/containers/<id>/`, Mesos's layout. WAIT, KILL,
 //! REMOVE, GET_CONTAINERS and the attach calls treat it as a session.
 //!
+//! The deprecated LAUNCH/WAIT/KILL/REMOVE_NESTED_CONTAINER calls do the same as the
+//! `*_CONTAINER` ones with a nested id, as the agent does.
+//!
 //! What Mesos gives such a container and ucr does not yet: a cgroup of its own under
 //! its parent's (so resources and limits are refused, 400), a mount namespace and an
 //! image of its own (an image is 501, see `sessions::Debug`).
@@ -14,10 +17,90 @@ use std::path::{Path, PathBuf};
 
 use http::StatusCode;
 
-use super::calls::Agent;
+use super::calls::{Agent, Answer};
 use super::codec::Refused;
 use super::sessions::{self, Debug, Sink};
-use super::wire::v1::agent::call;
+use super::wire::v1::agent::{call, response, Call};
+use super::wire::v1::ContainerId;
+
+/// The deprecated `*_NESTED_CONTAINER` calls; `None` for the others.
+pub async fn deprecated(agent: &Agent, call: &Call) -> Option<Result<Answer, Refused>> {
+    use call::Type;
+    let missing = |what: &str| {
+        Refused(
+            StatusCode::BAD_REQUEST,
+            format!("Failed to validate agent::Call: Expecting '{what}' to be present"),
+        )
+    };
+    let nested = |id: &ContainerId, what: &str| {
+        if id.parent.is_some() {
+            Ok(())
+        } else {
+            Err(missing(&format!("{what}.container_id.parent")))
+        }
+    };
+    let ok = |status| Ok((status, None));
+    Some(match call.r#type() {
+        Type::LaunchNestedContainer => match &call.launch_nested_container {
+            None => Err(missing("launch_nested_container")),
+            Some(l) => match nested(&l.container_id, "launch_nested_container") {
+                Err(e) => Err(e),
+                Ok(()) => {
+                    let launch = call::LaunchContainer {
+                        container_id: l.container_id.clone(),
+                        command: l.command.clone(),
+                        container: l.container.clone(),
+                        ..Default::default()
+                    };
+                    launch_answer(agent, &launch).await
+                }
+            },
+        },
+        Type::WaitNestedContainer => match &call.wait_nested_container {
+            None => Err(missing("wait_nested_container")),
+            Some(w) => match nested(&w.container_id, "wait_nested_container") {
+                Err(e) => Err(e),
+                Ok(()) => sessions::wait(agent, &w.container_id).await.map(|r| {
+                    let w = r.wait_container.unwrap_or_default();
+                    let answer = super::wire::v1::agent::Response {
+                        r#type: Some(response::Type::WaitNestedContainer as i32),
+                        wait_nested_container: Some(response::WaitNestedContainer {
+                            exit_status: w.exit_status,
+                            message: w.message,
+                        }),
+                        ..Default::default()
+                    };
+                    (StatusCode::OK, Some(answer))
+                }),
+            },
+        },
+        Type::KillNestedContainer => match &call.kill_nested_container {
+            None => Err(missing("kill_nested_container")),
+            Some(k) => match nested(&k.container_id, "kill_nested_container") {
+                Err(e) => Err(e),
+                Ok(()) => {
+                    let signal = k.signal.unwrap_or(libc::SIGKILL);
+                    match sessions::kill(agent, &k.container_id, signal).await {
+                        Ok(()) => ok(StatusCode::OK),
+                        Err(e) => Err(e),
+                    }
+                }
+            },
+        },
+        Type::RemoveNestedContainer => match &call.remove_nested_container {
+            None => Err(missing("remove_nested_container")),
+            Some(r) => match nested(&r.container_id, "remove_nested_container") {
+                Err(e) => Err(e),
+                Ok(()) => sessions::remove(agent, &r.container_id).map(|()| (StatusCode::OK, None)),
+            },
+        },
+        _ => return None,
+    })
+}
+
+async fn launch_answer(agent: &Agent, launch: &call::LaunchContainer) -> Result<Answer, Refused> {
+    Ok((self::launch(agent, launch).await?, None))
+}
 
 /// 200 once it runs, 202 when the id exists, 400 for an unknown or stopped parent.
 pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<StatusCode, Refused> {
