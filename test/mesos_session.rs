@@ -412,6 +412,28 @@ async fn a_session_streams_stdout_and_stderr_then_wait_gives_its_status() {
         assert_eq!(status, 404, "removed");
     }
 
+    // `command.user` is resolved in the parent's image; an unknown one is refused.
+    let mut call = session_call("p", "as-nobody", "id -u; echo $HOME", None);
+    if let Some(l) = call.launch_nested_container_session.as_mut() {
+        if let Some(c) = l.command.as_mut() {
+            c.user = Some("nobody".into());
+        }
+    }
+    let (status, mut stream) = stream_call(&base, &call, JSON).await;
+    assert_eq!(status, 200);
+    let out = stream.read_to_end().await.stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"65534"), "busybox's nobody: {out:?}");
+    assert!(lines.get(1).is_some_and(|home| !home.is_empty()), "{out:?}");
+    if let Some(l) = call.launch_nested_container_session.as_mut() {
+        l.container_id.value = "as-ghost".into();
+        if let Some(c) = l.command.as_mut() {
+            c.user = Some("ghost-user".into());
+        }
+    }
+    let (status, _) = stream_call(&base, &call, JSON).await;
+    assert_eq!(status, 400);
+
     // The older form: `Accept: application/json`, records framed all the same.
     let call = session_call("p", "s-old", "echo old", None);
     let resp = reqwest::Client::new()

@@ -31,6 +31,10 @@ pub struct ExecCommand {
     pub env: Vec<(String, String)>,
     /// With a terminal: its size before the command starts.
     pub window: Option<super::session::TermSize>,
+    /// A user (name or uid, `user:group` too) resolved in the container's own
+    /// `/etc/passwd` and `/etc/group` (Mesos's `CommandInfo.user`); `None`: the
+    /// container's user.
+    pub user: Option<String>,
 }
 
 impl Containerizer {
@@ -106,6 +110,23 @@ impl Containerizer {
             env.retain(|e| e.split('=').next() != Some(key.as_str()));
             env.push(format!("{key}={value}"));
         }
+        let mut identity = launch.process.clone();
+        if let Some(user) = &cmd.user {
+            let resolved = crate::launcher::user::resolve(&launch.rootfs, user, &[], false)
+                .map_err(|e| ContainerizerError::Exec {
+                    id: c.id.clone(),
+                    kind: crate::error::Kind::kind(&e),
+                    message: e.to_string(),
+                })?;
+            identity.uid = resolved.uid;
+            identity.gid = resolved.gid;
+            identity.additional_gids = resolved.additional_gids;
+            // The user's home, unless the door set HOME itself.
+            if !cmd.env.iter().any(|(k, _)| k == "HOME") {
+                env.retain(|e| !e.starts_with("HOME="));
+                env.push(format!("HOME={}", resolved.home));
+            }
+        }
         let spec = ExecSpec {
             terminal,
             window: cmd
@@ -120,7 +141,7 @@ impl Containerizer {
                 args: cmd.argv.clone(),
                 executable: cmd.executable.clone(),
                 env,
-                ..launch.process.clone()
+                ..identity
             },
             // The command joins the container's cgroups: its limits are the container's,
             // and stopping the container ends it too.

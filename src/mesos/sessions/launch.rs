@@ -58,8 +58,9 @@ pub struct Debug {
 }
 
 impl Debug {
-    /// The command resolved, and the container info checked: no image (501: not
-    /// implemented), MESOS only (400).
+    /// The command resolved (its user too, in the parent's image, when the exec starts),
+    /// and the container info checked: no image (501: not implemented), MESOS only
+    /// (400).
     pub fn new(
         container: Option<&crate::mesos::wire::v1::ContainerInfo>,
         command: Option<&crate::mesos::wire::v1::CommandInfo>,
@@ -91,14 +92,6 @@ impl Debug {
             }
         }
         let cmd = command.cloned().unwrap_or_default();
-        if cmd.user.is_some() {
-            return Err(Refused(
-                StatusCode::NOT_IMPLEMENTED,
-                "`command.user` for a nested container is not implemented by ucr yet: it \
-                 runs as its parent's user"
-                    .into(),
-            ));
-        }
         // A DEBUG container has no image: the command alone decides (ucr-spec.md §5.1's
         // table with E- and C-).
         let resolved = command::mesos_launch(
@@ -124,6 +117,8 @@ impl Debug {
                 .map(|v| (v.name.clone(), v.value.clone().unwrap_or_default()))
                 .collect(),
             window: None,
+            // Mesos's DEBUG containers run as the command's user, else the parent's.
+            user: cmd.user.clone(),
         };
         // The terminal has its size before the command runs, as in Mesos.
         exec.window = tty_size;
