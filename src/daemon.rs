@@ -176,6 +176,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             auth,
             agent_id: crate::mesos::legacy::agent_id(&settings.root.join("mesos"))?,
             sandbox_directory: settings.sandbox_directory.clone(),
+            sessions: Default::default(),
         };
         crate::mesos::server::start(address, agent).await?;
     }

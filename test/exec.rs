@@ -113,6 +113,7 @@ fn spec_for(target: ProcessId, script: &str) -> ExecSpec {
         process: sh_process(script),
         cgroup_procs: Vec::new(),
         terminal: false,
+        window: None,
     }
 }
 

@@ -105,6 +105,7 @@ impl Containerizer {
             stdin: wants.stdin.then_some(stdin_tx),
             output,
             resize: tty.then_some(resize_tx),
+            signal: None,
             end,
             guard: Box::new(Detach(task)),
         })

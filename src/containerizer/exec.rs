@@ -20,6 +20,23 @@ const MAX_OUTPUT: usize = 16 << 20;
 /// left running may hold the pipes open forever; we do not wait for that.
 const DRAIN: Duration = Duration::from_millis(200);
 
+/// What an exec runs, for a door whose rules say more than an argv.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecCommand {
+    pub argv: Vec<String>,
+    /// The program, when it is not `argv[0]` (Mesos's `shell=false` with a value).
+    pub executable: Option<String>,
+    /// Set over the container's environment (Mesos's `CommandInfo.environment` for a
+    /// DEBUG container, which inherits its parent's).
+    pub env: Vec<(String, String)>,
+    /// With a terminal: its size before the command starts.
+    pub window: Option<super::session::TermSize>,
+    /// A user (name or uid, `user:group` too) resolved in the container's own
+    /// `/etc/passwd` and `/etc/group` (Mesos's `CommandInfo.user`); `None`: the
+    /// container's user.
+    pub user: Option<String>,
+}
+
 impl Containerizer {
     /// Runs `cmd` in the container and returns its output and exit code. `timeout`
     /// seconds (0 or less: none; clamped to a year) bounds the wait; when it passes the
@@ -32,7 +49,11 @@ impl Containerizer {
         cmd: &[String],
         timeout: i64,
     ) -> Result<ExecOutput, ContainerizerError> {
-        let (id, file) = self.write_exec_spec(id, cmd, false).await?;
+        let command = ExecCommand {
+            argv: cmd.to_vec(),
+            ..Default::default()
+        };
+        let (id, file) = self.write_exec_spec(id, &command, false).await?;
         let result = self.run_exec(&file, super::timeout(timeout)).await;
         let _ = std::fs::remove_file(&file);
         match result {
@@ -51,12 +72,12 @@ impl Containerizer {
     }
 
     /// Checks the container runs and writes the spec `ucr exec` runs `cmd` from (the
-    /// container's own process with this argv); returns the container's id and the file.
-    /// The caller removes the file once `ucr exec` is done with it.
+    /// container's own process with this command); returns the container's id and the
+    /// file. The caller removes the file once `ucr exec` is done with it.
     pub(super) async fn write_exec_spec(
         self: &Arc<Self>,
         id: &str,
-        cmd: &[String],
+        cmd: &ExecCommand,
         terminal: bool,
     ) -> Result<(String, std::path::PathBuf), ContainerizerError> {
         let c = self.container_status(id).await?;
@@ -84,13 +105,43 @@ impl Containerizer {
             .spec;
         // The container's own process (user, env, cwd, capabilities…) with the request's
         // argv, as containerd builds `runc exec`'s process from the container's spec.
+        let mut env = launch.process.env.clone();
+        for (key, value) in &cmd.env {
+            env.retain(|e| e.split('=').next() != Some(key.as_str()));
+            env.push(format!("{key}={value}"));
+        }
+        let mut identity = launch.process.clone();
+        if let Some(user) = &cmd.user {
+            let resolved = crate::launcher::user::resolve(&launch.rootfs, user, &[], false)
+                .map_err(|e| ContainerizerError::Exec {
+                    id: c.id.clone(),
+                    kind: crate::error::Kind::kind(&e),
+                    message: e.to_string(),
+                })?;
+            identity.uid = resolved.uid;
+            identity.gid = resolved.gid;
+            identity.additional_gids = resolved.additional_gids;
+            // The user's home, unless the door set HOME itself.
+            if !cmd.env.iter().any(|(k, _)| k == "HOME") {
+                env.retain(|e| !e.starts_with("HOME="));
+                env.push(format!("HOME={}", resolved.home));
+            }
+        }
         let spec = ExecSpec {
             terminal,
+            window: cmd
+                .window
+                .filter(|_| terminal)
+                .map(|w| crate::launcher::exec::TerminalSize {
+                    rows: w.height,
+                    cols: w.width,
+                }),
             target: process,
             process: Process {
-                args: cmd.to_vec(),
-                executable: None,
-                ..launch.process.clone()
+                args: cmd.argv.clone(),
+                executable: cmd.executable.clone(),
+                env,
+                ..identity
             },
             // The command joins the container's cgroups: its limits are the container's,
             // and stopping the container ends it too.

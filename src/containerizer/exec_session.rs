@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::{io, ContainerizerError};
+use super::exec::ExecCommand;
 use super::session::{OutputStream, Session, SessionEnd, SessionStreams, TermSize};
 use super::Containerizer;
 use crate::launcher::exec::Report;
@@ -44,6 +45,20 @@ impl Containerizer {
         cmd: &[String],
         streams: SessionStreams,
     ) -> Result<Session, ContainerizerError> {
+        let command = ExecCommand {
+            argv: cmd.to_vec(),
+            ..Default::default()
+        };
+        self.exec_command_session(id, &command, streams).await
+    }
+
+    /// [`Self::exec_session`] with a program and environment of the door's choosing.
+    pub async fn exec_command_session(
+        self: &Arc<Self>,
+        id: &str,
+        cmd: &ExecCommand,
+        streams: SessionStreams,
+    ) -> Result<Session, ContainerizerError> {
         let (id, spec) = self.write_exec_spec(id, cmd, streams.tty).await?;
         let started = self.spawn_exec(&id, &spec, streams).await;
         let mut started = match started {
@@ -57,6 +72,7 @@ impl Containerizer {
         let (out_tx, out_rx) = mpsc::channel(CHANNEL);
         let (end_tx, end_rx) = oneshot::channel::<Ended>();
         let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
+        let (signal_tx, signal_rx) = mpsc::channel::<i32>(4);
         let mut resize_tx = None;
 
         // Each stream's copy is a task; `end` waits for the output ones.
@@ -98,7 +114,7 @@ impl Containerizer {
         }
         drop(out_tx);
         tokio::spawn(async move {
-            let ended = supervise(started, outputs, cancel_rx, id).await;
+            let ended = supervise(started, outputs, cancel_rx, signal_rx, id).await;
             let _ = std::fs::remove_file(&spec);
             let _ = end_tx.send(ended);
         });
@@ -106,6 +122,7 @@ impl Containerizer {
             stdin: streams.stdin.then_some(stdin_tx),
             output: out_rx,
             resize: resize_tx,
+            signal: Some(signal_tx),
             end: end_rx,
             guard: Box::new(KillOnDrop(Some(cancel_tx))),
         })
@@ -225,16 +242,32 @@ pub(super) fn parse_report(text: &str) -> Option<Report> {
 async fn supervise(
     mut started: Started,
     outputs: Vec<tokio::task::JoinHandle<()>>,
-    cancel: oneshot::Receiver<()>,
+    mut cancel: oneshot::Receiver<()>,
+    mut signals: mpsc::Receiver<i32>,
     id: String,
 ) -> Ended {
-    let status = tokio::select! {
-        status = started.child.wait() => status,
-        _ = cancel => {
-            // The door dropped the session: the client went away. SIGKILL to `ucr exec`
-            // kills the command too (its parent-death signal).
-            let _ = started.child.kill().await;
-            return Ok(SessionEnd::Detached);
+    use crate::launcher::exec::{FORWARDED, KILL_COMMAND};
+    let status = loop {
+        tokio::select! {
+            status = started.child.wait() => break status,
+            Some(signal) = signals.recv() => {
+                // `ucr exec` kills and reaps the command on KILL_COMMAND, and passes
+                // the forwarded ones on; `id()` is `None` once it is reaped.
+                let to_exec = if signal == libc::SIGKILL {
+                    Some(KILL_COMMAND as i32)
+                } else {
+                    FORWARDED.iter().any(|s| *s as i32 == signal).then_some(signal)
+                };
+                if let (Some(sig), Some(pid)) = (to_exec, started.child.id()) {
+                    crate::sys::kill::signal(pid as i32, sig);
+                }
+            }
+            _ = &mut cancel => {
+                // The door dropped the session: the client went away. SIGKILL to `ucr
+                // exec` kills the command too (its parent-death signal).
+                let _ = started.child.kill().await;
+                return Ok(SessionEnd::Detached);
+            }
         }
     }
     .map_err(|e| ContainerizerError::Task(format!("waiting for ucr exec: {e}")))?;

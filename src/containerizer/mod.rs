@@ -48,6 +48,7 @@ use crate::provisioner::store::flight::Flights;
 use crate::provisioner::store::Store;
 pub use container::{ContainerStats, PodStats};
 pub use error::ContainerizerError;
+pub use exec::ExecCommand;
 use paths::Paths;
 use types::{Container, Event, EventKind, Pod};
 

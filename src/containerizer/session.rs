@@ -52,6 +52,11 @@ pub struct Session {
     pub output: mpsc::Receiver<(OutputStream, Bytes)>,
     /// Terminal size changes; `None` without a terminal.
     pub resize: Option<mpsc::Sender<TermSize>>,
+    /// Signals for an exec'd command (`None` for Attach): SIGKILL kills and reaps it,
+    /// SIGTERM, SIGINT, SIGHUP and SIGQUIT are passed on to it, others are ignored (a
+    /// door refuses them first). Sent to `ucr exec` only while it is unreaped, so never
+    /// to a process that took over its pid.
+    pub signal: Option<mpsc::Sender<i32>>,
     /// Resolves once the session is over and its output has been sent. An error is one
     /// the door reports on its error channel (for Exec: the command could not start).
     pub end: oneshot::Receiver<Result<SessionEnd, crate::containerizer::ContainerizerError>>,

@@ -1,6 +1,7 @@
 //! The calls of the agent operator API that ucr answers, each by the Mesos agent's rules
 //! (`ucr-spec.md` §6). Call types ucr does not serve yet are answered 501 and named, never
-//! faked.
+//! faked. A nested id (one with a parent) goes to `sessions`; the streaming calls are
+//! answered by `attach` and `sessions` before they get here (see `server`).
 
 use http::StatusCode;
 
@@ -22,6 +23,8 @@ pub struct Agent {
     pub agent_id: String,
     /// Where a container sees its sandbox (`--sandbox_directory`).
     pub sandbox_directory: String,
+    /// The door's nested containers (sessions), in memory.
+    pub sessions: std::sync::Arc<super::sessions::Sessions>,
 }
 
 /// What a call's success gives: a status (200, or 202 for a launch of an id that
@@ -38,12 +41,18 @@ pub async fn answer(agent: &Agent, call: &Call) -> Result<Answer, Refused> {
         )
     };
     let ok = |r: Response| Ok((StatusCode::OK, Some(r)));
+    if let Some(answer) = super::nested::deprecated(agent, call).await {
+        return answer;
+    }
     match call.r#type() {
         Type::LaunchContainer => {
             let launch = call
                 .launch_container
                 .as_ref()
                 .ok_or_else(|| missing("launch_container"))?;
+            if launch.container_id.parent.is_some() {
+                return Ok((super::nested::launch(agent, launch).await?, None));
+            }
             Ok((super::containers::launch(agent, launch).await?, None))
         }
         Type::GetMetrics => {
@@ -52,13 +61,22 @@ pub async fn answer(agent: &Agent, call: &Call) -> Result<Answer, Refused> {
         Type::GetContainers => {
             let show = call.get_containers.as_ref();
             let standalone = show.and_then(|g| g.show_standalone).unwrap_or(false);
-            ok(super::containers::list(agent, standalone).await?)
+            let mut listed = super::containers::list(agent, standalone).await?;
+            if show.and_then(|g| g.show_nested).unwrap_or(false) {
+                if let Some(l) = listed.get_containers.as_mut() {
+                    l.containers.extend(super::sessions::list(agent));
+                }
+            }
+            ok(listed)
         }
         Type::WaitContainer => {
             let wait = call
                 .wait_container
                 .as_ref()
                 .ok_or_else(|| missing("wait_container"))?;
+            if wait.container_id.parent.is_some() {
+                return ok(super::sessions::wait(agent, &wait.container_id).await?);
+            }
             ok(super::containers::wait(agent, &wait.container_id).await?)
         }
         Type::KillContainer => {
@@ -66,6 +84,11 @@ pub async fn answer(agent: &Agent, call: &Call) -> Result<Answer, Refused> {
                 .kill_container
                 .as_ref()
                 .ok_or_else(|| missing("kill_container"))?;
+            if kill.container_id.parent.is_some() {
+                let signal = kill.signal.unwrap_or(libc::SIGKILL);
+                super::sessions::kill(agent, &kill.container_id, signal).await?;
+                return Ok((StatusCode::OK, None));
+            }
             super::containers::kill(agent, kill).await?;
             Ok((StatusCode::OK, None))
         }
@@ -74,6 +97,10 @@ pub async fn answer(agent: &Agent, call: &Call) -> Result<Answer, Refused> {
                 .remove_container
                 .as_ref()
                 .ok_or_else(|| missing("remove_container"))?;
+            if remove.container_id.parent.is_some() {
+                super::sessions::remove(agent, &remove.container_id)?;
+                return Ok((StatusCode::OK, None));
+            }
             super::containers::remove(agent, &remove.container_id).await?;
             Ok((StatusCode::OK, None))
         }

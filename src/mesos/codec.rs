@@ -7,6 +7,9 @@ use http::StatusCode;
 
 pub const JSON: &str = "application/json";
 pub const PROTOBUF: &str = "application/x-protobuf";
+/// The framing of streaming calls' bodies (`recordio`); what each record is comes in
+/// `Message-Content-Type` / `Message-Accept`.
+pub const RECORDIO: &str = "application/recordio";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -28,7 +31,7 @@ impl Format {
 pub struct Refused(pub StatusCode, pub String);
 
 /// The media type of a header value, without parameters, lower-case.
-fn media_type(value: &str) -> String {
+pub(super) fn media_type(value: &str) -> String {
     value
         .split(';')
         .next()
@@ -57,24 +60,7 @@ pub fn request_format(content_type: Option<&str>) -> Result<Format, Refused> {
 /// What `Accept` allows: JSON if it may (also for `*/*`, `application/*` and no header),
 /// else protobuf; neither: 406. Media ranges with `q=0` are refusals, as HTTP says.
 pub fn response_format(accept: Option<&str>) -> Result<Format, Refused> {
-    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
-        return Ok(Format::Json);
-    };
-    let allowed: Vec<String> = accept
-        .split(',')
-        .filter(|range| {
-            !range
-                .split(';')
-                .skip(1)
-                .any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"))
-        })
-        .map(media_type)
-        .collect();
-    let allows = |t: &str| {
-        allowed
-            .iter()
-            .any(|a| a == t || a == "*/*" || a == "application/*")
-    };
+    let allows = |t: &str| accepts(accept, t);
     if allows(JSON) {
         Ok(Format::Json)
     } else if allows(PROTOBUF) {
@@ -85,6 +71,24 @@ pub fn response_format(accept: Option<&str>) -> Result<Format, Refused> {
             format!("Expecting 'Accept' to allow {JSON} or {PROTOBUF}"),
         ))
     }
+}
+
+/// Whether an `Accept`-like header allows the media type `t` (no header: anything, as
+/// libprocess's `acceptsMediaType` says).
+pub fn accepts(header: Option<&str>, t: &str) -> bool {
+    let Some(header) = header.filter(|a| !a.trim().is_empty()) else {
+        return true;
+    };
+    header
+        .split(',')
+        .filter(|range| {
+            !range
+                .split(';')
+                .skip(1)
+                .any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"))
+        })
+        .map(media_type)
+        .any(|a| a == t || a == "*/*" || a == "application/*")
 }
 
 #[cfg(test)]

@@ -24,8 +24,9 @@ use crate::metrics::bump;
 /// Mesos's limit on a container id's length.
 const MAX_ID: usize = 242;
 
-/// A standalone container's id, checked as Mesos checks it: not empty, at most 242
-/// bytes, no `.`, `/` or whitespace (it names directories and cgroups).
+/// A standalone container's id (or one level of a nested one), checked as Mesos checks
+/// it: not empty, at most 242 bytes, no `.`, `/` or whitespace (it names directories
+/// and cgroups).
 pub fn valid_id(id: &ContainerId) -> Result<&str, Refused> {
     let bad = |why: &str| {
         Err(Refused(
@@ -36,11 +37,10 @@ pub fn valid_id(id: &ContainerId) -> Result<&str, Refused> {
             ),
         ))
     };
+    // Nested ids are `sessions`' (which checks each level with this); a caller that
+    // wants a standalone container and gets a nested id is refused.
     if id.parent.is_some() {
-        return Err(Refused(
-            StatusCode::NOT_IMPLEMENTED,
-            "nested containers are not implemented by ucr yet".into(),
-        ));
+        return bad("has a parent: a standalone container was expected");
     }
     let v = id.value.as_str();
     if v.is_empty() {
@@ -146,6 +146,10 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
         resources: resources(&launch.resources, &launch.limits),
         networks,
         hostname: info.hostname.clone(),
+        // `tty_info`: a terminal, and stdin kept open for ATTACH_CONTAINER_INPUT (Mesos
+        // gives such a container an I/O switchboard).
+        tty: info.tty_info.is_some(),
+        stdin: info.tty_info.is_some(),
         ..Default::default()
     };
     let containerizer = &core.containerizer;

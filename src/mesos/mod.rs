@@ -15,8 +15,13 @@
 //!   sandbox itself (output files, volumes, owner, mount at `--sandbox_directory`) is
 //!   the `volume/sandbox_path` isolator's;
 //! - `files`: LIST_FILES and READ_FILE below `/containers/<id>`, inside the sandbox;
-//!   `wire_json`: their answers (and one enum) in Mesos's JSON.
+//!   `wire_json`: their answers (and one enum) in Mesos's JSON;
+//! - the streaming calls: `stream` (their media types and RecordIO bodies), `recordio`
+//!   (the framing), `sessions` (LAUNCH_NESTED_CONTAINER_SESSION and nested ids in
+//!   WAIT/KILL/REMOVE_CONTAINER and GET_CONTAINERS), `nested` (LAUNCH_CONTAINER with a
+//!   parent), `attach` (ATTACH_CONTAINER_INPUT and ATTACH_CONTAINER_OUTPUT).
 
+pub mod attach;
 pub mod auth;
 pub mod calls;
 pub mod codec;
@@ -27,7 +32,11 @@ pub mod files;
 pub mod image;
 pub mod legacy;
 pub mod metrics;
+pub mod nested;
+pub mod recordio;
 pub mod sandbox;
 pub mod server;
+pub mod sessions;
+pub mod stream;
 pub mod wire;
 mod wire_json;

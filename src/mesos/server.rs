@@ -1,6 +1,7 @@
 //! The Mesos door's HTTP server on `--mesos-listen`: `POST /api/v1` (the v1 operator API,
-//! JSON or protobuf both ways), the legacy `GET /health` and `/version`, and the other
-//! legacy endpoints (`legacy`), each behind its realm's authentication (`auth`).
+//! JSON or protobuf both ways, RecordIO for the streaming calls: see `stream`), the legacy
+//! `GET /health` and `/version`, and the other legacy endpoints (`legacy`), each behind
+//! its realm's authentication (`auth`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use prost::Message;
 
 use super::calls::{self, Agent};
 use super::codec::{self, Format, Refused};
-use super::wire::v1::agent::Call;
+use super::stream::{self, Body};
 
 /// The largest call body read: a LAUNCH_CONTAINER is a few kilobytes.
 const MAX_BODY: usize = 4 << 20;
@@ -57,19 +58,21 @@ pub async fn start(address: SocketAddr, agent: Agent) -> Result<SocketAddr, List
     Ok(bound)
 }
 
-async fn handle(agent: &Agent, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(agent: &Agent, req: Request<Incoming>) -> Response<Body> {
     // Before anything else, as libprocess authenticates before routing to the handler.
     if let Err(realm) = agent.auth.check(req.uri().path(), req.headers()) {
-        return super::auth::unauthorized(realm);
+        return super::auth::unauthorized(realm).map(BodyExt::boxed);
     }
     if let Some(resp) = super::legacy::serve(agent, req.method(), req.uri()).await {
-        return resp;
+        return resp.map(BodyExt::boxed);
+    }
+    if (req.uri().path(), req.method()) == ("/api/v1", &Method::POST) {
+        return match api(agent, req).await {
+            Ok(resp) => resp,
+            Err(Refused(status, message)) => text(status, &message).map(BodyExt::boxed),
+        };
     }
     match (req.uri().path(), req.method()) {
-        ("/api/v1", &Method::POST) => match api(agent, req).await {
-            Ok(resp) => resp,
-            Err(Refused(status, message)) => text(status, &message),
-        },
         ("/api/v1", _) => {
             let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "Expecting 'POST'");
             resp.headers_mut()
@@ -89,12 +92,16 @@ async fn handle(agent: &Agent, req: Request<Incoming>) -> Response<Full<Bytes>> 
         }
         _ => text(StatusCode::NOT_FOUND, "Not found"),
     }
+    .map(BodyExt::boxed)
 }
 
-async fn api(agent: &Agent, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Refused> {
-    let header_str = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let input = codec::request_format(header_str(header::CONTENT_TYPE))?;
-    let output = codec::response_format(header_str(header::ACCEPT))?;
+async fn api(agent: &Agent, req: Request<Incoming>) -> Result<Response<Body>, Refused> {
+    let media = stream::negotiate(req.headers())?;
+    if media.streamed_input {
+        // ATTACH_CONTAINER_INPUT: its body is read as it comes, record by record.
+        return super::attach::input(agent, media, req.into_body()).await;
+    }
+    let (input, output) = (media.input, media.output);
     let body = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
@@ -105,19 +112,19 @@ async fn api(agent: &Agent, req: Request<Incoming>) -> Result<Response<Full<Byte
             )
         })?
         .to_bytes();
-    let call = match input {
-        Format::Json => serde_json::from_slice::<Call>(&body).map_err(|e| e.to_string()),
-        Format::Protobuf => Call::decode(body).map_err(|e| e.to_string()),
-    }
-    .map_err(|e| {
+    let call = stream::decode_call(input, &body).map_err(|e| {
         Refused(
             StatusCode::BAD_REQUEST,
             format!("Failed to parse body into Call: {e}"),
         )
     })?;
+    stream::check_call(&media, call.r#type())?;
+    if let Some(answer) = super::attach::streaming(agent, &call, &media).await {
+        return answer;
+    }
     let (status, answer) = calls::answer(agent, &call).await?;
     let Some(answer) = answer else {
-        let mut resp = Response::new(Full::new(Bytes::new()));
+        let mut resp = Response::new(stream::full(Bytes::new()));
         *resp.status_mut() = status;
         return Ok(resp);
     };
@@ -126,7 +133,7 @@ async fn api(agent: &Agent, req: Request<Incoming>) -> Result<Response<Full<Byte
             .map_err(|e| Refused(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
         Format::Protobuf => answer.encode_to_vec(),
     };
-    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+    let mut resp = Response::new(stream::full(bytes));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static(output.content_type()),

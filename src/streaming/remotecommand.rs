@@ -111,6 +111,8 @@ async fn run(session: Session, channels: &mut Channels) -> Option<Result<i32, St
         resize,
         end,
         guard,
+        // kubelet's protocol has no signals.
+        signal: _,
     } = session;
     // Input and resizes run on their own: they end with the client's side of them.
     let mut background = Vec::new();

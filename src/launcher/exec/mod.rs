@@ -40,7 +40,8 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-pub use spec::ExecSpec;
+pub use spec::{ExecSpec, TerminalSize};
+pub use wait::{FORWARDED, KILL_COMMAND};
 
 use super::setup::{step, SetupError};
 use crate::error::{ErrorKind, Kind};
@@ -267,6 +268,14 @@ fn terminal(spec: &ExecSpec, console: OwnedFd) -> Result<OwnedFd, ExecError> {
         .map_err(step("open the pty's slave", "/dev/ptmx"))?;
     crate::sys::console::give_to(slave.as_fd(), spec.process.uid)
         .map_err(step("give the pty to uid", spec.process.uid))?;
+    if let Some(size) = spec.window {
+        let size = crate::sys::console::WindowSize {
+            rows: size.rows,
+            cols: size.cols,
+        };
+        crate::sys::console::set_window_size(master.as_fd(), size)
+            .map_err(step("set the pty's size", "/dev/ptmx"))?;
+    }
     crate::sys::fdpass::send_fd(console.as_raw_fd(), master.as_fd())
         .map_err(step("send the pty to the daemon", "--console-fd"))?;
     Ok(slave)

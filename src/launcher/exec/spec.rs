@@ -28,6 +28,18 @@ pub struct ExecSpec {
     /// The master goes to the daemon over `--console-fd`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub terminal: bool,
+    /// The terminal's size, set before the command starts (Mesos's `tty_info` sizes a
+    /// session's terminal before its command runs); `None`: the kernel's 0×0 until the
+    /// daemon resizes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<TerminalSize>,
+}
+
+/// A terminal's size in character cells.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TerminalSize {
+    pub rows: u16,
+    pub cols: u16,
 }
 
 #[cfg(test)]
