@@ -1045,4 +1045,32 @@ async fn a_nested_launch_container_writes_its_sandbox_and_waits() {
         l.container_id.parent = None;
     }
     assert_eq!(proto_call(&base, orphan).await.0, 400);
+
+    // Removing the parent takes its nested containers along: a new parent of the same id
+    // starts with none, so the same nested id launches anew (200, not 202).
+    let (status, _) = json_call(&base, launch("kept", "exit 0")).await;
+    assert_eq!(status, 200);
+    json_call(&base, id_call("WAIT_CONTAINER", nested("p", "kept"))).await;
+    let root = serde_json::json!({"value": "p"});
+    assert_eq!(
+        json_call(&base, id_call("KILL_CONTAINER", root.clone()))
+            .await
+            .0,
+        200
+    );
+    json_call(&base, id_call("WAIT_CONTAINER", root.clone())).await;
+    assert_eq!(
+        json_call(&base, id_call("REMOVE_CONTAINER", root)).await.0,
+        200
+    );
+    assert_eq!(
+        json_call(&base, id_call("WAIT_CONTAINER", nested("p", "kept")))
+            .await
+            .0,
+        404,
+        "forgotten with its parent"
+    );
+    parent(&base, "p").await;
+    let (status, body) = json_call(&base, launch("kept", "exit 0")).await;
+    assert_eq!(status, 200, "{body}");
 }

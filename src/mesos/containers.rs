@@ -348,6 +348,8 @@ pub async fn remove(agent: &Agent, id: &ContainerId) -> Result<(), Refused> {
             refused(e, StatusCode::INTERNAL_SERVER_ERROR)
         })?;
     let _ = std::fs::remove_dir_all(agent.sandboxes.join(&c.id));
+    // Its nested containers ended with it (its PID namespace did); they go with it too.
+    agent.sessions.forget_below(&c.id);
     Ok(())
 }
 

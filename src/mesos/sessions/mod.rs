@@ -116,6 +116,17 @@ impl Sessions {
         }
     }
 
+    /// Forgets every nested container below the standalone container `root` (its
+    /// removal: their sandboxes went with its own, and a later container of the same id
+    /// starts with none). Returns how many.
+    pub fn forget_below(&self, root: &str) -> usize {
+        let prefix = format!("{root}.");
+        let mut nested = self.nested.lock().unwrap_or_else(|e| e.into_inner());
+        let before = nested.len();
+        nested.retain(|k, _| !k.starts_with(&prefix));
+        before - nested.len()
+    }
+
     /// One input connection per standalone container at a time: `false` when taken.
     pub fn claim_standalone_input(&self, id: &str) -> bool {
         self.standalone_input
