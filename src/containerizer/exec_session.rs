@@ -1,5 +1,5 @@
 //! Streaming Exec: a command in a running container whose stdio is a [`Session`], for a
-//! front door's streaming server. The same `ucr exec` as ExecSync (so the same cgroups,
+//! front door's streaming server. The same `ucr nsexec` as ExecSync (so the same cgroups,
 //! seccomp filter, user and namespaces), started with pipes, or with a terminal it
 //! allocates inside the container and whose master it sends back (see
 //! `launcher::exec`). The command is killed when the session is dropped: a client that
@@ -24,7 +24,7 @@ use crate::launcher::exec::Report;
 /// instead of filling our memory.
 const CHANNEL: usize = 16;
 const READ_SIZE: usize = 32 * 1024;
-/// How long `ucr exec` may take to enter the container and send the pty.
+/// How long `ucr nsexec` may take to enter the container and send the pty.
 const CONSOLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// After the command exits, how long to keep reading output that a process it left
 /// behind may never stop holding open.
@@ -37,7 +37,7 @@ impl Containerizer {
     /// carries the terminal (stderr is not used, as a terminal merges both) and resizes
     /// apply to it. Errors before the command runs (container not running, no such
     /// program) are returned here when they are known before the first byte; a failure
-    /// `ucr exec` reports later comes through `end`.
+    /// `ucr nsexec` reports later comes through `end`.
     pub async fn exec_session(
         self: &Arc<Self>,
         id: &str,
@@ -111,7 +111,7 @@ impl Containerizer {
         })
     }
 
-    /// Spawns `ucr exec` for a session; with a terminal, waits for the pty's master.
+    /// Spawns `ucr nsexec` for a session; with a terminal, waits for the pty's master.
     async fn spawn_exec(
         &self,
         id: &str,
@@ -126,7 +126,7 @@ impl Containerizer {
             None
         };
         let mut cmd = std::process::Command::new(&self.binary);
-        cmd.arg("exec")
+        cmd.arg("nsexec")
             .arg("--spec")
             .arg(spec)
             .arg("--report-fd")
@@ -173,7 +173,7 @@ impl Containerizer {
             .await;
             match received {
                 Ok(Ok(Ok(Some(master)))) => started.console = Some(master),
-                // Closed without a pty: `ucr exec` failed first and says why.
+                // Closed without a pty: `ucr nsexec` failed first and says why.
                 Ok(Ok(Ok(None))) => return Err(started.not_started(id).await),
                 Ok(Ok(Err(e))) => return Err(io("receive the pty from ucr exec", spec)(e)),
                 Ok(Err(e)) => return Err(ContainerizerError::Task(e.to_string())),
@@ -188,7 +188,7 @@ impl Containerizer {
     }
 }
 
-/// A running `ucr exec` and what it may still report.
+/// A running `ucr nsexec` and what it may still report.
 struct Started {
     child: tokio::process::Child,
     report: tokio::task::JoinHandle<String>,
@@ -196,7 +196,7 @@ struct Started {
 }
 
 impl Started {
-    /// The error `ucr exec` reported after it exited without starting the command.
+    /// The error `ucr nsexec` reported after it exited without starting the command.
     async fn not_started(mut self, id: &str) -> ContainerizerError {
         let _ = self.child.wait().await;
         let text = self.report.await.unwrap_or_default();
@@ -212,7 +212,7 @@ impl Started {
     }
 }
 
-/// `ucr exec`'s report line, if it wrote one (only when the command did not start).
+/// `ucr nsexec`'s report line, if it wrote one (only when the command did not start).
 pub(super) fn parse_report(text: &str) -> Option<Report> {
     let line = text.lines().next()?;
     Some(serde_json::from_str(line).unwrap_or_else(|_| Report {
@@ -231,7 +231,7 @@ async fn supervise(
     let status = tokio::select! {
         status = started.child.wait() => status,
         _ = cancel => {
-            // The door dropped the session: the client went away. SIGKILL to `ucr exec`
+            // The door dropped the session: the client went away. SIGKILL to `ucr nsexec`
             // kills the command too (its parent-death signal).
             let _ = started.child.kill().await;
             return Ok(SessionEnd::Detached);

@@ -2,7 +2,7 @@
 //! give a front door (the CRI's streaming server today, any other door later). A session
 //! is channels, not sockets or HTTP: the door copies between them and its own protocol
 //! (SPDY, WebSocket), and the containerizer decides what the channels are connected to
-//! (`ucr exec`'s pipes or pty for Exec, the monitor's attach socket for Attach).
+//! (`ucr nsexec`'s pipes or pty for Exec, the monitor's attach socket for Attach).
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
