@@ -251,5 +251,5 @@ pub async fn rm(flags: RmFlags) -> Result<(), ClientError> {
     if failures.is_empty() {
         return Ok(());
     }
-    Err(ClientError::Some(failures))
+    Err(ClientError::Several(failures))
 }

@@ -35,7 +35,7 @@ pub enum ClientError {
     },
     /// Some of several items failed (the others were done).
     #[error("{}", .0.join("\n"))]
-    Some(Vec<String>),
+    Several(Vec<String>),
     #[error("the terminal: {0}")]
     Terminal(std::io::Error),
     #[error("exec: {0}")]

@@ -51,33 +51,7 @@ pub async fn exec(flags: ExecCmdFlags) -> Result<i32, ClientError> {
             tx.resize(size.cols, size.rows).await?;
         }
     }
-    let interactive = flags.interactive;
-    let tty = flags.tty;
-    let writer = tokio::spawn(async move {
-        let mut winch = signal(SignalKind::window_change()).ok();
-        let mut input = tokio::io::stdin();
-        let mut buf = vec![0u8; 32 * 1024];
-        let mut open = interactive;
-        loop {
-            tokio::select! {
-                n = input.read(&mut buf), if open => match n {
-                    Ok(0) | Err(_) => {
-                        open = false;
-                        tx.close_stdin().await?;
-                    }
-                    Ok(n) => tx.stdin(&buf[..n]).await?,
-                },
-                Some(()) = async { winch.as_mut()?.recv().await }, if tty => {
-                    if let Ok(size) = window_size(std::io::stdin()) {
-                        tx.resize(size.cols, size.rows).await?;
-                    }
-                }
-                else => std::future::pending::<()>().await,
-            }
-        }
-        #[allow(unreachable_code)]
-        Ok::<(), stream::StreamClientError>(())
-    });
+    let writer = tokio::spawn(forward_input(tx, flags.interactive, flags.tty));
     let code = loop {
         match rx.next().await? {
             Some(Event::Stdout(b)) => write_out(&mut std::io::stdout(), &b)?,
@@ -93,6 +67,36 @@ pub async fn exec(flags: ExecCmdFlags) -> Result<i32, ClientError> {
     };
     writer.abort();
     Ok(code)
+}
+
+/// Sends our stdin (until its end, then says so) and our terminal's new sizes, until the
+/// session is over (the task is then aborted) or the connection breaks.
+async fn forward_input(
+    mut tx: stream::Sender,
+    interactive: bool,
+    tty: bool,
+) -> Result<(), stream::StreamClientError> {
+    let mut winch = signal(SignalKind::window_change()).ok();
+    let mut input = tokio::io::stdin();
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut open = interactive;
+    loop {
+        tokio::select! {
+            n = input.read(&mut buf), if open => match n {
+                Ok(0) | Err(_) => {
+                    open = false;
+                    tx.close_stdin().await?;
+                }
+                Ok(n) => tx.stdin(&buf[..n]).await?,
+            },
+            Some(()) = async { winch.as_mut()?.recv().await }, if tty => {
+                if let Ok(size) = window_size(std::io::stdin()) {
+                    tx.resize(size.cols, size.rows).await?;
+                }
+            }
+            else => std::future::pending::<()>().await,
+        }
+    }
 }
 
 fn write_out(to: &mut impl Write, bytes: &[u8]) -> Result<(), ClientError> {
