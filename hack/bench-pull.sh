@@ -25,7 +25,7 @@ ucr_times=()
 for i in $(seq "$runs"); do
   rm -rf "$work/root" "$work/run"
   ./target/release/ucr serve --root "$work/root" --run-root "$work/run" \
-    --listen "$work/ucr.sock" --log-level warn & daemon=$!
+    --listen "$work/ucr.sock" --mesos-listen "" --log-level warn & daemon=$!
   for _ in $(seq 100); do [ -S "$work/ucr.sock" ] && break; sleep 0.05; done
   sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
   start=$(date +%s.%N)

@@ -4,7 +4,7 @@
 //! (`cri::status` for gRPC; the Mesos adapter will add one for HTTP).
 
 /// What sort of failure happened, independent of transport. Serializable, for helper
-/// processes that report a failure to the daemon (`ucr exec`).
+/// processes that report a failure to the daemon (`ucr nsexec`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     /// The request itself is malformed (a bad reference, an empty name).

@@ -17,6 +17,7 @@
 //! - `db_json`: JSON records in redb, shared by the containerizer's and the image store's
 //!   databases.
 
+pub mod client;
 pub mod config;
 pub mod containerizer;
 pub mod core;

@@ -1,7 +1,7 @@
 //! The `ucr` binary: `ucr serve` runs the daemon; other subcommands are small clients of it.
 
 use clap::Parser;
-use ucr::config::{Cli, Command, ConfigCommand, LaunchFlags, PruneFlags, PullFlags};
+use ucr::config::{Cli, Command, ConfigCommand, LaunchFlags};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -15,17 +15,24 @@ fn main() -> std::process::ExitCode {
                     runtime()?.block_on(ucr::daemon::serve(settings))
                 })
         }
-        Command::Prune(flags) => {
-            init_logging("warn");
-            runtime().and_then(|rt| rt.block_on(prune(flags)))
-        }
+        Command::Config(c) => config(c),
+        Command::Prune(flags) => return client(ucr::client::prune(flags)),
+        Command::Pull(flags) => return client(ucr::client::pull(flags)),
+        Command::Ps(flags) => return client(ucr::client::ps(flags)),
+        Command::Pods(flags) => return client(ucr::client::pods(flags)),
+        Command::Inspect(flags) => return client(ucr::client::inspect(flags)),
+        Command::Images(flags) => return client(ucr::client::images(flags)),
+        Command::Logs(flags) => return client(ucr::client::logs(flags)),
+        Command::Stats(flags) => return client(ucr::client::stats(flags)),
+        Command::Rm(flags) => return client(ucr::client::rm(flags)),
+        Command::Exec(flags) => return client_code(ucr::client::exec(flags)),
         // No tokio here: the launcher must run in a single-threaded process.
         Command::Launch(flags) => return launch(flags),
         // Both single-threaded too: they clone or setns into container namespaces.
         Command::Monitor(flags) => {
             return ucr::monitor::main(&flags.bundle, flags.sync_fd, flags.hold_fd)
         }
-        Command::Exec(flags) => {
+        Command::Nsexec(flags) => {
             return ucr::launcher::exec::main(&flags.spec, flags.report_fd, flags.console_fd)
         }
         Command::PodInit(flags) => {
@@ -38,11 +45,6 @@ fn main() -> std::process::ExitCode {
         Command::PodNs(flags) => {
             return ucr::launcher::pod_ns::main(&flags.spec, flags.report_fd, flags.go_fd)
         }
-        Command::Config(c) => config(c),
-        Command::Pull(flags) => {
-            init_logging("warn");
-            runtime().and_then(|rt| rt.block_on(pull(flags)))
-        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -51,61 +53,6 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
-}
-
-fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("UCR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-async fn prune(flags: PruneFlags) -> anyhow::Result<()> {
-    use ucr::cri::admin_api::{admin_client::AdminClient, PruneImagesRequest};
-    let channel = ucr::cri::client::connect(&flags.listen).await?;
-    let report = AdminClient::new(channel)
-        .prune_images(PruneImagesRequest {
-            excluded_images: flags.exclude,
-        })
-        .await
-        .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
-        .into_inner();
-    for image in &report.removed_images {
-        println!("removed {image}");
-    }
-    println!(
-        "{} image(s), {} layer(s), {} bytes reclaimed",
-        report.removed_images.len(),
-        report.removed_layers,
-        report.reclaimed_bytes
-    );
-    Ok(())
-}
-
-async fn pull(flags: PullFlags) -> anyhow::Result<()> {
-    use k8s_cri::v1::{image_service_client::ImageServiceClient, ImageSpec, PullImageRequest};
-    let channel = ucr::cri::client::connect(&flags.listen).await?;
-    let reply = ImageServiceClient::new(channel)
-        .pull_image(PullImageRequest {
-            image: Some(ImageSpec {
-                image: flags.image,
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
-        .into_inner();
-    println!("{}", reply.image_ref);
-    Ok(())
 }
 
 fn config(command: ConfigCommand) -> anyhow::Result<()> {
@@ -127,6 +74,53 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("UCR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Runs a client subcommand: exit 0, or 1 with the error on stderr.
+fn client(
+    work: impl std::future::Future<Output = Result<(), ucr::client::ClientError>>,
+) -> std::process::ExitCode {
+    client_code(async { work.await.map(|()| 0) })
+}
+
+/// Runs a client subcommand whose success has an exit code of its own (`exec`).
+fn client_code(
+    work: impl std::future::Future<Output = Result<i32, ucr::client::ClientError>>,
+) -> std::process::ExitCode {
+    init_logging("warn");
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ucr: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(work);
+    // Not a graceful shutdown: a read of stdin (exec -i) may still block a thread, and
+    // would hold the exit until a key is pressed.
+    rt.shutdown_background();
+    match result {
+        Ok(code) => std::process::ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("ucr: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 

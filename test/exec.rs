@@ -1,4 +1,4 @@
-//! `ucr exec` against a running container started by `ucr launch` on a real busybox
+//! `ucr nsexec` against a running container started by `ucr launch` on a real busybox
 //! rootfs from the local registry. Needs root (namespaces, mounts); says so and skips
 //! otherwise.
 
@@ -118,14 +118,14 @@ fn spec_for(target: ProcessId, script: &str) -> ExecSpec {
 }
 
 fn exec_command(dir: &Path, spec: &ExecSpec) -> Command {
-    ucr_with_spec(dir, "exec", spec)
+    ucr_with_spec(dir, "nsexec", spec)
 }
 
 fn exec(dir: &Path, spec: &ExecSpec) -> Run {
     capture(&mut exec_command(dir, spec))
 }
 
-/// [`exec`] as the daemon runs it, with a report descriptor: the run, and what `ucr exec`
+/// [`exec`] as the daemon runs it, with a report descriptor: the run, and what `ucr nsexec`
 /// reported on it (nothing once the command has started).
 fn exec_reporting(dir: &Path, spec: &ExecSpec) -> (Run, Option<Report>) {
     let (read_end, write_end) = nix::unistd::pipe().expect("pipe");
@@ -237,7 +237,7 @@ async fn exec_runs_a_command_inside_the_running_container() {
     // Exit codes and signals come back.
     assert_eq!(exec(d, &spec(pid, "exit 5")).code, Some(5));
     assert_eq!(exec(d, &spec(pid, "kill -9 $$")).code, Some(128 + 9));
-    // No standard signal ignored, whatever ucr exec inherited (Rust ignores SIGPIPE).
+    // No standard signal ignored, whatever ucr nsexec inherited (Rust ignores SIGPIPE).
     // Run without a shell: busybox sh ignores SIGQUIT for its commands. Real-time
     // signals are out of reach (glibc keeps two for itself).
     let mut s = spec(pid, "");
@@ -342,7 +342,7 @@ async fn exec_forwards_signals_and_dies_with_ucr_exec() {
     let rootfs = busybox_rootfs(d).await;
     let c = Container::start(d, &rootfs);
 
-    // SIGTERM to `ucr exec` reaches the command, which decides what to do with it.
+    // SIGTERM to `ucr nsexec` reaches the command, which decides what to do with it.
     let mut s = spec(
         c.pid,
         "trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.1; done",
@@ -352,7 +352,7 @@ async fn exec_forwards_signals_and_dies_with_ucr_exec() {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("ucr exec");
+        .expect("ucr nsexec");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     out.read_line(&mut line).expect("read");
@@ -363,23 +363,23 @@ async fn exec_forwards_signals_and_dies_with_ucr_exec() {
     assert_eq!(line, "got TERM\n");
     assert_eq!(child.wait().expect("wait").code(), Some(3));
 
-    // A command that does not handle it dies of it, and ucr exec says so.
+    // A command that does not handle it dies of it, and ucr nsexec says so.
     let mut child = exec_command(d, &spec(c.pid, "exec sleep 976"))
         .spawn()
-        .expect("ucr exec");
+        .expect("ucr nsexec");
     wait_for(|| processes(&["sleep", "976"]).first().copied()).expect("sleep 976 started");
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT");
     assert_eq!(child.wait().expect("wait").code(), Some(128 + 2));
     assert_eq!(processes(&["sleep", "976"]), Vec::<i32>::new());
 
-    // The daemon ends a timed-out ExecSync by SIGKILLing ucr exec: the command goes too,
+    // The daemon ends a timed-out ExecSync by SIGKILLing ucr nsexec: the command goes too,
     // as another user as well (the user switch resets the parent-death signal).
     let mut s = spec(c.pid, "exec sleep 977");
     s.process.uid = 1000;
     s.process.gid = 1000;
-    let mut child = exec_command(d, &s).spawn().expect("ucr exec");
+    let mut child = exec_command(d, &s).spawn().expect("ucr nsexec");
     wait_for(|| processes(&["sleep", "977"]).first().copied()).expect("sleep 977 started");
-    child.kill().expect("SIGKILL ucr exec");
+    child.kill().expect("SIGKILL ucr nsexec");
     child.wait().expect("wait");
     assert!(
         wait_for(|| processes(&["sleep", "977"]).is_empty().then_some(())).is_some(),
@@ -389,7 +389,7 @@ async fn exec_forwards_signals_and_dies_with_ucr_exec() {
     // One left running when the container stops dies with it.
     let mut child = exec_command(d, &spec(c.pid, "exec sleep 978"))
         .spawn()
-        .expect("ucr exec");
+        .expect("ucr nsexec");
     wait_for(|| processes(&["sleep", "978"]).first().copied()).expect("sleep 978 started");
     stop(c, &[&["sleep", "976"], &["sleep", "977"]]);
     assert_eq!(child.wait().expect("wait").code(), Some(128 + 9));

@@ -23,6 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tonic::transport::Channel;
+use ucr::streaming::client::Event;
 
 #[derive(Debug, Parser)]
 #[command(name = "ucr-bench-stream", version)]
@@ -296,13 +297,14 @@ async fn stream_exec(rt: &mut Rt, id: &str, cmd: &[&str]) -> anyhow::Result<Stri
         .await?
         .into_inner()
         .url;
-    let mut ws = websocket(&url, "v5.channel.k8s.io").await?;
+    // The library's client, as `ucr exec` uses it: the figure is what a user waits for.
+    let (_input, mut events) = ucr::streaming::client::connect(&url).await?;
     let mut out = Vec::new();
-    while let Some(m) = ws.next().await {
-        match m? {
-            Message::Binary(b) if b.first() == Some(&1) => out.extend_from_slice(&b[1..]),
-            Message::Close(_) => break,
-            _ => {}
+    while let Some(event) = events.next().await? {
+        match event {
+            Event::Stdout(b) => out.extend_from_slice(&b),
+            Event::Stderr(_) => {}
+            Event::Exit(_) => break,
         }
     }
     Ok(String::from_utf8_lossy(&out).into_owned())

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
 use super::DEFAULT_LISTEN;
@@ -26,12 +26,28 @@ pub enum Command {
     Serve(Box<ServeFlags>),
     /// Ask a running daemon to prune unused images and layers now (the same code as GC).
     Prune(PruneFlags),
-    /// Ask a running daemon to pull an image (CRI PullImage); prints the image id.
+    /// Pull an image, with a progress bar per layer in a terminal; prints the image id.
     Pull(PullFlags),
     /// The configuration: `default` prints the whole config file with every flag's
     /// default; `check` prints the settings the daemon would run with.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// List containers (running ones; `-a` for all).
+    Ps(PsFlags),
+    /// List pods.
+    Pods(ListFlags),
+    /// Show a container's or a pod's full status (by id or unique id prefix).
+    Inspect(InspectFlags),
+    /// List images.
+    Images(ListFlags),
+    /// Print a container's log (`-f` to follow it).
+    Logs(LogsFlags),
+    /// Run a command in a running container (`-it` for an interactive terminal).
+    Exec(ExecCmdFlags),
+    /// Show containers' CPU, memory and disk use.
+    Stats(StatsFlags),
+    /// Remove containers (`-f` stops running ones first).
+    Rm(RmFlags),
     /// Run a launch spec (JSON) in the foreground and exit with its exit code: the
     /// launcher without the daemon, for tests and debugging.
     #[command(hide = true)]
@@ -43,8 +59,9 @@ pub enum Command {
     #[command(hide = true)]
     PodInit(PodInitFlags),
     /// Internal: runs a command inside a running container's namespaces (ExecSync).
+    /// Named `nsexec` so that `exec` is the user's.
     #[command(hide = true)]
-    Exec(ExecFlags),
+    Nsexec(ExecFlags),
     /// Internal: makes a pod's namespaces inside a user namespace of its own (started by
     /// the daemon; see `launcher::pod_ns`).
     #[command(hide = true)]
@@ -114,13 +131,117 @@ pub struct LaunchFlags {
     pub spec: PathBuf,
 }
 
+/// The daemon a client subcommand talks to.
+#[derive(Debug, Args)]
+pub struct EndpointFlag {
+    /// The daemon's socket (`--listen` is an older name for it).
+    #[arg(long, alias = "listen", default_value = DEFAULT_LISTEN)]
+    pub endpoint: PathBuf,
+}
+
+/// How a client subcommand prints what it lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns, short ids.
+    Table,
+    Json,
+    Yaml,
+}
+
 #[derive(Debug, Args)]
 pub struct PullFlags {
-    /// The daemon's socket.
-    #[arg(long, default_value = DEFAULT_LISTEN)]
-    pub listen: PathBuf,
+    #[command(flatten)]
+    pub endpoint: EndpointFlag,
     /// Image reference.
     pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListFlags {
+    #[command(flatten)]
+    pub endpoint: EndpointFlag,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub output: OutputFormat,
+    /// Only the ids, one a line (full ids).
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PsFlags {
+    #[command(flatten)]
+    pub list: ListFlags,
+    /// All containers, not only running ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Add CPU and memory columns (one stats call).
+    #[arg(short, long)]
+    pub stats: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectFlags {
+    #[command(flatten)]
+    pub endpoint: EndpointFlag,
+    /// Output format (`table` prints JSON too: a status is not a table).
+    #[arg(short = 'o', long = "output", value_enum, default_value = "json")]
+    pub output: OutputFormat,
+    /// A container or pod id, or a unique prefix of one.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsFlags {
+    #[command(flatten)]
+    pub endpoint: EndpointFlag,
+    /// Keep printing what the container writes, across log rotation.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// A container id or unique prefix.
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecCmdFlags {
+    #[command(flatten)]
+    pub endpoint: EndpointFlag,
+    /// Keep stdin open (stream it to the command).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the command a terminal (with `-i`: the session is interactive, in raw mode).
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Seconds after which a non-interactive command is killed (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    pub timeout: i64,
+    /// A container id or unique prefix.
+    pub id: String,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsFlags {
+    #[command(flatten)]
+    pub endpoint: EndpointFlag,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub output: OutputFormat,
+    /// Containers (ids or unique prefixes); all running ones when none.
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmFlags {
+    #[command(flatten)]
+    pub endpoint: EndpointFlag,
+    /// Stop running containers first (otherwise they are refused).
+    #[arg(short, long)]
+    pub force: bool,
+    /// Container ids or unique prefixes.
+    #[arg(required = true)]
+    pub ids: Vec<String>,
 }
 
 #[derive(Debug, Args, Default, Deserialize)]
@@ -315,9 +436,8 @@ pub enum ConfigCommand {
 
 #[derive(Debug, Args)]
 pub struct PruneFlags {
-    /// The daemon's socket.
-    #[arg(long, default_value = DEFAULT_LISTEN)]
-    pub listen: PathBuf,
+    #[command(flatten)]
+    pub endpoint: EndpointFlag,
     /// Images to keep even if unused (repeatable).
     #[arg(long = "exclude")]
     pub exclude: Vec<String>,

@@ -41,7 +41,7 @@ pub enum ContainerizerError {
     Start { id: String, message: String },
     #[error("exec in container {id} timed out after {seconds}s")]
     ExecTimeout { id: String, seconds: i64 },
-    /// The command could not be started; `kind` is `ucr exec`'s verdict.
+    /// The command could not be started; `kind` is `ucr nsexec`'s verdict.
     #[error("exec in container {id}: {message}")]
     Exec {
         id: String,

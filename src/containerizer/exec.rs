@@ -1,4 +1,4 @@
-//! ExecSync: a command in a running container's namespaces, through `ucr exec` (a
+//! ExecSync: a command in a running container's namespaces, through `ucr nsexec` (a
 //! single-threaded helper that can setns into the mount namespace, which this
 //! multi-threaded daemon cannot).
 
@@ -71,9 +71,9 @@ impl Containerizer {
         }
     }
 
-    /// Checks the container runs and writes the spec `ucr exec` runs `cmd` from (the
+    /// Checks the container runs and writes the spec `ucr nsexec` runs `cmd` from (the
     /// container's own process with this command); returns the container's id and the
-    /// file. The caller removes the file once `ucr exec` is done with it.
+    /// file. The caller removes the file once `ucr nsexec` is done with it.
     pub(super) async fn write_exec_spec(
         self: &Arc<Self>,
         id: &str,
@@ -88,7 +88,7 @@ impl Containerizer {
                 op: "exec in it",
             });
         };
-        // Checked here for a clear answer, and again by `ucr exec` around opening the
+        // Checked here for a clear answer, and again by `ucr nsexec` around opening the
         // namespaces: a pid alone may name another process by now.
         if !process.is_running() {
             return Err(ContainerizerError::ProcessGone {
@@ -163,10 +163,10 @@ impl Containerizer {
         spec: &std::path::Path,
         timeout: Option<Duration>,
     ) -> Result<ExecOutput, Ran> {
-        let failed = |e| Ran::Failed(io("start ucr exec", &self.binary)(e));
+        let failed = |e| Ran::Failed(io("start ucr nsexec", &self.binary)(e));
         let (report_r, report_w) = crate::sys::process::cloexec_pipe().map_err(failed)?;
         let mut cmd = std::process::Command::new(&self.binary);
-        cmd.arg("exec")
+        cmd.arg("nsexec")
             .arg("--spec")
             .arg(spec)
             .arg("--report-fd")
@@ -180,7 +180,7 @@ impl Containerizer {
             .spawn()
             .map_err(failed)?;
         drop(report_w);
-        // Read as it comes: EOF once `ucr exec` and the command's process before its
+        // Read as it comes: EOF once `ucr nsexec` and the command's process before its
         // exec (both hold the descriptor, close-on-exec) are done with it.
         let report = tokio::task::spawn_blocking(move || {
             std::io::read_to_string(std::fs::File::from(report_r)).unwrap_or_default()
@@ -195,7 +195,7 @@ impl Containerizer {
             Some(limit) => match tokio::time::timeout(limit, child.wait()).await {
                 Ok(s) => s,
                 Err(_) => {
-                    // Ask `ucr exec` to kill and reap the command (see
+                    // Ask `ucr nsexec` to kill and reap the command (see
                     // launcher::exec::KILL_COMMAND); force it if it does not finish.
                     if let Some(pid) = child.id() {
                         crate::sys::kill::signal(pid as i32, libc::SIGALRM);
@@ -214,7 +214,7 @@ impl Containerizer {
             },
             None => child.wait().await,
         }
-        .map_err(|e| Ran::Failed(io("wait for ucr exec", &self.binary)(e)))?;
+        .map_err(|e| Ran::Failed(io("wait for ucr nsexec", &self.binary)(e)))?;
         if let Ok(Ok(text)) = tokio::time::timeout(DRAIN, report).await {
             if let Some(report) = super::exec_session::parse_report(&text) {
                 for r in readers {
@@ -258,10 +258,10 @@ impl Containerizer {
     }
 }
 
-/// How a `ucr exec` run went wrong.
+/// How a `ucr nsexec` run went wrong.
 enum Ran {
     TimedOut,
-    /// The command never ran; `ucr exec` said why.
+    /// The command never ran; `ucr nsexec` said why.
     NotStarted(Report),
     Failed(ContainerizerError),
 }

@@ -1,5 +1,5 @@
 //! Streaming Exec: a command in a running container whose stdio is a [`Session`], for a
-//! front door's streaming server. The same `ucr exec` as ExecSync (so the same cgroups,
+//! front door's streaming server. The same `ucr nsexec` as ExecSync (so the same cgroups,
 //! seccomp filter, user and namespaces), started with pipes, or with a terminal it
 //! allocates inside the container and whose master it sends back (see
 //! `launcher::exec`). The command is killed when the session is dropped: a client that
@@ -25,7 +25,7 @@ use crate::launcher::exec::Report;
 /// instead of filling our memory.
 const CHANNEL: usize = 16;
 const READ_SIZE: usize = 32 * 1024;
-/// How long `ucr exec` may take to enter the container and send the pty.
+/// How long `ucr nsexec` may take to enter the container and send the pty.
 const CONSOLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// After the command exits, how long to keep reading output that a process it left
 /// behind may never stop holding open.
@@ -38,7 +38,7 @@ impl Containerizer {
     /// carries the terminal (stderr is not used, as a terminal merges both) and resizes
     /// apply to it. Errors before the command runs (container not running, no such
     /// program) are returned here when they are known before the first byte; a failure
-    /// `ucr exec` reports later comes through `end`.
+    /// `ucr nsexec` reports later comes through `end`.
     pub async fn exec_session(
         self: &Arc<Self>,
         id: &str,
@@ -128,14 +128,14 @@ impl Containerizer {
         })
     }
 
-    /// Spawns `ucr exec` for a session; with a terminal, waits for the pty's master.
+    /// Spawns `ucr nsexec` for a session; with a terminal, waits for the pty's master.
     async fn spawn_exec(
         &self,
         id: &str,
         spec: &std::path::Path,
         streams: SessionStreams,
     ) -> Result<Started, ContainerizerError> {
-        let failed = |e| io("start ucr exec", &self.binary)(e);
+        let failed = |e| io("start ucr nsexec", &self.binary)(e);
         let (report_r, report_w) = crate::sys::process::cloexec_pipe().map_err(failed)?;
         let console = if streams.tty {
             Some(crate::sys::fdpass::socket_pair().map_err(failed)?)
@@ -143,14 +143,14 @@ impl Containerizer {
             None
         };
         let mut cmd = std::process::Command::new(&self.binary);
-        cmd.arg("exec")
+        cmd.arg("nsexec")
             .arg("--spec")
             .arg(spec)
             .arg("--report-fd")
             .arg(crate::sys::spawn::PASSED_FD.to_string());
         let piped = |on: bool| if on { Stdio::piped() } else { Stdio::null() };
         if streams.tty {
-            // The command's stdio is the terminal; ucr exec's own is not needed (it
+            // The command's stdio is the terminal; ucr nsexec's own is not needed (it
             // reports on its descriptor).
             cmd.stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -190,12 +190,12 @@ impl Containerizer {
             .await;
             match received {
                 Ok(Ok(Ok(Some(master)))) => started.console = Some(master),
-                // Closed without a pty: `ucr exec` failed first and says why.
+                // Closed without a pty: `ucr nsexec` failed first and says why.
                 Ok(Ok(Ok(None))) => return Err(started.not_started(id).await),
-                Ok(Ok(Err(e))) => return Err(io("receive the pty from ucr exec", spec)(e)),
+                Ok(Ok(Err(e))) => return Err(io("receive the pty from ucr nsexec", spec)(e)),
                 Ok(Err(e)) => return Err(ContainerizerError::Task(e.to_string())),
                 Err(_) => {
-                    return Err(io("receive the pty from ucr exec", spec)(
+                    return Err(io("receive the pty from ucr nsexec", spec)(
                         std::io::ErrorKind::TimedOut.into(),
                     ))
                 }
@@ -205,7 +205,7 @@ impl Containerizer {
     }
 }
 
-/// A running `ucr exec` and what it may still report.
+/// A running `ucr nsexec` and what it may still report.
 struct Started {
     child: tokio::process::Child,
     report: tokio::task::JoinHandle<String>,
@@ -213,13 +213,13 @@ struct Started {
 }
 
 impl Started {
-    /// The error `ucr exec` reported after it exited without starting the command.
+    /// The error `ucr nsexec` reported after it exited without starting the command.
     async fn not_started(mut self, id: &str) -> ContainerizerError {
         let _ = self.child.wait().await;
         let text = self.report.await.unwrap_or_default();
         let report = parse_report(&text).unwrap_or_else(|| Report {
             kind: crate::error::ErrorKind::Internal,
-            message: "ucr exec ended without starting the command".into(),
+            message: "ucr nsexec ended without starting the command".into(),
         });
         ContainerizerError::Exec {
             id: id.to_string(),
@@ -229,7 +229,7 @@ impl Started {
     }
 }
 
-/// `ucr exec`'s report line, if it wrote one (only when the command did not start).
+/// `ucr nsexec`'s report line, if it wrote one (only when the command did not start).
 pub(super) fn parse_report(text: &str) -> Option<Report> {
     let line = text.lines().next()?;
     Some(serde_json::from_str(line).unwrap_or_else(|_| Report {
@@ -251,7 +251,7 @@ async fn supervise(
         tokio::select! {
             status = started.child.wait() => break status,
             Some(signal) = signals.recv() => {
-                // `ucr exec` kills and reaps the command on KILL_COMMAND, and passes
+                // `ucr nsexec` kills and reaps the command on KILL_COMMAND, and passes
                 // the forwarded ones on; `id()` is `None` once it is reaped.
                 let to_exec = if signal == libc::SIGKILL {
                     Some(KILL_COMMAND as i32)
@@ -270,7 +270,7 @@ async fn supervise(
             }
         }
     }
-    .map_err(|e| ContainerizerError::Task(format!("waiting for ucr exec: {e}")))?;
+    .map_err(|e| ContainerizerError::Task(format!("waiting for ucr nsexec: {e}")))?;
     if let Ok(Ok(text)) = tokio::time::timeout(DRAIN, &mut started.report).await {
         if let Some(report) = parse_report(&text) {
             return Err(ContainerizerError::Exec {

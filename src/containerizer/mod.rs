@@ -57,7 +57,7 @@ pub struct Options {
     pub run_root: PathBuf,
     pub store: Arc<Store>,
     pub backend: Box<dyn Backend>,
-    /// The `ucr` binary, re-executed as `ucr monitor` and `ucr exec`.
+    /// The `ucr` binary, re-executed as `ucr monitor` and `ucr nsexec`.
     pub binary: PathBuf,
     /// The isolator table (`Isolators::standard` on a node).
     pub isolators: Isolators,

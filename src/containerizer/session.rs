@@ -2,7 +2,7 @@
 //! give a front door (the CRI's streaming server today, any other door later). A session
 //! is channels, not sockets or HTTP: the door copies between them and its own protocol
 //! (SPDY, WebSocket), and the containerizer decides what the channels are connected to
-//! (`ucr exec`'s pipes or pty for Exec, the monitor's attach socket for Attach).
+//! (`ucr nsexec`'s pipes or pty for Exec, the monitor's attach socket for Attach).
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
@@ -54,7 +54,7 @@ pub struct Session {
     pub resize: Option<mpsc::Sender<TermSize>>,
     /// Signals for an exec'd command (`None` for Attach): SIGKILL kills and reaps it,
     /// SIGTERM, SIGINT, SIGHUP and SIGQUIT are passed on to it, others are ignored (a
-    /// door refuses them first). Sent to `ucr exec` only while it is unreaped, so never
+    /// door refuses them first). Sent to `ucr nsexec` only while it is unreaped, so never
     /// to a process that took over its pid.
     pub signal: Option<mpsc::Sender<i32>>,
     /// Resolves once the session is over and its output has been sent. An error is one

@@ -1,6 +1,6 @@
 //! Who a process runs as, and under which seccomp filter: the last steps before exec that
-//! the container's first process and `ucr exec`'s command both take, in this order. Each
-//! caller does what must come after on its own (`ucr exec` re-arms its parent-death
+//! the container's first process and `ucr nsexec`'s command both take, in this order. Each
+//! caller does what must come after on its own (`ucr nsexec` re-arms its parent-death
 //! signal, which the user switch clears).
 
 use super::seccomp::{self, SeccompFilter};

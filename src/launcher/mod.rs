@@ -8,7 +8,7 @@
 //!
 //! - `spec`: the launch spec, and the `Process` it shares with `exec`'s spec; `rootfs`: the
 //!   mounts; `child`: the steps after clone;
-//! - `identity`, `path`, `setup`: the steps before exec shared with `exec` (`ucr exec`);
+//! - `identity`, `path`, `setup`: the steps before exec shared with `exec` (`ucr nsexec`);
 //!   `seccomp`: the compiled filter the spec carries, loaded by `identity` and `setup`;
 //! - `terminal`: the container's own pty, for containers with a terminal (CRI `tty`);
 //! - `user`: resolving users and groups from the image;

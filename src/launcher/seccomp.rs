@@ -1,6 +1,6 @@
 //! A compiled seccomp filter as the launch spec carries it. The daemon compiles the
 //! container's profile (`isolators::linux::seccomp`, with libseccomp) when the container
-//! is created; the launcher and `ucr exec` only load the bytes (`sys::seccomp`), so
+//! is created; the launcher and `ucr nsexec` only load the bytes (`sys::seccomp`), so
 //! neither compiles anything between fork and exec.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! What the container's first process (`child`) and `ucr exec`'s command (`exec/child`)
+//! What the container's first process (`child`) and `ucr nsexec`'s command (`exec/child`)
 //! share between clone or fork and exec: how one of their steps fails, and the exec that
 //! ends them. The identity steps are in `identity`, the `PATH` lookup in `path`.
 

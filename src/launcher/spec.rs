@@ -88,7 +88,7 @@ pub struct LaunchSpec {
     #[serde(default)]
     pub devices: Vec<DeviceNode>,
     /// The container's cgroup directories, one per hierarchy (the cgroups isolator's);
-    /// `ucr exec` joins each.
+    /// `ucr nsexec` joins each.
     #[serde(default)]
     pub cgroups: Vec<PathBuf>,
     /// cgroup v2: the directory the launcher clones the process straight into

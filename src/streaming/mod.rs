@@ -5,7 +5,9 @@
 //! WebSocket (`ws`), and the session runs on the same core as every other door
 //! (`dispatch`): the containerizer's door-neutral exec and attach sessions
 //! (`remotecommand`), or connections into the pod's network namespace (`portforward`).
+//! `client` is the other end of an exec or attach, for `ucr exec -it`.
 
+pub mod client;
 mod dispatch;
 mod portforward;
 mod remotecommand;

@@ -38,7 +38,7 @@ pub fn try_recv_fd(sock: impl AsFd) -> io::Result<Option<OwnedFd>> {
 }
 
 /// Waits for a descriptor sent with [`send_fd`]; `None` when the peer closed its end
-/// without sending one (`ucr exec` failed before it made the terminal).
+/// without sending one (`ucr nsexec` failed before it made the terminal).
 pub fn recv_fd(sock: impl AsFd) -> io::Result<Option<OwnedFd>> {
     recv(sock, MsgFlags::empty())
 }

@@ -23,5 +23,6 @@ pub mod seqpacket;
 pub mod signal;
 pub mod spawn;
 pub mod statfs;
+pub mod terminal;
 pub mod userns;
 pub mod xfs;

@@ -232,7 +232,7 @@ pub fn raw(fd: &OwnedFd) -> RawFd {
     fd.as_raw_fd()
 }
 
-// ---- Running a command in an existing container (`ucr exec`) ----
+// ---- Running a command in an existing container (`ucr nsexec`) ----
 
 /// Enters the namespace behind `ns`, an open `/proc/<pid>/ns/*` file. A descriptor rather
 /// than a path (as `ns::join` takes) so that the caller can open every namespace of its
@@ -258,7 +258,7 @@ pub enum Forked {
 
 /// fork(2).
 ///
-/// Must be called from a single-threaded process (the monitor, `ucr exec`), like
+/// Must be called from a single-threaded process (the monitor, `ucr nsexec`), like
 /// `clone_process`: the child is then a full copy in which no lock can be held by a
 /// thread that does not exist there, so it may allocate and carry on as ordinary Rust.
 /// A child that is not to return into its caller's code leaves through [`exit_now`].

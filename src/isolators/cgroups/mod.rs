@@ -22,7 +22,7 @@
 //!   subsystem writes its limits; a value the kernel refuses is InvalidArgument naming it.
 //! - The process joins before it execs: on v2 the launcher clones it straight into the
 //!   cgroup (`CLONE_INTO_CGROUP`); on v1 `isolate` writes its pid while the monitor holds
-//!   it at the launcher's barrier. `ucr exec` and the pod init join theirs too.
+//!   it at the launcher's barrier. `ucr nsexec` and the pod init join theirs too.
 //! - `update` rewrites the limits live; `usage` reads the kernel's counters;
 //!   `limitation` tells an OOM kill (also one that happened while the daemon was down).
 //! - `kill_all` freezes the cgroup, kills every process in it and thaws it (v2:

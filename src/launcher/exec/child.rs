@@ -60,7 +60,7 @@ fn setup_and_exec(
             .write_all(b"0")
             .map_err(step("join the container's cgroup", ""))?;
     }
-    // The daemon enforces ExecSync timeouts by SIGKILLing `ucr exec`; the command must
+    // The daemon enforces ExecSync timeouts by SIGKILLing `ucr nsexec`; the command must
     // not outlive it.
     die_with_parent(parent)?;
     // Until exec, this process is visible in the container's PID namespace while still

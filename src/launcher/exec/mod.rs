@@ -1,5 +1,5 @@
-//! `ucr exec`: runs a command inside a running container, for CRI ExecSync (and later
-//! Exec). The daemon writes an [`ExecSpec`] and starts `ucr exec --spec FILE` with the
+//! `ucr nsexec`: runs a command inside a running container, for CRI ExecSync (and later
+//! Exec). The daemon writes an [`ExecSpec`] and starts `ucr nsexec --spec FILE` with the
 //! command's stdio; this process, single-threaded (no tokio), then:
 //!
 //! 1. opens the container's namespaces and root through `/proc/<pid>` and joins them
@@ -10,20 +10,20 @@
 //! 3. forwards SIGTERM, SIGINT, SIGHUP and SIGQUIT to it and waits (`wait`).
 //!
 //! Exit status: the command's (128 + signal when killed). When the command could not be
-//! started, `ucr exec` says why on its report descriptor (`--report-fd`), as one JSON
+//! started, `ucr nsexec` says why on its report descriptor (`--report-fd`), as one JSON
 //! line `{"kind": "NotFound", "message": "…"}`, and the daemon answers with an error of
 //! that kind instead of an exit code: a command may itself exit 127 or 255, so no exit
 //! code can mean "it never ran". For a person at a terminal the same goes to stderr
-//! (`ucr exec: <why>`), and the exit status is then 127 when the command's own process
+//! (`ucr nsexec: <why>`), and the exit status is then 127 when the command's own process
 //! failed to set up or exec (no such program, bad working directory, user switch
 //! refused), as shells report it, or 255 for anything before that (the spec is
 //! unreadable, the container's process has ended, a namespace could not be joined), as
 //! `runc exec` exits.
 //!
-//! The command dies with `ucr exec` (PR_SET_PDEATHSIG), so the daemon's SIGKILL on an
+//! The command dies with `ucr nsexec` (PR_SET_PDEATHSIG), so the daemon's SIGKILL on an
 //! ExecSync timeout, or when a streaming client goes away, ends it too.
 //!
-//! With `terminal` in the spec (streaming Exec with a TTY), `ucr exec` allocates a pty
+//! With `terminal` in the spec (streaming Exec with a TTY), `ucr nsexec` allocates a pty
 //! from the container's own devpts once it has entered the container, gives the slave to
 //! the command's user, sends the master to the daemon on `--console-fd` (SCM_RIGHTS), and
 //! the command gets the slave as its controlling terminal and stdio. Allocated inside,
@@ -81,7 +81,7 @@ pub enum ExecError {
     /// A step before or after the fork, or the exec itself.
     #[error(transparent)]
     Setup(#[from] SetupError),
-    #[error("ucr exec died before the command started")]
+    #[error("ucr nsexec died before the command started")]
     ParentGone,
     #[error("the spec asks for a terminal but no --console-fd was given")]
     NoConsole,
@@ -107,7 +107,7 @@ impl Kind for ExecError {
 }
 
 impl ExecError {
-    /// The exit status `ucr exec` ends with (see the module doc).
+    /// The exit status `ucr nsexec` ends with (see the module doc).
     pub fn exit_code(&self) -> u8 {
         match self {
             ExecError::Child { exit_code, .. } => (*exit_code).clamp(0, 255) as u8,
@@ -116,14 +116,14 @@ impl ExecError {
     }
 }
 
-/// What `ucr exec` writes on its report descriptor when the command did not start.
+/// What `ucr nsexec` writes on its report descriptor when the command did not start.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     pub kind: ErrorKind,
     pub message: String,
 }
 
-/// `ucr exec --spec FILE [--report-fd N] [--console-fd M]`.
+/// `ucr nsexec --spec FILE [--report-fd N] [--console-fd M]`.
 pub fn main(spec: &Path, report_fd: Option<i32>, console_fd: Option<i32>) -> ExitCode {
     // Taken first (and made close-on-exec), so the command never inherits it.
     let report = match report_fd
@@ -132,7 +132,7 @@ pub fn main(spec: &Path, report_fd: Option<i32>, console_fd: Option<i32>) -> Exi
     {
         Ok(report) => report,
         Err(e) => {
-            eprintln!("ucr exec: report descriptor: {e}");
+            eprintln!("ucr nsexec: report descriptor: {e}");
             return ExitCode::from(255);
         }
     };
@@ -142,7 +142,7 @@ pub fn main(spec: &Path, report_fd: Option<i32>, console_fd: Option<i32>) -> Exi
     {
         Ok(console) => console,
         Err(e) => {
-            eprintln!("ucr exec: console descriptor: {e}");
+            eprintln!("ucr nsexec: console descriptor: {e}");
             return ExitCode::from(255);
         }
     };
@@ -159,7 +159,7 @@ pub fn main(spec: &Path, report_fd: Option<i32>, console_fd: Option<i32>) -> Exi
                 json.push(b'\n');
                 let _ = std::fs::File::from(fd).write_all(&json);
             }
-            eprintln!("ucr exec: {message}");
+            eprintln!("ucr nsexec: {message}");
             ExitCode::from(e.exit_code())
         }
     }
@@ -178,7 +178,7 @@ pub fn load(path: &Path) -> Result<ExecSpec, ExecError> {
 
 /// Runs `spec` in its container and returns the command's exit code. Moves this process
 /// into the container for good: call it only from a single-threaded process that has
-/// nothing else to do (`ucr exec`). `console` receives the pty's master when the spec
+/// nothing else to do (`ucr nsexec`). `console` receives the pty's master when the spec
 /// asks for a terminal.
 pub fn run(spec: &ExecSpec, console: Option<OwnedFd>) -> Result<i32, ExecError> {
     if spec.process.args.is_empty() {

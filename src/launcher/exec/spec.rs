@@ -1,4 +1,4 @@
-//! What `ucr exec` runs: a plain struct the daemon writes as JSON (CRI ExecSync, later
+//! What `ucr nsexec` runs: a plain struct the daemon writes as JSON (CRI ExecSync, later
 //! Exec). The daemon fills every field from the container's own configuration merged with
 //! the request (env, user), as containerd does for `runc exec`'s process spec.
 

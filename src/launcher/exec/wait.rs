@@ -7,8 +7,8 @@ use super::ExecError;
 use crate::sys::kill;
 use crate::sys::process::{self, BlockedSignals};
 
-/// Signals `ucr exec` passes on to the command rather than dying of: the daemon (or a
-/// user at a terminal) stopping `ucr exec` means stopping the command. SIGKILL cannot be
+/// Signals `ucr nsexec` passes on to the command rather than dying of: the daemon (or a
+/// user at a terminal) stopping `ucr nsexec` means stopping the command. SIGKILL cannot be
 /// caught; the command's parent-death signal covers it.
 pub const FORWARDED: [Signal; 4] = [
     Signal::SIGTERM,
@@ -17,8 +17,8 @@ pub const FORWARDED: [Signal; 4] = [
     Signal::SIGQUIT,
 ];
 
-/// The daemon's "time is up" for an ExecSync: `ucr exec` SIGKILLs the command and reaps
-/// it before exiting. Killing `ucr exec` itself would orphan the command into the
+/// The daemon's "time is up" for an ExecSync: `ucr nsexec` SIGKILLs the command and reaps
+/// it before exiting. Killing `ucr nsexec` itself would orphan the command into the
 /// container's PID namespace, whose init may never reap it (a zombie that `pgrep` still
 /// finds, as critest checks).
 pub const KILL_COMMAND: Signal = Signal::SIGALRM;

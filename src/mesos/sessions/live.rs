@@ -125,7 +125,7 @@ pub(super) async fn pump(mut session: Session, mut sink: Sink, live: &Live) -> E
     }
 }
 
-/// The raw wait status from `ucr exec`'s exit code (the command's, 128 + signal when
+/// The raw wait status from `ucr nsexec`'s exit code (the command's, 128 + signal when
 /// killed): a code of 128 + the signal KILL_CONTAINER sent is that signal; others are
 /// exit codes (a command may exit 137 on its own).
 pub(super) fn wait_status(code: i32, killed_with: Option<i32>) -> i32 {

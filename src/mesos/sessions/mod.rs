@@ -209,7 +209,7 @@ pub async fn wait(
     })
 }
 
-/// KILL_CONTAINER on a nested id: 404 unknown or ended. `ucr exec` can pass on SIGKILL,
+/// KILL_CONTAINER on a nested id: 404 unknown or ended. `ucr nsexec` can pass on SIGKILL,
 /// SIGTERM, SIGINT, SIGHUP and SIGQUIT; other signals are refused rather than changed.
 pub async fn kill(agent: &Agent, id: &ContainerId, signal: i32) -> Result<(), Refused> {
     let levels = levels(id)?;

@@ -15,6 +15,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::db::LayerRecord;
 use super::paths::StorePaths;
+use super::progress::LayerTracker;
 use super::unpack::{unpack_layer, UnpackedLayer};
 use super::StoreError;
 use crate::provisioner::puller::{LayerFetcher, LayerLocation, LayerSource, PullError};
@@ -118,13 +119,18 @@ pub async fn ingest(
     paths: &StorePaths,
     fetcher: Arc<dyn LayerFetcher>,
     layer: &LayerSource,
+    progress: &Arc<LayerTracker>,
 ) -> Result<LayerRecord, StoreError> {
     let stream = fetcher.open(layer).await?;
+    let counter = Arc::clone(progress);
     // The first transport error is kept aside: once it crosses the blocking bridge it is
     // only an io::Error, and "connection broke" must not be reported as "bad gzip".
     let failure: Arc<Mutex<Option<PullError>>> = Arc::default();
     let seen = failure.clone();
     let stream = stream.map(move |r| {
+        if let Ok(chunk) = &r {
+            counter.add(chunk.len() as u64);
+        }
         r.map_err(|e| {
             let msg = e.to_string();
             seen.lock()

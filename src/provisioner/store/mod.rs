@@ -6,7 +6,8 @@
 //! - `unpack`: hostile-safe tar extraction with whiteouts in overlayfs form;
 //! - `pull`: resolving, fetching layers in parallel (shared between pulls), recording;
 //! - `images`: lookups, removal, usage; `gc`: pruning and the disk watcher;
-//! - `flight`: single-flight runs shared by concurrent callers.
+//! - `flight`: single-flight runs shared by concurrent callers;
+//! - `progress`: what a pull has brought in so far, for clients that show it.
 
 pub mod db;
 pub mod flight;
@@ -14,6 +15,7 @@ pub mod gc;
 mod images;
 pub mod ingest;
 pub mod paths;
+pub mod progress;
 mod pull;
 pub mod unpack;
 
@@ -134,6 +136,8 @@ pub struct Store {
     pinned: Vec<Reference>,
     /// Layer downloads started since start-up (logged; the tests read it from the logs).
     downloads_started: AtomicU64,
+    /// Progress of the pulls and layer downloads in flight.
+    trackers: progress::Trackers,
 }
 
 impl Store {
@@ -180,6 +184,7 @@ impl Store {
             meta: std::sync::Mutex::new(()),
             pinned,
             downloads_started: AtomicU64::new(0),
+            trackers: progress::Trackers::default(),
         };
         store.recover()?;
         Ok(Arc::new(store))

@@ -1,12 +1,14 @@
 //! Pulling: resolve the reference, bring in every missing layer (in parallel, bounded by
 //! `--max-concurrent-downloads`, each shared with any other pull that needs it), then
-//! record the image in one transaction. Concurrent pulls of one reference are one pull.
+//! record the image in one transaction. Concurrent pulls of one reference are one pull,
+//! and every caller of it can watch the same progress (`progress`).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::db::{Batch, ImageRecord, LayerRecord};
+use super::progress::{LayerState, LayerTracker, PullTracker};
 use super::{ingest, Image, Store, StoreError};
 use crate::provisioner::puller::registry::{config_diff_ids, manifest::schema1_config};
 use crate::provisioner::puller::{
@@ -21,23 +23,46 @@ impl Store {
         image: &str,
         credentials: Option<Credentials>,
     ) -> Result<Image, StoreError> {
+        self.pull_with_progress(image, credentials)?.1.await
+    }
+
+    /// Like [`Store::pull`], with the pull's progress to watch while the returned future
+    /// runs. A caller joining a pull already under way gets that pull's tracker.
+    pub fn pull_with_progress(
+        self: &Arc<Self>,
+        image: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<
+        (
+            Arc<PullTracker>,
+            impl std::future::Future<Output = Result<Image, StoreError>> + Send + 'static,
+        ),
+        StoreError,
+    > {
         let reference = Reference::parse(image)?;
+        let key = reference.to_string();
+        let tracker = self.trackers.pull(&key);
         let me = Arc::clone(self);
-        let r = reference.clone();
-        let (flight, started) = self.pulls.join(&reference.to_string(), async move {
-            me.pull_now(r, credentials).await
-        });
+        let (r, t) = (reference.clone(), Arc::clone(&tracker));
+        let (flight, started) = self
+            .pulls
+            .join(&key, async move { me.pull_now(r, credentials, t).await });
         if !started {
             tracing::info!(%reference, "joining a pull already under way");
         }
-        let record = flight.await.map_err(StoreError::Shared)?;
-        self.view(record)
+        let me = Arc::clone(self);
+        let done = async move {
+            let record = flight.await.map_err(StoreError::Shared)?;
+            me.view(record)
+        };
+        Ok((tracker, done))
     }
 
     async fn pull_now(
         self: Arc<Self>,
         reference: Reference,
         credentials: Option<Credentials>,
+        progress: Arc<PullTracker>,
     ) -> Result<ImageRecord, StoreError> {
         let _no_prune = self.gc_lock.read().await;
         let started = Instant::now();
@@ -53,15 +78,17 @@ impl Store {
                     .await?
             }
         };
+        let trackers: Vec<Arc<LayerTracker>> =
+            plan.layers.iter().map(|l| self.trackers.layer(l)).collect();
+        progress.set_layers(trackers.clone());
         // Wait for every layer even when one fails: the caller is told only once nothing
         // of this pull is still being written (finished layers stay for a retry; GC
         // sweeps them if none comes).
-        let results = futures::future::join_all(
-            plan.layers
-                .iter()
-                .map(|l| Arc::clone(&self).layer(l.clone(), Arc::clone(&fetcher))),
-        )
-        .await;
+        let results =
+            futures::future::join_all(plan.layers.iter().zip(&trackers).map(|(l, t)| {
+                Arc::clone(&self).layer(l.clone(), Arc::clone(&fetcher), Arc::clone(t))
+            }))
+            .await;
         let layers = results.into_iter().collect::<Result<Vec<_>, _>>()?;
         drop(fetcher);
         let record = self.record_image(&plan, &layers)?;
@@ -101,8 +128,10 @@ impl Store {
         self: Arc<Self>,
         layer: LayerSource,
         fetcher: Arc<dyn LayerFetcher>,
+        progress: Arc<LayerTracker>,
     ) -> Result<LayerRecord, StoreError> {
         if let Some(record) = self.existing_layer(&layer)? {
+            progress.set_state(LayerState::Exists);
             return Ok(record);
         }
         let me = Arc::clone(&self);
@@ -116,11 +145,13 @@ impl Store {
             // Another flight (keyed by blob rather than diff id) may have brought it in
             // while we waited for a slot.
             if let Some(record) = me.existing_layer(&layer)? {
+                progress.set_state(LayerState::Exists);
                 return Ok(record);
             }
+            progress.set_state(LayerState::Downloading);
             let n = me.downloads_started.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::info!(layer = %key_of(&layer), downloads_started = n, "downloading layer");
-            let record = ingest::ingest(&me.paths, fetcher, &layer).await?;
+            let record = ingest::ingest(&me.paths, fetcher, &layer, &progress).await?;
             let put_blobs = match &layer.location {
                 LayerLocation::Blob { digest, .. } => {
                     vec![(digest.to_string(), record.diff_id.clone())]
@@ -132,6 +163,7 @@ impl Store {
                 put_blobs,
                 ..Default::default()
             })?;
+            progress.set_state(LayerState::Done);
             Ok(record)
         });
         flight.await.map_err(StoreError::Shared)

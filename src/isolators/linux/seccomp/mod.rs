@@ -10,7 +10,7 @@
 //! one is refused, naming the file and what is wrong, before anything is made), made
 //! concrete for the container's capabilities and this host (`select`), and compiled to a
 //! classic BPF program (`compile`) that goes into the launch spec: the launcher and
-//! `ucr exec` load it as the last step before exec (`launcher::identity`), and an
+//! `ucr nsexec` load it as the last step before exec (`launcher::identity`), and an
 //! exec'd command gets the container's. It comes after `linux/capabilities` in the table,
 //! since the default profile allows more to a container with more capabilities.
 
