@@ -15,7 +15,8 @@
 //!   sandbox itself (output files, volumes, owner, mount at `--sandbox_directory`) is
 //!   the `volume/sandbox_path` isolator's;
 //! - `files`: LIST_FILES and READ_FILE below `/containers/<id>`, inside the sandbox;
-//!   `wire_json`: their answers (and one enum) in Mesos's JSON.
+//!   `wire_json`: their answers (and one enum) in Mesos's JSON;
+//! - `observe`: each call's span and its count for the Prometheus metrics.
 
 pub mod auth;
 pub mod calls;
@@ -27,6 +28,7 @@ pub mod files;
 pub mod image;
 pub mod legacy;
 pub mod metrics;
+pub mod observe;
 pub mod sandbox;
 pub mod server;
 pub mod wire;

@@ -11,9 +11,11 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use prost::Message;
+use tracing::Instrument;
 
 use super::calls::{self, Agent};
 use super::codec::{self, Format, Refused};
+use super::observe;
 use super::wire::v1::agent::Call;
 
 /// The largest call body read: a LAUNCH_CONTAINER is a few kilobytes.
@@ -91,7 +93,23 @@ async fn handle(agent: &Agent, req: Request<Incoming>) -> Response<Full<Bytes>> 
     }
 }
 
+/// One v1 call: parsed, answered inside its span, and counted by type and status.
 async fn api(agent: &Agent, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Refused> {
+    let (call, output) = parse(req)
+        .await
+        .inspect_err(|Refused(status, _)| observe::counted(observe::UNPARSED, *status))?;
+    let result = respond(agent, &call, output)
+        .instrument(observe::span(&call))
+        .await;
+    let status = match &result {
+        Ok(resp) => resp.status(),
+        Err(Refused(status, _)) => *status,
+    };
+    observe::counted(observe::call_name(&call), status);
+    result
+}
+
+async fn parse(req: Request<Incoming>) -> Result<(Call, Format), Refused> {
     let header_str = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
     let input = codec::request_format(header_str(header::CONTENT_TYPE))?;
     let output = codec::response_format(header_str(header::ACCEPT))?;
@@ -115,7 +133,15 @@ async fn api(agent: &Agent, req: Request<Incoming>) -> Result<Response<Full<Byte
             format!("Failed to parse body into Call: {e}"),
         )
     })?;
-    let (status, answer) = calls::answer(agent, &call).await?;
+    Ok((call, output))
+}
+
+async fn respond(
+    agent: &Agent,
+    call: &Call,
+    output: Format,
+) -> Result<Response<Full<Bytes>>, Refused> {
+    let (status, answer) = calls::answer(agent, call).await?;
     let Some(answer) = answer else {
         let mut resp = Response::new(Full::new(Bytes::new()));
         *resp.status_mut() = status;

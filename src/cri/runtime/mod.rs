@@ -156,6 +156,7 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
                 .run_pod(config)
                 .await
                 .map_err(from_error)?;
+            tracing::Span::current().record("pod_id", pod.id.as_str());
             Ok(cri::RunPodSandboxResponse {
                 pod_sandbox_id: pod.id,
             })
@@ -264,6 +265,7 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
             .unwrap_or_default();
         instrument("CreateContainer", &name, async {
             let pod_id = self.known_pod(&req.pod_sandbox_id)?;
+            tracing::Span::current().record("pod_id", pod_id.as_str());
             let pod = self
                 .core
                 .containerizer
@@ -283,6 +285,7 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
                 .create_container(Some(&pod.id), config)
                 .await
                 .map_err(from_error)?;
+            tracing::Span::current().record("container_id", c.id.as_str());
             Ok(cri::CreateContainerResponse { container_id: c.id })
         })
         .await

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use super::db::{Batch, ImageRecord, LayerRecord};
 use super::{ingest, Image, Store, StoreError};
+use crate::metrics::prometheus::families as metrics;
 use crate::provisioner::puller::registry::{config_diff_ids, manifest::schema1_config};
 use crate::provisioner::puller::{
     ConfigSource, Credentials, ImagePlan, LayerFetcher, LayerLocation, LayerSource,
@@ -25,7 +26,12 @@ impl Store {
         let me = Arc::clone(self);
         let r = reference.clone();
         let (flight, started) = self.pulls.join(&reference.to_string(), async move {
-            me.pull_now(r, credentials).await
+            // Timed inside the flight: a joined pull is one pull.
+            let (clock, read) = (Instant::now(), metrics().pull_bytes_so_far());
+            let result = me.pull_now(r, credentials).await;
+            let read = metrics().pull_bytes_so_far().saturating_sub(read);
+            metrics().pull_done(result.is_ok(), clock.elapsed(), read);
+            result
         });
         if !started {
             tracing::info!(%reference, "joining a pull already under way");
