@@ -192,11 +192,24 @@ async fn families_move_with_a_pull_a_pod_start_a_prune_and_mesos_calls() {
         .await
         .expect_err("unknown container");
     assert_eq!(missing.code(), tonic::Code::NotFound);
+    // A request refused before it reaches the core is counted too.
+    let empty = rt
+        .container_status(cri::ContainerStatusRequest::default())
+        .await
+        .expect_err("no id");
+    assert_eq!(empty.code(), tonic::Code::InvalidArgument);
     let failed = scrape(&base).await;
     assert_eq!(
         get(
             &failed,
             "ucr_cri_requests_total{method=\"ContainerStatus\",grpc_code=\"NotFound\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        get(
+            &failed,
+            "ucr_cri_requests_total{method=\"ContainerStatus\",grpc_code=\"InvalidArgument\"}"
         ),
         1.0
     );

@@ -169,8 +169,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::StopPodSandboxRequest>,
     ) -> Result<Response<cri::StopPodSandboxResponse>, Status> {
         let id = request.into_inner().pod_sandbox_id;
-        required(&id, "pod_sandbox_id")?;
         instrument("StopPodSandbox", &id, async {
+            required(&id, "pod_sandbox_id")?;
             // An unknown pod is not an error: it may be removed already.
             if let Some(id) = self.pod_id(&id)? {
                 self.core
@@ -189,8 +189,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::RemovePodSandboxRequest>,
     ) -> Result<Response<cri::RemovePodSandboxResponse>, Status> {
         let id = request.into_inner().pod_sandbox_id;
-        required(&id, "pod_sandbox_id")?;
         instrument("RemovePodSandbox", &id, async {
+            required(&id, "pod_sandbox_id")?;
             if let Some(id) = self.pod_id(&id)? {
                 self.core
                     .containerizer
@@ -208,8 +208,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::PodSandboxStatusRequest>,
     ) -> Result<Response<cri::PodSandboxStatusResponse>, Status> {
         let req = request.into_inner();
-        required(&req.pod_sandbox_id, "pod_sandbox_id")?;
         instrument("PodSandboxStatus", &req.pod_sandbox_id.clone(), async {
+            required(&req.pod_sandbox_id, "pod_sandbox_id")?;
             let id = self.known_pod(&req.pod_sandbox_id)?;
             let p = self
                 .core
@@ -296,8 +296,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::StartContainerRequest>,
     ) -> Result<Response<cri::StartContainerResponse>, Status> {
         let id = request.into_inner().container_id;
-        required(&id, "container_id")?;
         instrument("StartContainer", &id, async {
+            required(&id, "container_id")?;
             let id = self.known_container(&id)?;
             self.core
                 .containerizer
@@ -314,8 +314,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::StopContainerRequest>,
     ) -> Result<Response<cri::StopContainerResponse>, Status> {
         let req = request.into_inner();
-        required(&req.container_id, "container_id")?;
         instrument("StopContainer", &req.container_id.clone(), async {
+            required(&req.container_id, "container_id")?;
             let id = self.known_container(&req.container_id)?;
             self.core
                 .containerizer
@@ -332,8 +332,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::RemoveContainerRequest>,
     ) -> Result<Response<cri::RemoveContainerResponse>, Status> {
         let id = request.into_inner().container_id;
-        required(&id, "container_id")?;
         instrument("RemoveContainer", &id, async {
+            required(&id, "container_id")?;
             // An unknown container is not an error: it may be removed already.
             if let Some(id) = self.container_id(&id)? {
                 self.core
@@ -379,8 +379,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::ContainerStatusRequest>,
     ) -> Result<Response<cri::ContainerStatusResponse>, Status> {
         let req = request.into_inner();
-        required(&req.container_id, "container_id")?;
         instrument("ContainerStatus", &req.container_id.clone(), async {
+            required(&req.container_id, "container_id")?;
             let id = self.known_container(&req.container_id)?;
             let c = self
                 .core
@@ -412,8 +412,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::ReopenContainerLogRequest>,
     ) -> Result<Response<cri::ReopenContainerLogResponse>, Status> {
         let id = request.into_inner().container_id;
-        required(&id, "container_id")?;
         instrument("ReopenContainerLog", &id, async {
+            required(&id, "container_id")?;
             let id = self.known_container(&id)?;
             self.core
                 .containerizer
@@ -536,8 +536,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::ContainerStatsRequest>,
     ) -> Result<Response<cri::ContainerStatsResponse>, Status> {
         let req = request.into_inner();
-        required(&req.container_id, "container_id")?;
         instrument("ContainerStats", &req.container_id.clone(), async {
+            required(&req.container_id, "container_id")?;
             let id = self.known_container(&req.container_id)?;
             let list = self
                 .core
@@ -609,8 +609,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::PodSandboxStatsRequest>,
     ) -> Result<Response<cri::PodSandboxStatsResponse>, Status> {
         let req = request.into_inner();
-        required(&req.pod_sandbox_id, "pod_sandbox_id")?;
         instrument("PodSandboxStats", &req.pod_sandbox_id.clone(), async {
+            required(&req.pod_sandbox_id, "pod_sandbox_id")?;
             let id = self.known_pod(&req.pod_sandbox_id)?;
             let list = self
                 .core
