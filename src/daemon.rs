@@ -168,6 +168,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             None
         }
     };
+    if let Some(address) = settings.metrics_listen {
+        crate::telemetry::http::start(address, core.clone()).await?;
+    }
     if let Some(address) = settings.mesos_listen {
         let agent = crate::mesos::calls::Agent {
             flags: settings.as_flags(),

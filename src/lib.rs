@@ -37,4 +37,5 @@ pub mod provisioner;
 pub mod streaming;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod telemetry;
 pub mod transport;

@@ -11,7 +11,12 @@ fn main() -> std::process::ExitCode {
                 .resolve()
                 .map_err(anyhow::Error::from)
                 .and_then(|settings| {
-                    init_logging(&settings.log_level);
+                    // Flushes the OTLP spans when dropped, after the runtime is gone.
+                    let _otlp = ucr::telemetry::logging::init(
+                        &settings.log_level,
+                        settings.log_format,
+                        settings.otlp_endpoint.as_deref(),
+                    )?;
                     runtime()?.block_on(ucr::daemon::serve(settings))
                 })
         }

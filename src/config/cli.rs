@@ -312,6 +312,20 @@ pub struct ServeFlags {
     /// Log filter (`info`, `debug`, `ucr=trace`...; Mesos `--logging_level`).
     #[arg(long, alias = "logging_level")]
     pub log_level: Option<String>,
+    /// How log lines are written: `text` (default) or `json` (one object a line, with
+    /// the fields of the call's span: `call`, `pod_id`, `container_id`).
+    #[arg(long)]
+    pub log_format: Option<String>,
+    /// Where the Prometheus endpoint listens (`IP:PORT`: `GET /metrics`, `GET /healthz`);
+    /// unset or empty: not served.
+    #[arg(long, alias = "metrics_listen")]
+    #[serde(alias = "metrics_listen")]
+    pub metrics_listen: Option<String>,
+    /// Send the spans (one per CRI and Mesos call) to this OpenTelemetry collector over
+    /// OTLP/HTTP (protobuf): `http://HOST:4318` (`/v1/traces` is added to a URL without
+    /// a path). Unset: nothing is exported.
+    #[arg(long)]
+    pub otlp_endpoint: Option<String>,
     /// What to do with containers found at start-up (Mesos `--recover`): `reconnect`
     /// (default) keeps them; `cleanup` removes every pod and container, then exits.
     #[arg(long)]

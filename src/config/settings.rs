@@ -93,6 +93,11 @@ pub struct Settings {
     pub mesos_listen: Option<std::net::SocketAddr>,
     /// Where a Mesos container sees its sandbox (absolute).
     pub sandbox_directory: String,
+    /// Where the Prometheus endpoint listens; `None`: not served.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    pub log_format: crate::telemetry::logging::LogFormat,
+    /// The OpenTelemetry collector the spans go to; `None`: not exported.
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Mesos's `--sandbox_directory` default.
@@ -237,6 +242,9 @@ impl Settings {
         }
         if let Some(listen) = self.mesos_listen {
             flags.push(("mesos_listen".into(), listen.to_string()));
+        }
+        if let Some(listen) = self.metrics_listen {
+            flags.push(("metrics_listen".into(), listen.to_string()));
         }
         flags.push(("sandbox_directory".into(), self.sandbox_directory.clone()));
         flags.sort();
@@ -462,6 +470,22 @@ impl ServeFlags {
                 })?)
             }
         };
+        let metrics_listen = match pick!(metrics_listen).as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(value) => Some(value.parse().map_err(|e| ConfigError::Value {
+                flag: "metrics-listen",
+                value: value.to_string(),
+                reason: format!("expected IP:PORT: {e}"),
+            })?),
+        };
+        let log_format = match pick!(log_format) {
+            None => Default::default(),
+            Some(value) => value.parse().map_err(|reason| ConfigError::Value {
+                flag: "log-format",
+                value: value.clone(),
+                reason,
+            })?,
+        };
         let sandbox_directory =
             pick!(sandbox_directory).unwrap_or_else(|| DEFAULT_SANDBOX_DIRECTORY.into());
         let normal = std::path::Path::new(&sandbox_directory)
@@ -474,7 +498,18 @@ impl ServeFlags {
                 reason: "expected an absolute path below / without '..'".into(),
             });
         }
+        let otlp_endpoint = pick!(otlp_endpoint).filter(|u| !u.trim().is_empty());
+        if let Some(url) = &otlp_endpoint {
+            crate::telemetry::otlp::traces_url(url).map_err(|e| ConfigError::Value {
+                flag: "otlp-endpoint",
+                value: url.clone(),
+                reason: e.to_string(),
+            })?;
+        }
         Ok(Settings {
+            otlp_endpoint,
+            metrics_listen,
+            log_format,
             env_read,
             env_ignored,
             http_auth,

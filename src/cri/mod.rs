@@ -8,6 +8,7 @@
 mod admin;
 pub mod client;
 mod image;
+mod observe;
 mod runtime;
 pub mod status;
 mod validate;
@@ -125,18 +126,24 @@ pub enum ServeError {
     Transport(String),
 }
 
-/// The one wrapper around every handler: a span naming the call and its subject, the
-/// time taken, and the outcome logged once.
+/// The one wrapper around every handler: a span naming the call and its subject (and
+/// the pod or container id it names), the time taken, the outcome logged once and
+/// counted (`ucr_cri_requests_total`, `ucr_cri_request_duration_seconds`).
 pub(crate) async fn instrument<T>(
     call: &'static str,
     subject: &str,
     work: impl Future<Output = Result<T, Status>>,
 ) -> Result<Response<T>, Status> {
-    let span = tracing::info_span!("cri", call, subject);
+    let span = observe::span(call, subject);
     async move {
         let started = Instant::now();
         let result = work.await;
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let took = started.elapsed();
+        let code = result
+            .as_ref()
+            .map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+        crate::metrics::prometheus::families().cri_call(call, observe::code_name(code), took);
+        let ms = took.as_secs_f64() * 1000.0;
         match &result {
             Ok(_) => tracing::debug!(ms, "ok"),
             Err(s) => tracing::info!(ms, code = ?s.code(), message = s.message(), "failed"),

@@ -20,6 +20,7 @@
 //!   (the framing), `sessions` (LAUNCH_NESTED_CONTAINER_SESSION and nested ids in
 //!   WAIT/KILL/REMOVE_CONTAINER and GET_CONTAINERS), `nested` (LAUNCH_CONTAINER with a
 //!   parent), `attach` (ATTACH_CONTAINER_INPUT and ATTACH_CONTAINER_OUTPUT).
+//! - `observe`: each call's span and its count for the Prometheus metrics.
 
 pub mod attach;
 pub mod auth;
@@ -33,6 +34,7 @@ pub mod image;
 pub mod legacy;
 pub mod metrics;
 pub mod nested;
+pub mod observe;
 pub mod recordio;
 pub mod sandbox;
 pub mod server;

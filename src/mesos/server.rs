@@ -15,7 +15,10 @@ use prost::Message;
 
 use super::calls::{self, Agent};
 use super::codec::{self, Format, Refused};
+use super::observe;
 use super::stream::{self, Body};
+use super::wire::v1::agent::Call;
+use tracing::Instrument as _;
 
 /// The largest call body read: a LAUNCH_CONTAINER is a few kilobytes.
 const MAX_BODY: usize = 4 << 20;
@@ -95,13 +98,33 @@ async fn handle(agent: &Agent, req: Request<Incoming>) -> Response<Body> {
     .map(BodyExt::boxed)
 }
 
+/// One v1 call: parsed, answered inside its span, and counted by type and status.
 async fn api(agent: &Agent, req: Request<Incoming>) -> Result<Response<Body>, Refused> {
-    let media = stream::negotiate(req.headers())?;
+    let unparsed = |Refused(status, _): &Refused| observe::counted(observe::UNPARSED, *status);
+    let media = stream::negotiate(req.headers()).inspect_err(unparsed)?;
     if media.streamed_input {
         // ATTACH_CONTAINER_INPUT: its body is read as it comes, record by record.
-        return super::attach::input(agent, media, req.into_body()).await;
+        let result = super::attach::input(agent, media, req.into_body()).await;
+        observe::counted("ATTACH_CONTAINER_INPUT", status_of(&result));
+        return result;
     }
-    let (input, output) = (media.input, media.output);
+    let call = parse(req, &media).await.inspect_err(unparsed)?;
+    let result = respond(agent, &call, &media)
+        .instrument(observe::span(&call))
+        .await;
+    observe::counted(observe::call_name(&call), status_of(&result));
+    result
+}
+
+fn status_of(result: &Result<Response<Body>, Refused>) -> StatusCode {
+    match result {
+        Ok(resp) => resp.status(),
+        Err(Refused(status, _)) => *status,
+    }
+}
+
+/// The body, read whole (at most `MAX_BODY`), as a Call the media types allow.
+async fn parse(req: Request<Incoming>, media: &stream::Media) -> Result<Call, Refused> {
     let body = Limited::new(req.into_body(), MAX_BODY)
         .collect()
         .await
@@ -112,17 +135,26 @@ async fn api(agent: &Agent, req: Request<Incoming>) -> Result<Response<Body>, Re
             )
         })?
         .to_bytes();
-    let call = stream::decode_call(input, &body).map_err(|e| {
+    let call = stream::decode_call(media.input, &body).map_err(|e| {
         Refused(
             StatusCode::BAD_REQUEST,
             format!("Failed to parse body into Call: {e}"),
         )
     })?;
-    stream::check_call(&media, call.r#type())?;
-    if let Some(answer) = super::attach::streaming(agent, &call, &media).await {
+    stream::check_call(media, call.r#type())?;
+    Ok(call)
+}
+
+async fn respond(
+    agent: &Agent,
+    call: &Call,
+    media: &stream::Media,
+) -> Result<Response<Body>, Refused> {
+    if let Some(answer) = super::attach::streaming(agent, call, media).await {
         return answer;
     }
-    let (status, answer) = calls::answer(agent, &call).await?;
+    let output = media.output;
+    let (status, answer) = calls::answer(agent, call).await?;
     let Some(answer) = answer else {
         let mut resp = Response::new(stream::full(Bytes::new()));
         *resp.status_mut() = status;

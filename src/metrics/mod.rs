@@ -1,8 +1,10 @@
 //! The daemon's own metrics, in one place both doors' exporters read: counters bumped
 //! where things happen (`Counters`), and gauges read from the node (`system`). The Mesos
 //! door serves them under Mesos's names (`mesos::metrics`: GET_METRICS and
-//! `/metrics/snapshot`); a Prometheus registry can read the same [`Counters::snapshot`].
+//! `/metrics/snapshot`). The Prometheus families (`prometheus`) count other facts, where
+//! they happen deep in the core, and read state gauges from the core when scraped.
 
+pub mod prometheus;
 pub mod system;
 pub mod timer;
 

@@ -91,6 +91,16 @@ impl Containerizer {
         c.state = ContainerState::Exited;
         c.process = None;
         self.save(&c)?;
+        if matches!(
+            c.ending,
+            Some(Ending::Exited {
+                oom_killed: true,
+                ..
+            })
+        ) {
+            // Once per container: only a running one gets here.
+            crate::metrics::prometheus::families().oom_killed();
+        }
         self.emit(&c, EventKind::Stopped);
         Ok(c)
     }
@@ -182,12 +192,17 @@ impl Containerizer {
             .and_then(|m| m.open().ok().flatten());
         let me = Arc::clone(self);
         let id = id.to_string();
+        // Counted alive from here until its pidfd says it has exited.
+        let alive = monitor_fd
+            .as_ref()
+            .map(|_| crate::metrics::prometheus::families().monitor_watched());
         tokio::spawn(async move {
             if let Some(fd) = monitor_fd {
                 if let Err(e) = crate::sys::pidfd::exited(fd).await {
                     tracing::warn!(container = %id, error = %e, "waiting for the monitor");
                 }
             }
+            drop(alive);
             let _ = me.refreshed(&id).await;
         });
     }

@@ -156,6 +156,7 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
                 .run_pod(config)
                 .await
                 .map_err(from_error)?;
+            tracing::Span::current().record("pod_id", pod.id.as_str());
             Ok(cri::RunPodSandboxResponse {
                 pod_sandbox_id: pod.id,
             })
@@ -168,8 +169,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::StopPodSandboxRequest>,
     ) -> Result<Response<cri::StopPodSandboxResponse>, Status> {
         let id = request.into_inner().pod_sandbox_id;
-        required(&id, "pod_sandbox_id")?;
         instrument("StopPodSandbox", &id, async {
+            required(&id, "pod_sandbox_id")?;
             // An unknown pod is not an error: it may be removed already.
             if let Some(id) = self.pod_id(&id)? {
                 self.core
@@ -188,8 +189,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::RemovePodSandboxRequest>,
     ) -> Result<Response<cri::RemovePodSandboxResponse>, Status> {
         let id = request.into_inner().pod_sandbox_id;
-        required(&id, "pod_sandbox_id")?;
         instrument("RemovePodSandbox", &id, async {
+            required(&id, "pod_sandbox_id")?;
             if let Some(id) = self.pod_id(&id)? {
                 self.core
                     .containerizer
@@ -207,8 +208,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::PodSandboxStatusRequest>,
     ) -> Result<Response<cri::PodSandboxStatusResponse>, Status> {
         let req = request.into_inner();
-        required(&req.pod_sandbox_id, "pod_sandbox_id")?;
         instrument("PodSandboxStatus", &req.pod_sandbox_id.clone(), async {
+            required(&req.pod_sandbox_id, "pod_sandbox_id")?;
             let id = self.known_pod(&req.pod_sandbox_id)?;
             let p = self
                 .core
@@ -264,6 +265,7 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
             .unwrap_or_default();
         instrument("CreateContainer", &name, async {
             let pod_id = self.known_pod(&req.pod_sandbox_id)?;
+            tracing::Span::current().record("pod_id", pod_id.as_str());
             let pod = self
                 .core
                 .containerizer
@@ -283,6 +285,7 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
                 .create_container(Some(&pod.id), config)
                 .await
                 .map_err(from_error)?;
+            tracing::Span::current().record("container_id", c.id.as_str());
             Ok(cri::CreateContainerResponse { container_id: c.id })
         })
         .await
@@ -293,8 +296,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::StartContainerRequest>,
     ) -> Result<Response<cri::StartContainerResponse>, Status> {
         let id = request.into_inner().container_id;
-        required(&id, "container_id")?;
         instrument("StartContainer", &id, async {
+            required(&id, "container_id")?;
             let id = self.known_container(&id)?;
             self.core
                 .containerizer
@@ -311,8 +314,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::StopContainerRequest>,
     ) -> Result<Response<cri::StopContainerResponse>, Status> {
         let req = request.into_inner();
-        required(&req.container_id, "container_id")?;
         instrument("StopContainer", &req.container_id.clone(), async {
+            required(&req.container_id, "container_id")?;
             let id = self.known_container(&req.container_id)?;
             self.core
                 .containerizer
@@ -329,8 +332,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::RemoveContainerRequest>,
     ) -> Result<Response<cri::RemoveContainerResponse>, Status> {
         let id = request.into_inner().container_id;
-        required(&id, "container_id")?;
         instrument("RemoveContainer", &id, async {
+            required(&id, "container_id")?;
             // An unknown container is not an error: it may be removed already.
             if let Some(id) = self.container_id(&id)? {
                 self.core
@@ -376,8 +379,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::ContainerStatusRequest>,
     ) -> Result<Response<cri::ContainerStatusResponse>, Status> {
         let req = request.into_inner();
-        required(&req.container_id, "container_id")?;
         instrument("ContainerStatus", &req.container_id.clone(), async {
+            required(&req.container_id, "container_id")?;
             let id = self.known_container(&req.container_id)?;
             let c = self
                 .core
@@ -409,8 +412,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::ReopenContainerLogRequest>,
     ) -> Result<Response<cri::ReopenContainerLogResponse>, Status> {
         let id = request.into_inner().container_id;
-        required(&id, "container_id")?;
         instrument("ReopenContainerLog", &id, async {
+            required(&id, "container_id")?;
             let id = self.known_container(&id)?;
             self.core
                 .containerizer
@@ -533,8 +536,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::ContainerStatsRequest>,
     ) -> Result<Response<cri::ContainerStatsResponse>, Status> {
         let req = request.into_inner();
-        required(&req.container_id, "container_id")?;
         instrument("ContainerStats", &req.container_id.clone(), async {
+            required(&req.container_id, "container_id")?;
             let id = self.known_container(&req.container_id)?;
             let list = self
                 .core
@@ -606,8 +609,8 @@ impl cri::runtime_service_server::RuntimeService for Runtime {
         request: Request<cri::PodSandboxStatsRequest>,
     ) -> Result<Response<cri::PodSandboxStatsResponse>, Status> {
         let req = request.into_inner();
-        required(&req.pod_sandbox_id, "pod_sandbox_id")?;
         instrument("PodSandboxStats", &req.pod_sandbox_id.clone(), async {
+            required(&req.pod_sandbox_id, "pod_sandbox_id")?;
             let id = self.known_pod(&req.pod_sandbox_id)?;
             let list = self
                 .core

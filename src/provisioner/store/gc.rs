@@ -110,6 +110,17 @@ impl Store {
         excluded: &[String],
         keep_going: &(dyn Fn() -> bool + Sync),
     ) -> Result<PruneReport, StoreError> {
+        self.prune_as(excluded, keep_going, true).await
+    }
+
+    /// `prune`, saying for the metrics whether it was asked for (`manual`) or the
+    /// GC watcher's.
+    async fn prune_as(
+        &self,
+        excluded: &[String],
+        keep_going: &(dyn Fn() -> bool + Sync),
+        manual: bool,
+    ) -> Result<PruneReport, StoreError> {
         let excluded = excluded
             .iter()
             .map(|e| Reference::parse(e))
@@ -145,6 +156,8 @@ impl Store {
         let (layers, bytes) = self.sweep_layers()?;
         report.layers += layers;
         report.bytes += bytes;
+        // The one prune the GC watcher, PruneImages and PRUNE_IMAGES all run: counted here.
+        crate::metrics::prometheus::families().gc_run(manual, report.layers, report.bytes);
         Ok(report)
     }
 
@@ -175,7 +188,9 @@ impl Store {
                 .map(|u| u + config.headroom > 1.0)
                 .unwrap_or(false)
         };
-        self.prune(&config.excluded, &over).await.map(Some)
+        self.prune_as(&config.excluded, &over, false)
+            .await
+            .map(Some)
     }
 }
 

@@ -308,6 +308,13 @@ impl Store {
     }
 }
 
+/// How many images and layers the store records (the metrics' gauges).
+impl Store {
+    pub fn counts(&self) -> Result<(usize, usize), StoreError> {
+        Ok((self.db.images()?.len(), self.db.layers()?.len()))
+    }
+}
+
 /// Whether an image carries a reference (tag or digest form) or is that id.
 pub(super) fn matches_reference(record: &ImageRecord, r: &Reference) -> bool {
     match r.digest() {

@@ -37,6 +37,7 @@ impl<R: Read> Read for Verifier<R> {
             d.update(&buf[..n]);
         }
         self.read += n as u64;
+        crate::metrics::prometheus::families().pulled_bytes(n as u64);
         if let Some((digest, Some(size))) = &self.expected {
             if self.read > *size {
                 return Err(std::io::Error::other(PullError::SizeMismatch {

@@ -10,6 +10,7 @@ use std::time::Instant;
 use super::db::{Batch, ImageRecord, LayerRecord};
 use super::progress::{LayerState, LayerTracker, PullTracker};
 use super::{ingest, Image, Store, StoreError};
+use crate::metrics::prometheus::families as metrics;
 use crate::provisioner::puller::registry::{config_diff_ids, manifest::schema1_config};
 use crate::provisioner::puller::{
     ConfigSource, Credentials, ImagePlan, LayerFetcher, LayerLocation, LayerSource,
@@ -44,9 +45,14 @@ impl Store {
         let tracker = self.trackers.pull(&key);
         let me = Arc::clone(self);
         let (r, t) = (reference.clone(), Arc::clone(&tracker));
-        let (flight, started) = self
-            .pulls
-            .join(&key, async move { me.pull_now(r, credentials, t).await });
+        let (flight, started) = self.pulls.join(&key, async move {
+            // Timed inside the flight: a joined pull is one pull.
+            let (clock, read) = (Instant::now(), metrics().pull_bytes_so_far());
+            let result = me.pull_now(r, credentials, t).await;
+            let read = metrics().pull_bytes_so_far().saturating_sub(read);
+            metrics().pull_done(result.is_ok(), clock.elapsed(), read);
+            result
+        });
         if !started {
             tracing::info!(%reference, "joining a pull already under way");
         }

@@ -174,24 +174,22 @@ impl Cni {
         let cni_args = entry.runtime.cni_args_string();
         let netns = att.netns.to_string_lossy();
         let call = call_for(Op::Add, list, &entry, &netns, &cni_args);
-        let added = self
-            .inner
-            .runner
-            .add(list, &call, &entry.runtime)
-            .await
-            .and_then(|raw| {
-                let net = result::parse(&raw, ifname).map_err(|reason| CniError::BadResult {
-                    op: Op::Add,
-                    network: list.name.clone(),
-                    plugin: list
-                        .plugins
-                        .last()
-                        .map(|p| p.kind.clone())
-                        .unwrap_or_default(),
-                    reason,
-                })?;
-                Ok((raw, net))
-            });
+        let clock = std::time::Instant::now();
+        let added = self.inner.runner.add(list, &call, &entry.runtime).await;
+        crate::metrics::prometheus::families().cni("ADD", added.is_ok(), clock.elapsed());
+        let added = added.and_then(|raw| {
+            let net = result::parse(&raw, ifname).map_err(|reason| CniError::BadResult {
+                op: Op::Add,
+                network: list.name.clone(),
+                plugin: list
+                    .plugins
+                    .last()
+                    .map(|p| p.kind.clone())
+                    .unwrap_or_default(),
+                reason,
+            })?;
+            Ok((raw, net))
+        });
         let failure = match added {
             Ok((raw, net)) => {
                 entry.result = Some(raw);
@@ -237,10 +235,14 @@ impl Cni {
             .unwrap_or_default();
         let cni_args = entry.runtime.cni_args_string();
         let call = call_for(Op::Del, &list, entry, &netns, &cni_args);
-        self.inner
+        let clock = std::time::Instant::now();
+        let deleted = self
+            .inner
             .runner
             .del(&list, &call, &entry.runtime, entry.result.as_ref())
-            .await?;
+            .await;
+        crate::metrics::prometheus::families().cni("DEL", deleted.is_ok(), clock.elapsed());
+        deleted?;
         self.inner
             .cache
             .forget(&entry.container_id, &entry.ifname)
