@@ -390,12 +390,22 @@ fn launch_json(id: &str, command: serde_json::Value) -> serde_json::Value {
 async fn a_standalone_container_joins_the_cni_networks_it_names() {
     require_root!("a_standalone_container_joins_the_cni_networks_it_names");
     let (d, base) = daemon();
+    let host_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
     let web = with_container(
         launch_json(
             "web",
             serde_json::json!({"value": "echo hello > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"}),
         ),
-        serde_json::json!({"network_infos": [{"name": common::TEST_NETWORK_NAME}], "hostname": "web-1"}),
+        serde_json::json!({
+            "network_infos": [{
+                "name": common::TEST_NETWORK_NAME,
+                "port_mappings": [{"host_port": host_port, "container_port": 8080}]
+            }],
+            "hostname": "web-1"
+        }),
     );
     let (status, body) = json_call(&base, &web).await;
     assert_eq!(status, 200, "{body}");
@@ -419,6 +429,11 @@ async fn a_standalone_container_joins_the_cni_networks_it_names() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(page.as_deref(), Some("hello\n"));
+    // And through its host port (the network's portmap plugin).
+    let mapped = reqwest::get(format!("http://127.0.0.1:{host_port}/index.html"))
+        .await
+        .expect("the host port answers");
+    assert_eq!(mapped.text().await.expect("body"), "hello\n");
     // The interface's counters moved with that request.
     let stats = &listed(&base).await["resource_statistics"];
     assert!(stats["net_rx_packets"].as_u64().unwrap_or(0) > 0, "{stats}");
@@ -458,6 +473,18 @@ async fn a_standalone_container_joins_the_cni_networks_it_names() {
             "twice",
         ),
         (serde_json::json!({"hostname": "lonely"}), "lonely"),
+        (
+            serde_json::json!({"network_infos": [{"name": common::TEST_NETWORK_NAME, "port_mappings": [{"host_port": 0, "container_port": 80}]}]}),
+            "host_port 0",
+        ),
+        (
+            serde_json::json!({"network_infos": [{"name": common::TEST_NETWORK_NAME, "port_mappings": [{"host_port": 70000, "container_port": 80}]}]}),
+            "host_port 70000",
+        ),
+        (
+            serde_json::json!({"network_infos": [{"name": common::TEST_NETWORK_NAME, "port_mappings": [{"host_port": 9, "container_port": 80, "protocol": "sctp"}]}]}),
+            "sctp",
+        ),
     ] {
         let body = with_container(
             launch_json("refused", serde_json::json!({"value": "true"})),

@@ -342,6 +342,10 @@ pub struct ContainerConfig {
     /// host's network. A pod's containers have their pod's instead.
     #[serde(default)]
     pub networks: Vec<String>,
+    /// Host ports into a standalone container, by the network they go through (Mesos
+    /// `NetworkInfo.port_mappings`): that network's `portMappings` capability.
+    #[serde(default)]
+    pub port_mappings: BTreeMap<String, Vec<PortMapping>>,
     /// Its hostname when it has networks of its own (Mesos: `ContainerInfo.hostname`, else
     /// the container id).
     #[serde(default)]

@@ -7,6 +7,8 @@
 //! (`<root>/mesos/sandboxes/<id>`) holding its plain `stdout` and `stderr`; its volumes
 //! and rlimits are checked by `sandbox` before anything is made.
 
+use std::collections::BTreeMap;
+
 use http::StatusCode;
 
 use super::calls::Agent;
@@ -15,7 +17,7 @@ use super::command::{self, CommandInfo};
 use super::wire::v1::agent::{call, response, Response};
 use super::wire::v1::{container_info, ContainerId, ContainerStatus, Resource, ResourceStatistics};
 use crate::containerizer::types::{
-    ContainerConfig, ContainerState, Ending, LogFormat, LogTarget, Resources, Sandbox,
+    ContainerConfig, ContainerState, Ending, LogFormat, LogTarget, PortMapping, Resources, Sandbox,
 };
 use crate::containerizer::ContainerizerError;
 use crate::error::{ErrorKind, Kind};
@@ -94,7 +96,7 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
     let (sandbox_volumes, host_volumes) =
         super::sandbox::volumes(&info.volumes, &agent.sandbox_directory)?;
     let rlimits = super::sandbox::rlimits(info.rlimit_info.as_ref())?;
-    let networks = networks(info)?;
+    let (networks, port_mappings) = networks(info)?;
     let name = super::image::provide(agent, image).await.inspect_err(|_| {
         bump(&agent.core.counters.container_launch_errors);
     })?;
@@ -145,6 +147,7 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
         rlimits,
         resources: resources(&launch.resources, &launch.limits),
         networks,
+        port_mappings,
         hostname: info.hostname.clone(),
         // `tty_info`: a terminal, and stdin kept open for ATTACH_CONTAINER_INPUT (Mesos
         // gives such a container an I/O switchboard).
@@ -179,26 +182,67 @@ pub async fn launch(agent: &Agent, launch: &call::LaunchContainer) -> Result<Sta
 }
 
 /// The CNI networks `network_infos` names, in order (unnamed entries are skipped, as
-/// Mesos skips them; none named: the host's network). What the network/cni isolator
-/// refuses (an unknown or repeated name) is its to say, at create.
-fn networks(info: &super::wire::v1::ContainerInfo) -> Result<Vec<String>, Refused> {
+/// Mesos skips them; none named: the host's network), and each one's host ports. What the
+/// network/cni isolator refuses (an unknown or repeated name, ports on a network without
+/// a port mapper) is its to say, at create.
+type Networks = (Vec<String>, BTreeMap<String, Vec<PortMapping>>);
+
+fn networks(info: &super::wire::v1::ContainerInfo) -> Result<Networks, Refused> {
     let mut names = Vec::new();
+    let mut ports = BTreeMap::new();
     for n in &info.network_infos {
-        match n.name.as_deref() {
-            Some("") | None => continue,
-            Some(name) => names.push(name.to_string()),
+        let name = match n.name.as_deref() {
+            Some("") | None => {
+                if !n.port_mappings.is_empty() {
+                    return Err(Refused(
+                        StatusCode::BAD_REQUEST,
+                        "network_infos: port_mappings need a named network".into(),
+                    ));
+                }
+                continue;
+            }
+            Some(name) => name.to_string(),
+        };
+        let mapped = n
+            .port_mappings
+            .iter()
+            .map(|p| port_mapping(&name, p))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !mapped.is_empty() {
+            ports.insert(name.clone(), mapped);
         }
-        if !n.port_mappings.is_empty() {
-            return Err(Refused(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "network_infos {:?}: port_mappings are not supported by ucr yet",
-                    n.name()
-                ),
-            ));
-        }
+        names.push(name);
     }
-    Ok(names)
+    Ok((names, ports))
+}
+
+/// One `NetworkInfo.PortMapping`: ports 1–65535, `tcp` (the default) or `udp`.
+fn port_mapping(
+    network: &str,
+    p: &super::wire::v1::network_info::PortMapping,
+) -> Result<PortMapping, Refused> {
+    let bad = |what: String| {
+        Refused(
+            StatusCode::BAD_REQUEST,
+            format!("network_infos {network:?} port_mappings: {what}"),
+        )
+    };
+    let port = |v: u32, field: &str| {
+        u16::try_from(v)
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| bad(format!("{field} {v} is not a port (1-65535)")))
+    };
+    let protocol = p.protocol.as_deref().unwrap_or("tcp").to_ascii_lowercase();
+    if protocol != "tcp" && protocol != "udp" {
+        return Err(bad(format!("protocol {protocol:?} is not tcp or udp")));
+    }
+    Ok(PortMapping {
+        protocol,
+        container_port: port(p.container_port, "container_port")?,
+        host_port: port(p.host_port, "host_port")?,
+        host_ip: String::new(),
+    })
 }
 
 /// `cpus`, `mem` and `disk` (MiB) from the resources, `limits` over them: CPU shares and

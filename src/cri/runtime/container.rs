@@ -147,6 +147,7 @@ pub fn config(
         pid,
         // The pod's network and hostname.
         networks: Vec::new(),
+        port_mappings: Default::default(),
         hostname: None,
         masked_paths: sc.masked_paths,
         readonly_paths: sc.readonly_paths,

@@ -267,7 +267,7 @@ fn attachment(id: &str, netns: &Path, config: &PodConfig) -> Attachment {
     }
 }
 
-fn port_mapping(p: &PortMapping) -> super::PortMapping {
+pub(super) fn port_mapping(p: &PortMapping) -> super::PortMapping {
     super::PortMapping {
         host_port: p.host_port,
         container_port: p.container_port,

@@ -293,6 +293,18 @@ impl Cni {
         self.inner.state_dir.join("standalone").join(container_id)
     }
 
+    /// Whether network `name` has a plugin that takes `capability` (`portMappings`):
+    /// without one, what the runtime passes for it would be dropped silently.
+    pub fn has_capability(&self, name: &str, capability: &str) -> bool {
+        let loaded = self.inner.confdir.current();
+        loaded.find(name).is_some_and(|n| {
+            n.list
+                .plugins
+                .iter()
+                .any(|p| p.capabilities.contains(capability))
+        })
+    }
+
     /// The ids of the standalone containers that have network state (pins or files).
     pub fn standalone_ids(&self) -> Vec<String> {
         list_names(&self.inner.state_dir.join("standalone"))

@@ -4,7 +4,8 @@
 //! one interface per network (`eth0`, `eth1`… in the order given), its hostname (the
 //! request's, else the container id) and `/etc/{hosts,hostname,resolv.conf}` written
 //! there and bound in. `resolv.conf` is the first plugin's DNS that names servers, else
-//! the host's. Without networks it stays on the host's network, as Mesos's does.
+//! the host's. Host ports go through each network's `portMappings` capability (the
+//! portmap plugin), as Mesos's port mapper's DNAT rules do. Without networks it stays on the host's network, as Mesos's does.
 //!
 //! Everything is keyed by the container id, so DEL works from the CNI cache after a
 //! restart, and a crash between ADD and the container's record is undone at start-up by
@@ -89,6 +90,22 @@ pub fn check(cni: &Cni, c: &ContainerConfig, pod: Option<&Pod>) -> Result<(), Is
             ));
         }
     }
+    for (network, ports) in &c.port_mappings {
+        if !c.networks.contains(network) {
+            return Err(invalid(
+                "port_mappings network",
+                network,
+                "is not one of the container's networks",
+            ));
+        }
+        if !ports.is_empty() && !cni.has_capability(network, "portMappings") {
+            return Err(invalid(
+                "port_mappings network",
+                network,
+                "has no plugin with the portMappings capability (e.g. portmap)",
+            ));
+        }
+    }
     if let Some(h) = &c.hostname {
         files::check(h, &DnsConfig::default()).map_err(|_| {
             invalid(
@@ -168,7 +185,14 @@ fn attach(cni: &Cni, c: &ContainerContext<'_>) -> Result<(PathBuf, Vec<IpAddr>),
             pod_namespace: String::new(),
             pod_name: String::new(),
             pod_uid: String::new(),
-            port_mappings: Vec::new(),
+            port_mappings: c
+                .config
+                .port_mappings
+                .get(network)
+                .into_iter()
+                .flatten()
+                .map(super::isolator::port_mapping)
+                .collect(),
             bandwidth: None,
             dns: None,
             ips: Vec::new(),
