@@ -8,12 +8,15 @@
 
 use clap::Args as _;
 
+use super::settings::{DEFAULT_CNI_BIN_DIR, DEFAULT_CNI_CONF_DIR, DEFAULT_MESOS_LISTEN};
 use super::ServeFlags;
 
 /// How a flag appears in the default file.
 enum Default {
     /// `key = <TOML value>`: what resolving no value gives.
     Value(&'static str),
+    /// The same for a default the settings keep as a constant: a TOML string of it.
+    Str(&'static str),
     /// `# key = <example>`, with why it is commented out.
     Commented(&'static str, &'static str),
 }
@@ -44,8 +47,8 @@ fn default_of(id: &str) -> Option<Default> {
         "otlp_endpoint" => Commented("\"http://127.0.0.1:4318\"", "no default: no export"),
         "recover" => Value("\"reconnect\""),
         "image_provisioner_backend" => Value("\"auto\""),
-        "cni_conf_dir" => Value(const_str::CNI_CONF),
-        "cni_bin_dir" => Value(const_str::CNI_BIN),
+        "cni_conf_dir" => Str(DEFAULT_CNI_CONF_DIR),
+        "cni_bin_dir" => Str(DEFAULT_CNI_BIN_DIR),
         "cni_plugin_timeout" => Value("\"60s\""),
         "cgroups_hierarchy" => Value("\"/sys/fs/cgroup\""),
         "cgroups_root" => Value("\"ucr\""),
@@ -69,19 +72,12 @@ fn default_of(id: &str) -> Option<Default> {
         "seccomp_profile_root" => Value("\"/var/lib/kubelet/seccomp\""),
         "stream_address" => Value("\"127.0.0.1\""),
         "stream_port" => Value("0"),
-        "mesos_listen" => Value(const_str::MESOS_LISTEN),
+        "mesos_listen" => Str(DEFAULT_MESOS_LISTEN),
         "sandbox_directory" => Value("\"/mnt/mesos/sandbox\""),
         "stream_tls_cert" => Commented("\"/etc/ucr/stream.crt\"", "no default: plain HTTP"),
         "stream_tls_key" => Commented("\"/etc/ucr/stream.key\"", "no default: plain HTTP"),
         _ => return None,
     })
-}
-
-/// The settings' default constants as TOML strings (checked equal by a test).
-mod const_str {
-    pub const CNI_CONF: &str = "\"/etc/cni/net.d\"";
-    pub const CNI_BIN: &str = "\"/opt/cni/bin:/usr/lib/cni\"";
-    pub const MESOS_LISTEN: &str = "\"127.0.0.1:5051\"";
 }
 
 /// The flags of `ucr serve` in the file: clap id, long name, help.
@@ -117,6 +113,8 @@ pub fn render() -> String {
         }
         match default_of(&id) {
             Some(Default::Value(v)) => out.push_str(&format!("{long} = {v}\n")),
+            // A Rust string's Debug form is a TOML basic string for these paths.
+            Some(Default::Str(v)) => out.push_str(&format!("{long} = {v:?}\n")),
             Some(Default::Commented(example, why)) => {
                 out.push_str(&format!("# ({why})\n# {long} = {example}\n"))
             }
@@ -147,7 +145,6 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::settings::{DEFAULT_CNI_BIN_DIR, DEFAULT_CNI_CONF_DIR, DEFAULT_MESOS_LISTEN};
     use super::*;
 
     #[test]
@@ -159,9 +156,6 @@ mod tests {
             );
             assert!(!help.trim().is_empty(), "--{long} has no help");
         }
-        assert_eq!(const_str::CNI_CONF, format!("{DEFAULT_CNI_CONF_DIR:?}"));
-        assert_eq!(const_str::CNI_BIN, format!("{DEFAULT_CNI_BIN_DIR:?}"));
-        assert_eq!(const_str::MESOS_LISTEN, format!("{DEFAULT_MESOS_LISTEN:?}"));
     }
 
     #[test]

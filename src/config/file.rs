@@ -76,14 +76,8 @@ fn read(path: &Path) -> Result<toml::Table, ConfigError> {
         .map(|(k, v)| (super::names::file_key(&k), v))
         .collect();
     // Checked alone, for an error that names this file (`unknown field `x``).
-    ServeFlags::deserialize_table(table.clone()).map_err(parse)?;
+    table.clone().try_into::<ServeFlags>().map_err(parse)?;
     Ok(table)
-}
-
-impl ServeFlags {
-    fn deserialize_table(table: toml::Table) -> Result<ServeFlags, toml::de::Error> {
-        table.try_into()
-    }
 }
 
 #[cfg(test)]

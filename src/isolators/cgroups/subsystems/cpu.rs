@@ -109,14 +109,18 @@ fn throttling(
     })
 }
 
-/// USER_HZ, the unit of `cpuacct.stat` (100 on every Linux build, read anyway).
+/// USER_HZ, the unit of `cpuacct.stat` (100 on every Linux build, read anyway), once:
+/// a stats call reads it for every container.
 fn clock_ticks() -> u64 {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .and_then(|t| u64::try_from(t).ok())
-        .filter(|t| *t > 0)
-        .unwrap_or(100)
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+            .ok()
+            .flatten()
+            .and_then(|t| u64::try_from(t).ok())
+            .filter(|t| *t > 0)
+            .unwrap_or(100)
+    })
 }
 
 #[cfg(test)]
